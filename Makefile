@@ -1,0 +1,53 @@
+# The two commands of the README: `make run` and `make test`.
+# Without DATABASE_URL / REDIS_URL, embedded PostgreSQL and Redis start under .data/.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-dev
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help run test test-fast lint format migrate bootstrap embedded-status embedded-stop clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP) ## create .venv and install requirements/dev.txt
+
+migrate: $(STAMP) ## migrate the public schema and every brand schema
+	$(PY) manage.py migrate_schemas --executor=standard
+
+bootstrap: migrate ## migrate, then create the demo brand (brand-a.localhost) and print its admin password
+	$(PY) manage.py bootstrap_demo --port $(PORT)
+
+run: bootstrap ## run web (:8000), a Celery worker and beat; Ctrl-C stops all three
+	PY=$(PY) PORT=$(PORT) DJANGO_DEBUG=$${DJANGO_DEBUG:-true} ./scripts/run_stack.sh
+
+test: $(STAMP) ## run the test suite (pytest, --reuse-db)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff check + format check
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP) ## ruff format + autofix
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+embedded-status: $(STAMP) ## status of the embedded PostgreSQL/Redis
+	$(PY) manage.py embedded status
+
+embedded-stop: $(STAMP) ## stop the embedded PostgreSQL/Redis
+	$(PY) manage.py embedded stop
+
+clean: ## remove caches (keeps .venv and .data)
+	rm -rf .pytest_cache .ruff_cache .hypothesis

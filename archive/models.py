@@ -1,0 +1,1 @@
+"""archive models (built by later issues)."""

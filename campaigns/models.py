@@ -1,0 +1,1 @@
+"""campaigns models (built by later issues)."""

@@ -1,0 +1,63 @@
+"""The tenant-aware Celery app.
+
+tenant-schemas-celery puts the schema of the connection that *sends* a task
+into its headers and switches the worker's connection to that schema before
+the task runs. Tasks sent from beat or from the public schema therefore run in
+`public`: tenant tasks use `TenantOnlyTask` (via `@tenant_task`), which refuses
+to be sent or to run there, and periodic jobs go through the public dispatcher
+`tenants.tasks.for_each_tenant_task`, which sends one task per brand inside
+that brand's schema.
+"""
+
+import os
+
+from django.db import connection
+from tenant_schemas_celery.app import CeleryApp
+from tenant_schemas_celery.task import TenantTask
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+
+app = CeleryApp("config")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+class TenantContextError(RuntimeError):
+    """A tenant task was sent or run in the public schema."""
+
+
+def _public_schema_name() -> str:
+    from django_tenants.utils import get_public_schema_name
+
+    return get_public_schema_name()
+
+
+class TenantOnlyTask(app.Task):  # type: ignore[name-defined]
+    """A task that must run inside a brand's schema: it fails loudly in `public`."""
+
+    abstract = True
+
+    def apply_async(self, args=None, kwargs=None, **options):  # noqa: ANN001, ANN201
+        headers = options.get("headers") or {}
+        schema = headers.get("_schema_name", connection.schema_name)
+        if schema == _public_schema_name():
+            raise TenantContextError(
+                f"{self.name} is a tenant task: send it inside a brand's schema, not from public"
+            )
+        return super().apply_async(args=args, kwargs=kwargs, **options)
+
+    def __call__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
+        if connection.schema_name == _public_schema_name():
+            raise TenantContextError(
+                f"{self.name} ran in the public schema; tenant tasks must carry a brand's schema"
+            )
+        return super().__call__(*args, **kwargs)
+
+
+assert issubclass(TenantOnlyTask, TenantTask)
+
+
+def tenant_task(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    """`@tenant_task(...)`: like `@app.task`, for tasks that touch tenant models."""
+    kwargs.setdefault("base", TenantOnlyTask)
+    return app.task(*args, **kwargs)

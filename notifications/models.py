@@ -1,0 +1,1 @@
+"""notifications models (built by later issues)."""

@@ -1,0 +1,1 @@
+"""partners models (built by later issues)."""

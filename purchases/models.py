@@ -1,0 +1,1 @@
+"""purchases models (built by later issues)."""

@@ -1,0 +1,20 @@
+from django.contrib import admin
+
+from core.admin import PublicOnlyAdminMixin
+from tenants.models import Brand, Domain
+
+
+class DomainInline(admin.TabularInline):
+    model = Domain
+    extra = 0
+
+
+@admin.register(Brand)
+class BrandAdmin(PublicOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "schema_name", "created_at"]
+    search_fields = ["name", "schema_name"]
+    inlines = [DomainInline]
+
+    def get_readonly_fields(self, request, obj=None):  # noqa: ANN001, ANN201
+        # Renaming a schema under a running brand is an operator job, not a form edit.
+        return ["schema_name", "created_at"] if obj else ["created_at"]

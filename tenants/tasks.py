@@ -1,0 +1,51 @@
+"""Fan-out of periodic jobs: beat runs in the public schema, work runs per brand.
+
+beat sends `for_each_tenant_task("app.tasks.some_task")`; the dispatcher sends
+`some_task` once per brand *inside that brand's schema*, so tenant-schemas-celery
+tags each message with the right schema. Sends are staggered so that a minute's
+job does not start every brand's work in the same instant.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import connection
+from django_tenants.utils import get_public_schema_name, schema_context
+
+from config.celery import app, tenant_task
+from tenants.models import Brand
+
+logger = logging.getLogger(__name__)
+
+
+def brand_schemas() -> list[str]:
+    return list(
+        Brand.objects.exclude(schema_name=get_public_schema_name()).values_list("schema_name", flat=True)
+    )
+
+
+def for_each_tenant(task_name: str, *, args: list | None = None, stagger_seconds: float = 0.0) -> int:
+    """Send `task_name` once per brand, each inside its own schema. Returns how many were sent."""
+    sent = 0
+    for index, schema in enumerate(brand_schemas()):
+        with schema_context(schema):
+            app.send_task(task_name, args=args or [], countdown=index * stagger_seconds if stagger_seconds else None)
+        sent += 1
+    return sent
+
+
+@app.task(name="tenants.for_each_tenant")
+def for_each_tenant_task(task_name: str, args: list | None = None, stagger_seconds: float = 0.5) -> int:
+    """The public dispatcher beat calls for every per-brand periodic job."""
+    if connection.schema_name != get_public_schema_name():
+        raise RuntimeError("for_each_tenant_task is a public dispatcher; send it from the public schema")
+    sent = for_each_tenant(task_name, args=args, stagger_seconds=stagger_seconds)
+    logger.info("fanned out %s to %d brands", task_name, sent)
+    return sent
+
+
+@tenant_task(name="tenants.schema_probe", ignore_result=False)
+def schema_probe_task() -> str:
+    """Operator diagnostic: answers the schema the worker ran it in (`celery call` to check routing)."""
+    return connection.schema_name
