@@ -27,6 +27,7 @@ migrate: $(STAMP) ## migrate the public schema and every brand schema
 	$(PY) manage.py migrate_schemas --executor=standard
 
 bootstrap: migrate ## migrate, then create the demo brand (brand-a.localhost) and print its admin password
+	$(PY) manage.py setup_periodic_tasks
 	$(PY) manage.py bootstrap_demo --port $(PORT)
 
 run: bootstrap ## run web (:8000), a Celery worker and beat; Ctrl-C stops all three

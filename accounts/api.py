@@ -15,7 +15,11 @@ class WhoAmIApi(APIView):
     @extend_schema(
         responses=inline_serializer(
             "WhoAmI",
-            {"tenant": serializers.CharField(), "role": serializers.CharField(), "name": serializers.CharField()},
+            {
+                "tenant": serializers.CharField(),
+                "role": serializers.CharField(),
+                "name": serializers.CharField(),
+            },
         )
     )
     def get(self, request: Request) -> Response:

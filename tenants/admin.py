@@ -15,6 +15,6 @@ class BrandAdmin(PublicOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "schema_name"]
     inlines = [DomainInline]
 
-    def get_readonly_fields(self, request, obj=None):  # noqa: ANN001, ANN201
+    def get_readonly_fields(self, request, obj=None):
         # Renaming a schema under a running brand is an operator job, not a form edit.
         return ["schema_name", "created_at"] if obj else ["created_at"]

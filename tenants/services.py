@@ -68,6 +68,6 @@ def brand_for_schema(schema_name: str) -> Brand:
     return Brand.objects.get(schema_name=schema_name)
 
 
-def in_brand(schema_name: str):  # noqa: ANN201
+def in_brand(schema_name: str):
     """Context manager running the block in a brand's schema (operator commands only)."""
     return schema_context(schema_name)

@@ -30,7 +30,9 @@ def for_each_tenant(task_name: str, *, args: list | None = None, stagger_seconds
     sent = 0
     for index, schema in enumerate(brand_schemas()):
         with schema_context(schema):
-            app.send_task(task_name, args=args or [], countdown=index * stagger_seconds if stagger_seconds else None)
+            app.send_task(
+                task_name, args=args or [], countdown=index * stagger_seconds if stagger_seconds else None
+            )
         sent += 1
     return sent
 

@@ -40,7 +40,7 @@ def _public_schema_between_tests() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def brands(django_db_setup, django_db_blocker) -> dict[str, Brand]:  # noqa: ANN001
+def brands(django_db_setup, django_db_blocker) -> dict[str, Brand]:
     with django_db_blocker.unblock():
         return {
             spec.schema: brand_create(schema_name=spec.schema, name=spec.name, domain=spec.host).brand
@@ -49,7 +49,7 @@ def brands(django_db_setup, django_db_blocker) -> dict[str, Brand]:  # noqa: ANN
 
 
 @pytest.fixture
-def brand_a(brands, db) -> Iterator[Brand]:  # noqa: ANN001
+def brand_a(brands, db) -> Iterator[Brand]:
     """The test runs inside brand_a's schema."""
     connection.set_tenant(brands["brand_a"])
     yield brands["brand_a"]
@@ -57,7 +57,7 @@ def brand_a(brands, db) -> Iterator[Brand]:  # noqa: ANN001
 
 
 @pytest.fixture
-def brand_b(brands, db) -> Brand:  # noqa: ANN001
+def brand_b(brands, db) -> Brand:
     """brand_b exists (switch to it with `django_tenants.utils.tenant_context`)."""
     return brands["brand_b"]
 
@@ -70,13 +70,13 @@ def _client(host: str, key: str | None = None) -> APIClient:
 
 
 @pytest.fixture
-def tenant_client(brand_a) -> APIClient:  # noqa: ANN001
+def tenant_client(brand_a) -> APIClient:
     """An unauthenticated client that talks to brand_a's host."""
     return _client(BRAND_A.host)
 
 
 @pytest.fixture
-def make_api_client(brands, db):  # noqa: ANN001, ANN201
+def make_api_client(brands, db):
     """`make_api_client(schema, role)` → a client on that brand's host with a fresh key of that role."""
 
     def make(schema: str = "brand_a", role: str = "crm") -> APIClient:
@@ -95,21 +95,24 @@ def make_api_client(brands, db):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def crm_client(brand_a, make_api_client) -> APIClient:  # noqa: ANN001
+def crm_client(brand_a, make_api_client) -> APIClient:
     return make_api_client("brand_a", "crm")
 
 
 @pytest.fixture
-def ingest_client(brand_a, make_api_client) -> APIClient:  # noqa: ANN001
+def ingest_client(brand_a, make_api_client) -> APIClient:
     return make_api_client("brand_a", "ingest")
 
 
 @pytest.fixture(scope="session")
-def celery_worker_thread(brands, django_db_blocker):  # noqa: ANN001, ANN201
+def celery_worker_thread(brands, django_db_blocker):
     """A real Celery worker (in-process thread, solo pool) on the real broker and a per-process queue."""
     from celery.contrib.testing.worker import start_worker
 
     from config.celery import app
 
-    with django_db_blocker.unblock(), start_worker(app, perform_ping_check=False, loglevel="WARNING") as worker:
+    with (
+        django_db_blocker.unblock(),
+        start_worker(app, perform_ping_check=False, loglevel="WARNING") as worker,
+    ):
         yield worker

@@ -21,9 +21,7 @@ env = environ.Env()
 # `manage.py embedded status|stop` must not start what it is asked about.
 _MANAGING_EMBEDDED = len(sys.argv) > 1 and sys.argv[1] == "embedded"
 
-DATABASE_URL = env.str("DATABASE_URL", default="") or (
-    "" if _MANAGING_EMBEDDED else embedded.database_url()
-)
+DATABASE_URL = env.str("DATABASE_URL", default="") or ("" if _MANAGING_EMBEDDED else embedded.database_url())
 REDIS_URL = env.str("REDIS_URL", default="") or ("" if _MANAGING_EMBEDDED else embedded.redis_url())
 USING_EMBEDDED_SERVERS = not env.str("DATABASE_URL", default="")
 
@@ -43,6 +41,7 @@ SHARED_APPS = [
     "django.contrib.messages",
     "django.contrib.admin",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -58,6 +57,7 @@ TENANT_APPS = [
     "django.contrib.admin",
     "rest_framework_api_key",
     "accounts",
+    "outbox",
     "campaigns",
     "purchases",
     "partners",
@@ -195,6 +195,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A web request must not hang on a dead broker: publish fails fast and the outbox keeps the message.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 # Long back-off lives in next_attempt_at columns swept by beat, never in ETAs longer than this.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")

@@ -10,6 +10,6 @@ PARTNER_URL_ALLOW_PRIVATE = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # A queue of this test process only: a dev worker on the same Redis must not take test tasks.
 CELERY_TASK_DEFAULT_QUEUE = f"test-{os.getpid()}"
-CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}"  # noqa: F405
+CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}"
 LOG_LEVEL = env.str("LOG_LEVEL", default="WARNING")
-LOGGING["root"]["level"] = LOG_LEVEL  # noqa: F405
+LOGGING["root"]["level"] = LOG_LEVEL

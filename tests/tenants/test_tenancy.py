@@ -25,7 +25,11 @@ def test_api_answers_with_the_brand_of_the_host(make_api_client):
     client_a = make_api_client("brand_a", "crm")
     client_b = make_api_client("brand_b", "ingest")
     assert client_a.get("/api/v1/me/").json() == {"tenant": "brand_a", "role": "crm", "name": "test crm"}
-    assert client_b.get("/api/v1/me/").json() == {"tenant": "brand_b", "role": "ingest", "name": "test ingest"}
+    assert client_b.get("/api/v1/me/").json() == {
+        "tenant": "brand_b",
+        "role": "ingest",
+        "name": "test ingest",
+    }
 
 
 def test_a_key_of_brand_b_on_brand_a_host_is_401(make_api_client):

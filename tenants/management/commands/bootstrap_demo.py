@@ -15,10 +15,10 @@ DEMO_USER = "admin"
 class Command(BaseCommand):
     help = "Create the demo brand (brand-a.localhost) and its admin user; prints a fresh password."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--port", type=int, default=8000)
 
-    def handle(self, *args, port: int, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, port: int, **options) -> None:
         result = brand_create(schema_name=DEMO_SCHEMA, name=DEMO_NAME, domain=DEMO_DOMAIN)
         password = secrets.token_urlsafe(12)
         with schema_context(DEMO_SCHEMA):

@@ -7,14 +7,17 @@ from tenants.models import Brand
 
 
 class Command(BaseCommand):
-    help = "Create an API key for a brand. The key is printed once, alone on the last line; only its hash is kept."
+    help = (
+        "Create an API key for a brand. The key is printed once, alone on the last line; "
+        "only its hash is kept."
+    )
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--schema", required=True)
         parser.add_argument("--role", required=True, choices=[choice.value for choice in ApiKey.Role])
         parser.add_argument("--name", required=True)
 
-    def handle(self, *args, schema: str, role: str, name: str, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, schema: str, role: str, name: str, **options) -> None:
         if not Brand.objects.filter(schema_name=schema).exclude(schema_name="public").exists():
             raise CommandError(f"No brand with schema {schema!r}.")
         with schema_context(schema):

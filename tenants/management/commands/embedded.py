@@ -6,10 +6,10 @@ from config import embedded
 class Command(BaseCommand):
     help = "Status of, or stop, the embedded PostgreSQL and Redis used when DATABASE_URL/REDIS_URL are unset."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("action", choices=["status", "stop", "start"])
 
-    def handle(self, *args, action: str, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, action: str, **options) -> None:
         if action == "start":
             embedded.database_url()
             embedded.redis_url()

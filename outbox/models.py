@@ -1,0 +1,27 @@
+from django.db import models
+from django.db.models import Q
+
+
+class OutboxMessage(models.Model):
+    """A task to send to Celery, written in the same transaction as the rows it is about.
+
+    A message committed with its data survives a broker that is down at commit
+    time: the relay sends it when the broker answers again.
+    """
+
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    relayed_at = models.DateTimeField(null=True, blank=True)
+    relay_attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["id"], condition=Q(relayed_at__isnull=True), name="outbox_pending_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} #{self.pk}"

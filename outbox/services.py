@@ -1,0 +1,87 @@
+"""Enqueue work durably: an outbox row in the caller's transaction, relayed to Celery after commit.
+
+`outbox_enqueue` is what services call instead of `task.delay()`. Right after
+the commit it tries to relay that message at once (the fast path); if the broker
+is down, the row stays and `outbox_relay_task` (beat, every few seconds, per
+brand) sends it later. Delivery is at-least-once: consumers are idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from config.celery import app
+from outbox.models import OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+RELAY_BATCH = 500
+KEEP_RELAYED_FOR = timedelta(days=2)
+
+
+def outbox_enqueue(*, task_name: str, args: list | None = None, kwargs: dict | None = None) -> OutboxMessage:
+    """Write the message in the current transaction; relay it right after commit."""
+    with transaction.atomic():
+        message = OutboxMessage.objects.create(task_name=task_name, args=args or [], kwargs=kwargs or {})
+        message_id = message.pk
+        transaction.on_commit(lambda: outbox_relay(ids=[message_id]))
+    return message
+
+
+def outbox_relay(*, ids: Iterable[int] | None = None, limit: int = RELAY_BATCH) -> int:
+    """Send pending messages (all, or the given ids) to the broker; returns how many were sent.
+
+    Rows are claimed with SELECT … FOR UPDATE SKIP LOCKED, so relays running at
+    once (the request's fast path, the beat sweep) never send a message twice
+    between them. A broker failure leaves the rest pending for the next sweep.
+    """
+    sent = 0
+    try:
+        with transaction.atomic():
+            pending = OutboxMessage.objects.filter(relayed_at__isnull=True)
+            if ids is not None:
+                pending = pending.filter(pk__in=list(ids))
+            messages = list(pending.select_for_update(skip_locked=True).order_by("id")[:limit])
+            now = timezone.now()
+            for message in messages:
+                try:
+                    app.send_task(message.task_name, args=message.args, kwargs=message.kwargs)
+                except Exception as exc:
+                    OutboxMessage.objects.filter(pk=message.pk).update(
+                        relay_attempts=message.relay_attempts + 1,
+                        last_error=f"{type(exc).__name__}: {exc}"[:500],
+                    )
+                    logger.warning(
+                        "outbox relay failed; %d message(s) left for the sweep",
+                        len(messages) - sent,
+                        extra={"outbox_id": message.pk, "error": str(exc)[:200]},
+                    )
+                    break
+                message.relayed_at = now
+                sent += 1
+            OutboxMessage.objects.bulk_update([m for m in messages if m.relayed_at], ["relayed_at"])
+    except Exception:  # the on_commit fast path must never fail the request that already committed
+        logger.exception("outbox relay crashed; messages stay pending for the sweep")
+    return sent
+
+
+def outbox_purge_relayed(*, older_than: timedelta = KEEP_RELAYED_FOR) -> int:
+    deleted, _ = OutboxMessage.objects.filter(
+        relayed_at__isnull=False, relayed_at__lt=timezone.now() - older_than
+    ).delete()
+    return deleted
+
+
+def outbox_oldest_pending_age_seconds() -> float | None:
+    oldest = (
+        OutboxMessage.objects.filter(relayed_at__isnull=True)
+        .order_by("id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return (timezone.now() - oldest).total_seconds() if oldest else None
