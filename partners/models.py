@@ -1,6 +1,8 @@
-"""Reward partners. Dispatches, awards and participation tokens are added by their issues."""
+"""Reward partners and the dispatch of eligible purchases to them (awards and tokens: issue 5)."""
 
 from __future__ import annotations
+
+import uuid
 
 from django.db import models
 from django.db.models import Q
@@ -40,3 +42,74 @@ class Partner(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+
+class Dispatch(models.Model):
+    """One eligible (purchase, campaign) pair, sent exactly once to the campaign's partner.
+
+    The id is a UUID: it is the Standard Webhooks `webhook-id` and the
+    `Idempotency-Key`, so it must be unique across brands, not just in one schema.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        RETRYING = "retrying"
+        DEAD = "dead"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    purchase = models.ForeignKey("purchases.Purchase", on_delete=models.CASCADE, related_name="dispatches")
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="dispatches")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="dispatches")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # Long back-off lives here, swept by beat, never as a Celery countdown (broker visibility timeout).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["purchase", "campaign"], name="dispatch_unique_pair"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "sent", "retrying", "dead"]), name="dispatch_status_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="dispatch_due_idx"),
+            models.Index(fields=["campaign", "status"], name="dispatch_campaign_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"dispatch {self.id} ({self.status})"
+
+
+class DispatchAttempt(models.Model):
+    """Audit row of one HTTP attempt of a dispatch."""
+
+    class Outcome(models.TextChoices):
+        SENT = "sent"
+        RETRY = "retry"
+        DEAD = "dead"
+
+    dispatch = models.ForeignKey(Dispatch, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    attempted_at = models.DateTimeField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    # An excerpt only (capped): partner bodies can be huge or hostile.
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["dispatch", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["dispatch", "number"], name="dispatch_attempt_unique_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dispatch_id} #{self.number}: {self.outcome}"

@@ -1,1 +1,78 @@
-"""purchases models (built by later issues)."""
+"""Purchases sent by a brand's mobile backend and their evaluation against campaigns."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+
+class Purchase(models.Model):
+    class Channel(models.TextChoices):
+        IN_STORE = "in_store"
+        ECOMMERCE = "ecommerce"
+
+    # The sender's id: idempotency key of ingestion, unique per brand (schema).
+    external_id = models.CharField(max_length=200, unique=True)
+    customer_id = models.CharField(max_length=200, db_index=True)
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    purchased_at = models.DateTimeField()
+    currency = models.CharField(max_length=3)
+    store_id = models.CharField(max_length=200, blank=True, default="")
+    # [{"sku", "category", "quantity", "unit_price"}] kept compact as JSONB; unit_price as a string
+    # so no float ever touches money.
+    items = models.JSONField()
+    total = models.DecimalField(max_digits=18, decimal_places=4)
+    # sha256 of the canonical request body: same external_id + same hash = duplicate, else conflict.
+    body_hash = models.CharField(max_length=64)
+    received_at = models.DateTimeField(auto_now_add=True)
+    # Null until evaluated; the sweep re-enqueues purchases left unevaluated.
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+    # Poison-message guard: evaluation attempts counted in the database, dead-lettered after N.
+    evaluation_attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                condition=Q(evaluated_at__isnull=True),
+                name="purchase_unevaluated_idx",
+            ),
+            models.Index(fields=["purchased_at"], name="purchase_purchased_at_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(channel__in=["in_store", "ecommerce"]), name="purchase_channel_valid"
+            ),
+            models.CheckConstraint(condition=Q(total__gte=0), name="purchase_total_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Evaluation(models.Model):
+    """One purchase evaluated against one campaign: the result and the campaign version it used."""
+
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="evaluations")
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="evaluations")
+    campaign_version = models.PositiveIntegerField()
+    eligible = models.BooleanField()
+    eligible_value = models.DecimalField(max_digits=18, decimal_places=4)
+    # null when eligible; else one of campaigns.rules.Reason.
+    reason = models.CharField(max_length=40, null=True, blank=True)
+    evaluated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["purchase", "campaign"], name="evaluation_unique_pair"),
+            models.CheckConstraint(
+                condition=Q(eligible=True, reason__isnull=True) | Q(eligible=False, reason__isnull=False),
+                name="evaluation_reason_iff_ineligible",
+            ),
+        ]
+        indexes = [models.Index(fields=["campaign", "eligible"], name="evaluation_campaign_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.purchase_id}×{self.campaign_id}: {'eligible' if self.eligible else self.reason}"
