@@ -61,3 +61,35 @@ def tenant_task(*args, **kwargs):
     """`@tenant_task(...)`: like `@app.task`, for tasks that touch tenant models."""
     kwargs.setdefault("base", TenantOnlyTask)
     return app.task(*args, **kwargs)
+
+
+# --- Correlation id: the API request's id travels into the tasks it causes (logs carry it).
+from celery.signals import before_task_publish, task_postrun, task_prerun  # noqa: E402
+
+from core.logging import request_id_var  # noqa: E402
+
+REQUEST_ID_HEADER = "request_id"
+
+
+@before_task_publish.connect
+def _add_request_id_header(headers: dict | None = None, **kwargs) -> None:
+    request_id = request_id_var.get()
+    if headers is not None and request_id and not headers.get(REQUEST_ID_HEADER):
+        headers[REQUEST_ID_HEADER] = request_id
+
+
+@task_prerun.connect
+def _enter_request_id(task=None, **kwargs) -> None:
+    request = getattr(task, "request", None)
+    request_id = None
+    if request is not None:
+        request_id = (request.headers or {}).get(REQUEST_ID_HEADER) or request.get(REQUEST_ID_HEADER)
+    task._request_id_token = request_id_var.set(request_id)
+
+
+@task_postrun.connect
+def _leave_request_id(task=None, **kwargs) -> None:
+    token = getattr(task, "_request_id_token", None)
+    if token is not None:
+        request_id_var.reset(token)
+        task._request_id_token = None

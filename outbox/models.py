@@ -16,6 +16,8 @@ class OutboxMessage(models.Model):
     relayed_at = models.DateTimeField(null=True, blank=True)
     relay_attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
+    # The correlation id of the request that caused it, carried into the task's logs.
+    request_id = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["id"]

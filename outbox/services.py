@@ -15,7 +15,8 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from config.celery import app
+from config.celery import REQUEST_ID_HEADER, app
+from core.logging import request_id_var
 from outbox.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,9 @@ KEEP_RELAYED_FOR = timedelta(days=2)
 def outbox_enqueue(*, task_name: str, args: list | None = None, kwargs: dict | None = None) -> OutboxMessage:
     """Write the message in the current transaction; relay it right after commit."""
     with transaction.atomic():
-        message = OutboxMessage.objects.create(task_name=task_name, args=args or [], kwargs=kwargs or {})
+        message = OutboxMessage.objects.create(
+            task_name=task_name, args=args or [], kwargs=kwargs or {}, request_id=request_id_var.get() or ""
+        )
         message_id = message.pk
         transaction.on_commit(lambda: outbox_relay(ids=[message_id]))
     return message
@@ -50,7 +53,12 @@ def outbox_relay(*, ids: Iterable[int] | None = None, limit: int = RELAY_BATCH) 
             now = timezone.now()
             for message in messages:
                 try:
-                    app.send_task(message.task_name, args=message.args, kwargs=message.kwargs)
+                    app.send_task(
+                        message.task_name,
+                        args=message.args,
+                        kwargs=message.kwargs,
+                        headers={REQUEST_ID_HEADER: message.request_id} if message.request_id else None,
+                    )
                 except Exception as exc:
                     OutboxMessage.objects.filter(pk=message.pk).update(
                         relay_attempts=message.relay_attempts + 1,

@@ -50,4 +50,5 @@ def for_each_tenant_task(task_name: str, args: list | None = None, stagger_secon
 @tenant_task(name="tenants.schema_probe", ignore_result=False)
 def schema_probe_task() -> str:
     """Operator diagnostic: answers the schema the worker ran it in (`celery call` to check routing)."""
+    logger.info("schema probe ran in %s", connection.schema_name)
     return connection.schema_name

@@ -16,7 +16,7 @@ from outbox.tasks import outbox_relay_task
 
 def test_commit_relays_the_message_at_once(brand_a, django_capture_on_commit_callbacks, monkeypatch):
     sent = []
-    monkeypatch.setattr(app, "send_task", lambda name, args, kwargs: sent.append((name, args)))
+    monkeypatch.setattr(app, "send_task", lambda name, args, kwargs, headers: sent.append((name, args)))
     with django_capture_on_commit_callbacks(execute=True):
         outbox_enqueue(task_name="some.task", args=[1, 2])
     assert sent == [("some.task", [1, 2])]
@@ -38,7 +38,7 @@ def test_broker_down_at_commit_keeps_the_message_for_the_sweep(
     assert "Connection refused" in message.last_error
 
     sent = []
-    monkeypatch.setattr(app, "send_task", lambda name, args, kwargs: sent.append((name, args)))
+    monkeypatch.setattr(app, "send_task", lambda name, args, kwargs, headers: sent.append((name, args)))
     assert outbox_relay_task.run() == 1
     assert sent == [("some.task", [7])]
     message.refresh_from_db()
