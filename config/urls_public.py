@@ -3,8 +3,11 @@
 from django.contrib import admin
 from django.urls import path
 
+from core.metrics_views import metrics_view
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 handler404 = "core.views.not_found"

@@ -17,6 +17,8 @@ class PeriodicJob:
     every_seconds: int | None = None
     crontab: str | None = None  # "minute hour day_of_month month_of_year day_of_week"
     description: str = ""
+    # "tenant": run once per brand through tenants.for_each_tenant; "public": run once, as is.
+    scope: str = "tenant"
 
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
@@ -25,5 +27,18 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         tenant_task="outbox.relay",
         every_seconds=10,
         description="Send outbox messages the commit-time fast path could not (broker was down).",
+    ),
+    PeriodicJob(
+        name="metrics: brand gauges",
+        tenant_task="metrics.refresh_tenant_gauges",
+        every_seconds=30,
+        description="Dispatch backlog, dead letters and outbox lag per brand, for /metrics.",
+    ),
+    PeriodicJob(
+        name="metrics: queue gauges",
+        tenant_task="metrics.refresh_queue_gauges",
+        every_seconds=15,
+        scope="public",
+        description="Celery queue length, for /metrics.",
     ),
 )

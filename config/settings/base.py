@@ -221,6 +221,10 @@ PURCHASE_RETENTION_DAYS = env.int("PURCHASE_RETENTION_DAYS", default=90)
 PARTNER_URL_ALLOW_PRIVATE = env.bool("PARTNER_URL_ALLOW_PRIVATE", default=DEBUG)
 NOTIFICATION_PROVIDER = env.str("NOTIFICATION_PROVIDER", default="console")
 
+# --- Observability
+# When set, /metrics needs `Authorization: Bearer <token>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 # --- Logging: one JSON object per line, with the tenant schema and request id when known.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

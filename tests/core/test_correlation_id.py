@@ -41,7 +41,9 @@ def test_the_outbox_carries_the_request_id_to_the_broker(
 
 
 def test_responses_echo_a_sane_request_id_and_replace_a_bad_one(brands, db, client):
-    assert client.get("/healthz", HTTP_X_REQUEST_ID="abc-1").get("X-Request-ID") is None  # before the middleware
+    assert (
+        client.get("/healthz", HTTP_X_REQUEST_ID="abc-1").get("X-Request-ID") is None
+    )  # before the middleware
     response = client.get("/api/v1/me/", HTTP_HOST="brand-a.localhost", HTTP_X_REQUEST_ID="abc-1")
     assert response["X-Request-ID"] == "abc-1"
     response = client.get("/api/v1/me/", HTTP_HOST="brand-a.localhost", HTTP_X_REQUEST_ID="x" * 500)

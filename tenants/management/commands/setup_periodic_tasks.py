@@ -13,9 +13,10 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, **options) -> None:
         for job in PERIODIC_JOBS:
+            per_brand = job.scope == "tenant"
             defaults = {
-                "task": "tenants.for_each_tenant",
-                "args": json.dumps([job.tenant_task]),
+                "task": "tenants.for_each_tenant" if per_brand else job.tenant_task,
+                "args": json.dumps([job.tenant_task] if per_brand else []),
                 "description": job.description,
                 "interval": None,
                 "crontab": None,
