@@ -60,7 +60,7 @@ class Evaluation(models.Model):
     eligible = models.BooleanField()
     eligible_value = models.DecimalField(max_digits=18, decimal_places=4)
     # null when eligible; else one of campaigns.rules.Reason.
-    reason = models.CharField(max_length=40, null=True, blank=True)
+    reason = models.CharField(max_length=40, null=True, blank=True)  # noqa: DJ001 - null means "eligible" (SPEC §2)
     evaluated_at = models.DateTimeField()
 
     class Meta:
