@@ -1,5 +1,5 @@
-# One image, three roles chosen by the command:
-#   web:    gunicorn config.wsgi (default)
+# One image, three roles chosen by the command (see docker-compose.yml):
+#   web:    gunicorn -c config/gunicorn.py config.wsgi:application   (default)
 #   worker: celery -A config worker -l INFO
 #   beat:   celery -A config beat -l INFO
 # Needs DATABASE_URL and REDIS_URL (the embedded servers are for development only).
@@ -8,16 +8,20 @@ FROM python:3.12-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     DJANGO_SETTINGS_MODULE=config.settings.base \
-    PIP_NO_CACHE_DIR=1
+    PIP_NO_CACHE_DIR=1 \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 
 WORKDIR /app
 COPY requirements/ requirements/
 RUN pip install -r requirements/prod.txt
 COPY . .
-RUN DATABASE_URL=postgres://unused/unused REDIS_URL=redis://unused:6379/0 \
+# collectstatic needs settings, not servers: placeholder URLs keep the embedded servers out of the build.
+RUN DATABASE_URL=postgres://build@unused/unused REDIS_URL=redis://unused:6379/0 \
     python manage.py collectstatic --noinput \
- && useradd --create-home --uid 10001 app && chown -R app /app
+ && useradd --create-home --uid 10001 app \
+ && mkdir -p /tmp/prometheus \
+ && chown -R app /app /tmp/prometheus
 USER app
 
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-"]
+CMD ["gunicorn", "-c", "config/gunicorn.py", "config.wsgi:application"]
