@@ -93,3 +93,23 @@ def _leave_request_id(task=None, **kwargs) -> None:
     if token is not None:
         request_id_var.reset(token)
         task._request_id_token = None
+
+
+# --- Metrics of worker processes: an exporter in the worker's main process when
+# WORKER_METRICS_PORT is set (a worker on another host than the web tier cannot share
+# its PROMETHEUS_MULTIPROC_DIR with it).
+from celery.signals import worker_init  # noqa: E402
+
+
+@worker_init.connect
+def _start_worker_metrics_exporter(**kwargs) -> None:
+    port = os.environ.get("WORKER_METRICS_PORT")
+    if not port:
+        return
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    start_http_server(int(port), registry=registry)
