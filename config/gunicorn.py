@@ -17,7 +17,7 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
 max_requests_jitter = 500
 
 
-def child_exit(server, worker):  # noqa: ANN001, ANN201
+def child_exit(server, worker):
     """Prometheus multiprocess mode: drop the live gauges of a worker that exited."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
