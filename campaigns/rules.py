@@ -1,0 +1,471 @@
+"""Campaign rules engine (SPEC §3): decides whether a purchase counts for a campaign.
+
+Pure Python on purpose -- no Django, no ORM, no I/O -- so that:
+
+* it can be unit- and property-tested without a database;
+* the hot path (one ``CompiledCampaign.evaluate`` per purchase per campaign) does
+  nothing but set/dict look-ups and Decimal arithmetic.
+
+The split is "compile once, evaluate many": ``compile_campaign`` turns a
+``CampaignSpec`` (a plain snapshot of the campaign row and its item rules, built by
+the caller from the ORM) into a ``CompiledCampaign`` whose look-up structures are
+ready, and ``CompiledCampaign.evaluate`` applies it to a ``PurchaseFacts``.
+
+Contract (checks run in this order; the first that fails is the reason):
+
+1. ``campaign_not_active`` -- campaign status is ``paused`` (``active`` and
+   ``completed`` pass; which campaigns are evaluated at all is decided elsewhere);
+2. ``outside_validity``    -- not ``starts_at <= purchased_at < ends_at``;
+3. ``channel_not_allowed`` -- purchase channel not in the campaign's channels;
+4. ``currency_mismatch``   -- purchase currency != campaign currency;
+5. ``no_eligible_items``   -- eligible value is 0;
+6. ``below_minimum``       -- eligible value < ``min_purchase_value``;
+otherwise eligible with reason ``None``.
+
+Eligible value, per line (``line_total = quantity * unit_price``): a matching
+blacklist rule (sku or category) makes the line count 0 -- blacklist beats
+whitelist; otherwise the LARGEST ``line_total * multiplier + quantity *
+bonus_per_unit`` over matching whitelist rules; otherwise ``line_total``. The sum is
+rounded ROUND_HALF_UP to the currency's minor unit once, at the end, in Decimal.
+
+Decisions that are not spelled out by the spec (keep callers in sync):
+
+* For checks 1-4 the value is NOT computed: ``eligible_value`` is Decimal 0 at the
+  campaign currency's exponent (``Decimal("0.00")`` for EUR, ``Decimal("0")`` for
+  JPY). Computing it would cost time and would mean nothing (the purchase is not
+  in the campaign's scope), and in a currency mismatch it would even be in the
+  wrong currency.
+* Checks 5 and 6 compare the ROUNDED value (the one that is reported), so e.g.
+  0.004 EUR of eligible goods is ``no_eligible_items`` with value ``0.00``. A
+  rounded zero is always reported as positive zero (never ``-0.00``).
+* Arithmetic runs in a private Decimal context, never in the thread's ambient
+  one: the result must not depend on whatever precision or rounding some other
+  code set, and there is exactly one rounding, the final ROUND_HALF_UP. Sums and
+  products are exact up to ``EXACT_DIGITS`` (100) significant digits; beyond
+  that ``evaluate`` raises ``decimal.Inexact`` rather than round silently (only
+  absurd inputs get there; the API should bound amounts anyway).
+* Matching is exact and case-sensitive (``"SKU-1" != "sku-1"``); channel and
+  currency comparisons likewise. Normalising case is the caller's job.
+* ``compile_campaign`` rejects malformed specs loudly (``ValueError`` /
+  ``TypeError``): unknown rule kind or match, duplicate (kind, match, value),
+  currency without an ISO 4217 minor unit, naive datetimes, non-Decimal or
+  non-finite money/multiplier values. A campaign whose ``starts_at >= ends_at`` is
+  accepted: every purchase is then simply ``outside_validity``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import (
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    getcontext,
+    setcontext,
+)
+from enum import StrEnum
+from threading import local
+from typing import Final
+
+from .currencies import quantum_for
+
+__all__ = [
+    "EXACT_DIGITS",
+    "KIND_BLACKLIST",
+    "KIND_WHITELIST",
+    "MATCH_CATEGORY",
+    "MATCH_SKU",
+    "STATUS_PAUSED",
+    "CampaignSpec",
+    "CompiledCampaign",
+    "EvaluationResult",
+    "ItemRuleSpec",
+    "PurchaseFacts",
+    "PurchaseLine",
+    "Reason",
+    "compile_campaign",
+    "evaluate_purchase",
+]
+
+KIND_BLACKLIST: Final = "blacklist"
+KIND_WHITELIST: Final = "whitelist"
+MATCH_SKU: Final = "sku"
+MATCH_CATEGORY: Final = "category"
+STATUS_PAUSED: Final = "paused"
+
+_KINDS: Final = frozenset({KIND_BLACKLIST, KIND_WHITELIST})
+_MATCHES: Final = frozenset({MATCH_SKU, MATCH_CATEGORY})
+
+# Exact arithmetic, or an error -- never a silent rounding before the final one.
+# 100 significant digits is far beyond any real amount (a DecimalField(18, 4) price
+# times a 12-digit multiplier, summed over lines, needs < 40), so + and * are exact
+# in practice; if an input is absurd (say Decimal("1E+999999") plus a cent) the
+# Inexact trap raises decimal.Inexact instead of rounding. A finite precision also
+# bounds the work: unbounded precision would let such an input allocate millions
+# of digits. The other traps catch NaN operands and overflow.
+EXACT_DIGITS: Final = 100
+_EXACT: Final = Context(
+    prec=EXACT_DIGITS,
+    rounding=ROUND_HALF_UP,
+    traps=[InvalidOperation, DivisionByZero, Overflow, Inexact],
+)
+# The one intended rounding (quantize to the minor unit) is inexact by nature, so
+# it runs in a twin context that does not trap Inexact.
+_ROUNDING: Final = Context(
+    prec=EXACT_DIGITS,
+    rounding=ROUND_HALF_UP,
+    traps=[InvalidOperation, DivisionByZero, Overflow],
+)
+
+# One copy of each context per thread; _EXACT is installed with setcontext() for
+# the duration of the arithmetic. Measured: getcontext/setcontext/try-finally costs
+# ~0.25 us against ~0.57 us for ``with localcontext(...)`` (which copies the
+# context on every entry), out of a ~3 us evaluation. Per thread, because decimal
+# writes status flags into the context it uses, and a context object must not be
+# shared between threads.
+_thread_state = local()
+
+
+def _contexts() -> tuple[Context, Context]:
+    """Return this thread's private (exact, rounding) contexts, created on first use."""
+    try:
+        return _thread_state.contexts  # type: ignore[no-any-return]
+    except AttributeError:
+        contexts = _thread_state.contexts = (_EXACT.copy(), _ROUNDING.copy())
+        return contexts
+
+
+class Reason(StrEnum):
+    """Why a purchase is not eligible. Values are stored in the DB / sent in the API."""
+
+    CAMPAIGN_NOT_ACTIVE = "campaign_not_active"
+    OUTSIDE_VALIDITY = "outside_validity"
+    CHANNEL_NOT_ALLOWED = "channel_not_allowed"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    NO_ELIGIBLE_ITEMS = "no_eligible_items"
+    BELOW_MINIMUM = "below_minimum"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRuleSpec:
+    """One item rule of a campaign.
+
+    ``kind`` is ``blacklist`` or ``whitelist``; ``match`` is ``sku`` or ``category``
+    and ``value`` the sku / category it matches exactly. ``multiplier`` and
+    ``bonus_per_unit`` only mean something for whitelist rules.
+    """
+
+    kind: str
+    match: str
+    value: str
+    multiplier: Decimal = Decimal(1)
+    bonus_per_unit: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSpec:
+    """Snapshot of a campaign as the engine needs it (built by the caller from the ORM).
+
+    Datetimes must be timezone-aware. ``version`` is carried through to results so
+    that a stored evaluation says which version of the rules produced it.
+    """
+
+    id: int
+    version: int
+    status: str
+    starts_at: datetime
+    ends_at: datetime
+    purchase_channels: frozenset[str]
+    currency: str
+    min_purchase_value: Decimal
+    item_rules: tuple[ItemRuleSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseLine:
+    """One line of a purchase. ``category`` may be None (never matches a category rule)."""
+
+    sku: str
+    category: str | None
+    quantity: int
+    unit_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseFacts:
+    """The facts about a purchase the engine looks at (aware ``purchased_at``)."""
+
+    purchased_at: datetime
+    channel: str
+    currency: str
+    lines: tuple[PurchaseLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationResult:
+    """Outcome of evaluating one purchase against one campaign version.
+
+    ``eligible_value`` is always a Decimal at the campaign currency's exponent;
+    ``reason`` is None exactly when ``eligible`` is True.
+    """
+
+    campaign_id: int
+    campaign_version: int
+    eligible: bool
+    eligible_value: Decimal
+    reason: Reason | None
+
+
+# (multiplier, bonus_per_unit) of a whitelist rule.
+_Boost = tuple[Decimal, Decimal]
+
+# Fast construction of EvaluationResult in the hot path. A frozen dataclass's
+# generated __init__ goes through object.__setattr__ once per field (~0.74 us per
+# result); writing the slots through their member descriptors does the same
+# thing -- the instance is identical, == and hash included -- in ~0.46 us. Used
+# only by CompiledCampaign.evaluate; everyone else calls EvaluationResult(...).
+_new_instance = object.__new__
+_set_campaign_id = EvaluationResult.campaign_id.__set__  # type: ignore[attr-defined]
+_set_campaign_version = EvaluationResult.campaign_version.__set__  # type: ignore[attr-defined]
+_set_eligible = EvaluationResult.eligible.__set__  # type: ignore[attr-defined]
+_set_eligible_value = EvaluationResult.eligible_value.__set__  # type: ignore[attr-defined]
+_set_reason = EvaluationResult.reason.__set__  # type: ignore[attr-defined]
+
+
+class CompiledCampaign:
+    """A campaign ready to evaluate purchases quickly.
+
+    Immutable by convention (built only by ``compile_campaign``; nothing mutates it
+    afterwards), so one instance can be cached and shared between threads.
+    """
+
+    __slots__ = (
+        "_bl_categories",
+        "_bl_skus",
+        "_channels",
+        "_ends_at",
+        "_min_value",
+        "_paused",
+        "_r_channel",
+        "_r_currency",
+        "_r_no_items",
+        "_r_not_active",
+        "_r_outside",
+        "_starts_at",
+        "_wl_categories",
+        "_wl_skus",
+        "_zero",
+        "currency",
+        "id",
+        "quantum",
+        "spec",
+        "version",
+    )
+
+    id: int
+    version: int
+    spec: CampaignSpec
+    currency: str
+    quantum: Decimal
+    _paused: bool
+    _starts_at: datetime
+    _ends_at: datetime
+    _channels: frozenset[str]
+    _min_value: Decimal
+    _bl_skus: frozenset[str]
+    _bl_categories: frozenset[str]
+    _wl_skus: dict[str, _Boost]
+    _wl_categories: dict[str, _Boost]
+    _zero: Decimal
+    _r_not_active: EvaluationResult
+    _r_outside: EvaluationResult
+    _r_channel: EvaluationResult
+    _r_currency: EvaluationResult
+    _r_no_items: EvaluationResult
+
+    def __repr__(self) -> str:
+        return f"<CompiledCampaign id={self.id} version={self.version} currency={self.currency}>"
+
+    def evaluate(self, purchase: PurchaseFacts) -> EvaluationResult:
+        """Evaluate ``purchase`` against this campaign (SPEC §3).
+
+        Written for speed, since it runs once per purchase per campaign: the
+        results of checks 1-4 and of "no eligible items" are prebuilt objects
+        (results are immutable, so sharing is safe), attributes used in the line
+        loop are bound to locals, and blacklisted lines skip all arithmetic.
+        """
+        # Checks 1-4 do not compute the value: eligible_value is the prebuilt
+        # Decimal 0 at the currency's exponent (see module docstring).
+        if self._paused:
+            return self._r_not_active
+        # Both bounds were normalised to UTC at compile time; a UTC purchased_at
+        # (what Django hands out) then compares on the fast same-tzinfo path.
+        if not (self._starts_at <= purchase.purchased_at < self._ends_at):
+            return self._r_outside
+        if purchase.channel not in self._channels:
+            return self._r_channel
+        if purchase.currency != self.currency:
+            return self._r_currency
+
+        bl_skus = self._bl_skus
+        bl_categories = self._bl_categories
+        wl_sku = self._wl_skus.get
+        wl_category = self._wl_categories.get
+        ambient = getcontext()
+        exact, rounding = _contexts()
+        setcontext(exact)
+        try:
+            total = _ZERO
+            for line in purchase.lines:
+                sku = line.sku
+                category = line.category
+                # Blacklist beats whitelist. None is never in bl_categories (it
+                # only holds str), so a missing category never matches.
+                if sku in bl_skus or category in bl_categories:
+                    continue
+                by_sku = wl_sku(sku)
+                by_category = wl_category(category)  # .get(None) -> None
+                if by_sku is None:
+                    if by_category is None:
+                        total += line.quantity * line.unit_price
+                    else:
+                        total += (
+                            line.quantity * line.unit_price * by_category[0] + line.quantity * by_category[1]
+                        )
+                elif by_category is None:
+                    total += line.quantity * line.unit_price * by_sku[0] + line.quantity * by_sku[1]
+                else:
+                    # Both a sku and a category whitelist rule match: the largest
+                    # contribution wins (rules never stack).
+                    quantity = line.quantity
+                    line_total = quantity * line.unit_price
+                    a = line_total * by_sku[0] + quantity * by_sku[1]
+                    b = line_total * by_category[0] + quantity * by_category[1]
+                    total += a if a >= b else b
+            # One rounding, at the end, half-up to the currency's minor unit.
+            value = total.quantize(self.quantum, ROUND_HALF_UP, rounding)
+        finally:
+            setcontext(ambient)
+
+        if not value:
+            # Also maps a rounded -0 to the canonical positive zero.
+            return self._r_no_items
+        # Same as EvaluationResult(id, version, eligible, value, reason), faster
+        # (see _set_campaign_id above).
+        result = _new_instance(EvaluationResult)
+        _set_campaign_id(result, self.id)
+        _set_campaign_version(result, self.version)
+        _set_eligible_value(result, value)
+        if value < self._min_value:
+            _set_eligible(result, False)
+            _set_reason(result, Reason.BELOW_MINIMUM)
+        else:
+            _set_eligible(result, True)
+            _set_reason(result, None)
+        return result
+
+
+_ZERO: Final = Decimal(0)
+
+
+def _check_decimal(name: str, value: object) -> Decimal:
+    """Accept a finite Decimal (or an int, converted exactly); refuse floats loudly.
+
+    A float would silently bring binary rounding error into money, and a NaN or
+    infinity would poison every comparison.
+    """
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
+        raise TypeError(f"{name} must be a Decimal, got {type(value).__name__}: {value!r}")
+    result = Decimal(value)
+    if not result.is_finite():
+        raise ValueError(f"{name} must be finite, got {result!r}")
+    return result
+
+
+def _to_utc(name: str, value: datetime) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+    return value.astimezone(UTC)
+
+
+def compile_campaign(spec: CampaignSpec) -> CompiledCampaign:
+    """Build the evaluation snapshot of ``spec`` once (see ``CompiledCampaign``).
+
+    Blacklist rules become sets of skus / categories; whitelist rules become dicts
+    sku -> (multiplier, bonus_per_unit) and category -> (multiplier,
+    bonus_per_unit). Rule order is irrelevant. Raises ValueError / TypeError for a
+    malformed spec (see module docstring) so that bad data fails at compile time,
+    not as a wrong number later.
+    """
+    quantum = quantum_for(spec.currency)  # ValueError for a non-ISO code
+    starts_at = _to_utc("starts_at", spec.starts_at)
+    ends_at = _to_utc("ends_at", spec.ends_at)
+    min_value = _check_decimal("min_purchase_value", spec.min_purchase_value)
+
+    bl_skus: set[str] = set()
+    bl_categories: set[str] = set()
+    wl_skus: dict[str, _Boost] = {}
+    wl_categories: dict[str, _Boost] = {}
+    seen: set[tuple[str, str, str]] = set()
+    for rule in spec.item_rules:
+        if rule.kind not in _KINDS:
+            raise ValueError(f"unknown item rule kind {rule.kind!r}")
+        if rule.match not in _MATCHES:
+            raise ValueError(f"unknown item rule match {rule.match!r}")
+        if not isinstance(rule.value, str):
+            raise TypeError(f"item rule value must be a str, got {rule.value!r}")
+        key = (rule.kind, rule.match, rule.value)
+        if key in seen:
+            # The DB enforces this uniqueness; a duplicate here means the snapshot
+            # was built wrongly, and "which multiplier wins" would be arbitrary.
+            raise ValueError(f"duplicate item rule {key!r}")
+        seen.add(key)
+        if rule.kind == KIND_BLACKLIST:
+            (bl_skus if rule.match == MATCH_SKU else bl_categories).add(rule.value)
+        else:
+            boost = (
+                _check_decimal("multiplier", rule.multiplier),
+                _check_decimal("bonus_per_unit", rule.bonus_per_unit),
+            )
+            (wl_skus if rule.match == MATCH_SKU else wl_categories)[rule.value] = boost
+
+    channels = frozenset(spec.purchase_channels)
+    compiled = CompiledCampaign.__new__(CompiledCampaign)
+    compiled.id = spec.id
+    compiled.version = spec.version
+    compiled.spec = spec
+    compiled.currency = spec.currency
+    compiled.quantum = quantum
+    compiled._paused = spec.status == STATUS_PAUSED
+    compiled._starts_at = starts_at
+    compiled._ends_at = ends_at
+    compiled._channels = channels
+    compiled._min_value = min_value
+    compiled._bl_skus = frozenset(bl_skus)
+    compiled._bl_categories = frozenset(bl_categories)
+    compiled._wl_skus = wl_skus
+    compiled._wl_categories = wl_categories
+    zero = _ZERO.quantize(quantum)
+    compiled._zero = zero
+
+    def rejected(reason: Reason) -> EvaluationResult:
+        return EvaluationResult(spec.id, spec.version, False, zero, reason)
+
+    compiled._r_not_active = rejected(Reason.CAMPAIGN_NOT_ACTIVE)
+    compiled._r_outside = rejected(Reason.OUTSIDE_VALIDITY)
+    compiled._r_channel = rejected(Reason.CHANNEL_NOT_ALLOWED)
+    compiled._r_currency = rejected(Reason.CURRENCY_MISMATCH)
+    compiled._r_no_items = rejected(Reason.NO_ELIGIBLE_ITEMS)
+    return compiled
+
+
+def evaluate_purchase(campaign: CompiledCampaign, purchase: PurchaseFacts) -> EvaluationResult:
+    """Convenience wrapper: ``campaign.evaluate(purchase)``."""
+    return campaign.evaluate(purchase)
