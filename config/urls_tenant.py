@@ -4,8 +4,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from campaigns.stats_api import CampaignStatsApi
+
 api_v1 = [
     path("", include("accounts.urls")),
+    path("campaigns/<int:campaign_id>/stats/", CampaignStatsApi.as_view(), name="campaign-stats"),
 ]
 
 urlpatterns = [

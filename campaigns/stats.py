@@ -1,0 +1,68 @@
+"""Campaign stats (SPEC §2 `GET /campaigns/{id}/stats/`): a selector over the campaign's rows.
+
+Each figure is one aggregate query over indexed columns of this campaign.
+Awards and notifications are counted when their apps provide the models.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.apps import apps
+from django.db.models import Count, Q, Sum
+
+from campaigns.currencies import quantum_for
+from campaigns.models import Campaign
+from partners.models import Dispatch
+from purchases.models import Evaluation
+
+DISPATCH_STATUSES = [choice.value for choice in Dispatch.Status]
+NOTIFICATION_STATUSES = ["queued", "sent", "failed", "dead"]
+
+
+def _optional_model(label: str):  # noqa: ANN202
+    try:
+        return apps.get_model(label)
+    except LookupError:
+        return None
+
+
+def campaign_stats(*, campaign: Campaign) -> dict[str, Any]:
+    evaluations = Evaluation.objects.filter(campaign=campaign)
+    totals = evaluations.aggregate(
+        n_evaluated=Count("id"),
+        n_eligible=Count("id", filter=Q(eligible=True)),
+        value_sum=Sum("eligible_value", filter=Q(eligible=True)),
+    )
+    ineligible = dict(
+        evaluations.filter(eligible=False).values_list("reason").annotate(n=Count("id")).order_by("reason")
+    )
+    dispatches = dict.fromkeys(DISPATCH_STATUSES, 0) | dict(
+        Dispatch.objects.filter(campaign=campaign)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by("status")
+    )
+    eligible_value = (totals["value_sum"] or Decimal(0)).quantize(quantum_for(campaign.currency))
+
+    award_model = _optional_model("partners.Award")
+    notification_model = _optional_model("notifications.Notification")
+    awards = award_model.objects.filter(campaign=campaign).count() if award_model else 0
+    notifications = dict.fromkeys(NOTIFICATION_STATUSES, 0)
+    if notification_model:
+        notifications |= dict(
+            notification_model.objects.filter(campaign=campaign)
+            .values_list("status")
+            .annotate(n=Count("id"))
+            .order_by("status")
+        )
+    return {
+        "evaluated": totals["n_evaluated"],
+        "eligible": totals["n_eligible"],
+        "ineligible": ineligible,
+        "eligible_value": str(eligible_value),
+        "dispatches": dispatches,
+        "awards": awards,
+        "notifications": notifications,
+    }
