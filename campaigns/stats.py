@@ -6,7 +6,7 @@ Awards and notifications are counted when their apps provide the models.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.apps import apps
@@ -21,7 +21,7 @@ DISPATCH_STATUSES = [choice.value for choice in Dispatch.Status]
 NOTIFICATION_STATUSES = ["queued", "sent", "failed", "dead"]
 
 
-def _optional_model(label: str):  # noqa: ANN202
+def _optional_model(label: str):
     try:
         return apps.get_model(label)
     except LookupError:
@@ -44,7 +44,7 @@ def campaign_stats(*, campaign: Campaign) -> dict[str, Any]:
         .annotate(n=Count("id"))
         .order_by("status")
     )
-    eligible_value = (totals["value_sum"] or Decimal(0)).quantize(quantum_for(campaign.currency))
+    eligible_value = (totals["value_sum"] or Decimal(0)).quantize(quantum_for(campaign.currency), rounding=ROUND_HALF_UP)
 
     award_model = _optional_model("partners.Award")
     notification_model = _optional_model("notifications.Notification")
