@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 from django.db.models import Q
 
@@ -21,6 +23,8 @@ class Notification(models.Model):
         FAILED = "failed"
         DEAD = "dead"
 
+    # A UUID: it is the push gateway's `webhook-id` / `Idempotency-Key`, unique across brands.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     customer_id = models.CharField(max_length=200, db_index=True)
     campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="notifications")
     award = models.OneToOneField("partners.Award", on_delete=models.CASCADE, related_name="notification")

@@ -120,7 +120,9 @@ class ParticipationToken(models.Model):
 
     jti = models.CharField(max_length=32, unique=True)
     customer_id = models.CharField(max_length=200)
-    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="participation_tokens")
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.CASCADE, related_name="participation_tokens"
+    )
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="participation_tokens")
     issued_at = models.DateTimeField()
     expires_at = models.DateTimeField()
@@ -129,7 +131,9 @@ class ParticipationToken(models.Model):
         ordering = ["-issued_at", "-id"]
         indexes = [models.Index(fields=["customer_id", "issued_at"], name="ptoken_customer_idx")]
         constraints = [
-            models.CheckConstraint(condition=Q(expires_at__gt=models.F("issued_at")), name="ptoken_expires_after_issue"),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("issued_at")), name="ptoken_expires_after_issue"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -169,7 +173,9 @@ class Award(models.Model):
             models.CheckConstraint(
                 condition=Q(reward_type__in=["voucher", "special_offer"]), name="award_reward_type_valid"
             ),
-            models.CheckConstraint(condition=Q(value__isnull=True) | Q(value__gte=0), name="award_value_not_negative"),
+            models.CheckConstraint(
+                condition=Q(value__isnull=True) | Q(value__gte=0), name="award_value_not_negative"
+            ),
             models.CheckConstraint(
                 condition=Q(currency="") | Q(currency__regex=r"^[A-Z]{3}$"), name="award_currency_format"
             ),

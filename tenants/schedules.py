@@ -26,4 +26,10 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         every_seconds=10,
         description="Send outbox messages the commit-time fast path could not (broker was down).",
     ),
+    PeriodicJob(
+        name="notification retry sweep",
+        tenant_task="notifications.retry_due",
+        every_seconds=15,
+        description="Re-send push notifications whose back-off has passed (long waits live in next_attempt_at).",
+    ),
 )
