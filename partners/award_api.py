@@ -199,6 +199,9 @@ class CustomerAwardsApi(ListAPIView):
 
     permission_classes = [IsIngest]
     serializer_class = AwardOutputSerializer
+    queryset = Award.objects.none()  # for the OpenAPI generator; requests use the selector
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Award.objects.none()
         return awards_of_customer(customer_id=self.kwargs["customer_id"])

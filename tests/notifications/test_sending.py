@@ -249,3 +249,19 @@ def test_replay_api(make_api_client, make_award):
     assert response.json()["status"] == "queued"
     ingest = make_api_client("brand_a", "ingest")
     assert ingest.post(f"/api/v1/notifications/{notification.pk}/replay/").status_code == 403
+
+
+def test_status_counts_for_campaign_stats(make_award):
+    from notifications.selectors import award_count, notification_status_counts
+
+    campaign = CampaignFactory(status="active", partner=PartnerFactory())
+    first = make_award(campaign=campaign).notification
+    make_award(campaign=campaign)
+    Notification.objects.filter(pk=first.pk).update(status="dead")
+    assert notification_status_counts(campaign_id=campaign.pk) == {
+        "queued": 1,
+        "sent": 0,
+        "failed": 0,
+        "dead": 1,
+    }
+    assert award_count(campaign_id=campaign.pk) == 2
