@@ -222,6 +222,8 @@ def render_notification(
 ) -> tuple[str, str]:
     """Render (title, body) in the sandbox; missing templates fall back to DEFAULT_TEMPLATES."""
     notification = notification or {}
+    if not isinstance(notification, Mapping):
+        raise NotificationRenderError("the campaign's notification templates are not an object")
     plain_context = _plain(dict(context))
     rendered = []
     for field in TEMPLATE_FIELDS:

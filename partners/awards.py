@@ -31,7 +31,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rest_framework import status
 from standardwebhooks import Webhook
-from standardwebhooks.webhooks import WebhookVerificationError
+from standardwebhooks.webhooks import EmptyWebhookSecretError, WebhookVerificationError
 
 from campaigns.models import Campaign
 from core.exceptions import ApplicationError, UnprocessableError
@@ -67,8 +67,9 @@ def _secrets_accepted(partner: Partner, now: datetime) -> list[str]:
 def _signature_valid(secret: str, raw_body: bytes, headers: Mapping[str, str]) -> bool:
     try:
         Webhook(secret).verify(raw_body, dict(headers), json_parse=False)
-    except (WebhookVerificationError, ValueError, TypeError):
-        # ValueError covers undecodable bodies, malformed signature lists and bad base64.
+    except (WebhookVerificationError, EmptyWebhookSecretError, ValueError, TypeError):
+        # ValueError covers undecodable bodies, malformed signature lists and bad base64 (also in
+        # a stored secret); an empty stored secret verifies nothing.
         return False
     return True
 

@@ -159,3 +159,8 @@ def test_a_broken_stored_template_raises_a_render_error():
 def test_rendered_text_is_capped():
     title, body = render_notification({"title": "{{ t }}", "body": "{{ t }}"}, {"t": "x" * 5000})
     assert (len(title), len(body)) == (255, 2000)
+
+
+def test_stored_templates_that_are_not_an_object_raise_a_render_error():
+    with pytest.raises(NotificationRenderError):
+        render_notification(["title"], CONTEXT)

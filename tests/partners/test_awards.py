@@ -342,3 +342,47 @@ def test_customer_awards_of_another_brand_are_invisible(brand_b, make_api_client
     post_award(ingest_client, "acme", campaign.partner.secret, award_body(campaign.pk, customer_id="shared"))
     client_b = make_api_client("brand_b", "ingest")
     assert client_b.get("/api/v1/customers/shared/awards/").json()["count"] == 0
+
+
+def test_a_partner_with_an_empty_secret_verifies_nothing(tenant_client, campaign):
+    campaign.partner.secret = "whsec_"
+    campaign.partner.save()
+    response = post_award(tenant_client, "acme", "whsec_" + "A" * 44, award_body(campaign.pk))
+    assert response.status_code == 401
+
+
+def test_a_stored_notification_that_is_not_an_object_does_not_break_the_webhook(tenant_client, campaign):
+    campaign.notification = ["not", "an", "object"]
+    campaign.save()
+    response = post_award(tenant_client, "acme", campaign.partner.secret, award_body(campaign.pk))
+    assert response.status_code == 201
+    assert response.json()["notification"]["status"] == "dead"
+
+
+def test_the_webhook_is_throttled_per_partner_and_ip(tenant_client, campaign, monkeypatch):
+    from django.core.cache import cache
+
+    from partners.award_api import AwardWebhookThrottle
+
+    monkeypatch.setattr(AwardWebhookThrottle, "THROTTLE_RATES", {"award_webhook": "2/min"})
+    cache.delete_many([f"throttle_award_webhook_{slug}:127.0.0.1" for slug in ("acme", "other")])
+    try:
+        statuses = [
+            post_award(tenant_client, "acme", campaign.partner.secret, award_body(campaign.pk)).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [201, 201, 429]
+        # Another partner's budget is its own.
+        assert post_award(tenant_client, "other", make_whsec(), award_body(campaign.pk)).status_code == 401
+    finally:
+        cache.delete_many([f"throttle_award_webhook_{slug}:127.0.0.1" for slug in ("acme", "other")])
+
+
+def test_participation_for_a_campaign_whose_partner_is_inactive_is_409(ingest_client, campaign):
+    campaign.partner.is_active = False
+    campaign.partner.save()
+    response = ingest_client.post(
+        f"/api/v1/campaigns/{campaign.pk}/participation-url/", {"customer_id": "c"}, format="json"
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "partner_not_active"
