@@ -202,6 +202,14 @@ def validate_notification_templates(notification: Any) -> None:
         raise ValidationError({"notification": errors})
 
 
+def notification_templates_validator(value: Any) -> None:
+    """The same check as a model-field validator (`JSONField(validators=[...])`): errors land on the field."""
+    try:
+        validate_notification_templates(value)
+    except ValidationError as exc:
+        raise ValidationError(exc.message_dict["notification"]) from None
+
+
 class NotificationRenderError(Exception):
     """A stored template failed to compile or render (saved before validation, or edited in the DB)."""
 

@@ -164,3 +164,12 @@ def test_rendered_text_is_capped():
 def test_stored_templates_that_are_not_an_object_raise_a_render_error():
     with pytest.raises(NotificationRenderError):
         render_notification(["title"], CONTEXT)
+
+
+def test_the_field_validator_form_reports_the_same_messages():
+    from notifications.templates import notification_templates_validator
+
+    notification_templates_validator({"title": "{{ campaign.name }}"})
+    with pytest.raises(ValidationError) as raised:
+        notification_templates_validator({"body": "{% load static %}"})
+    assert raised.value.messages == ["body: the tag 'load' is not allowed in notification templates."]

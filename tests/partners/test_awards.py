@@ -386,3 +386,27 @@ def test_participation_for_a_campaign_whose_partner_is_inactive_is_409(ingest_cl
     )
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "partner_not_active"
+
+
+def test_a_broker_down_when_the_award_arrives_loses_no_notification(
+    tenant_client, campaign, django_capture_on_commit_callbacks, monkeypatch
+):
+    from kombu.exceptions import OperationalError
+
+    from config.celery import app
+    from outbox.tasks import outbox_relay_task
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to redis: Connection refused.")
+
+    monkeypatch.setattr(app, "send_task", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_award(tenant_client, "acme", campaign.partner.secret, award_body(campaign.pk))
+    assert response.status_code == 201
+    message = OutboxMessage.objects.get()
+    assert message.relayed_at is None
+
+    sent = []
+    monkeypatch.setattr(app, "send_task", lambda name, args, kwargs: sent.append((name, args)))
+    outbox_relay_task.run()
+    assert sent == [("notifications.send", [str(Notification.objects.get().pk)])]
