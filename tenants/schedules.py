@@ -30,6 +30,6 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         name="notification retry sweep",
         tenant_task="notifications.retry_due",
         every_seconds=15,
-        description="Re-send push notifications whose back-off has passed (long waits live in next_attempt_at).",
+        description="Re-send push notifications whose back-off has passed (waits live in next_attempt_at).",
     ),
 )
