@@ -13,7 +13,6 @@ import logging
 import random
 import uuid
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
@@ -22,12 +21,12 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.currencies import is_iso_4217, quantum_for
 from core.exceptions import ConflictError, NotFoundError
 from notifications.models import DeviceToken, Notification
 from notifications.providers import ProviderError, PushMessage, SendResult, get_provider
 from notifications.templates import NotificationRenderError, render_notification
 from outbox.services import outbox_enqueue
+from partners.awards import award_display_value
 
 logger = logging.getLogger(__name__)
 
@@ -38,16 +37,6 @@ SWEEP_BATCH = 500
 TEMPLATE_ERROR_PREFIX = "template: "
 
 
-def _display_value(value: Decimal | None, currency: str) -> str:
-    """10.0000 EUR → "10.00"; without a currency, trailing zeros go ("10", "2.5")."""
-    if value is None:
-        return ""
-    if currency and is_iso_4217(currency):
-        return str(value.quantize(quantum_for(currency), rounding=ROUND_HALF_UP))
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 def notification_context(award: Any) -> dict[str, Any]:
     """The only data a push template sees: plain strings and dicts, never model instances."""
     return {
@@ -55,7 +44,7 @@ def notification_context(award: Any) -> dict[str, Any]:
         "award": {
             "award_id": award.award_id,
             "reward_type": award.reward_type,
-            "value": _display_value(award.value, award.currency),
+            "value": award_display_value(award.value, award.currency) or "",
             "currency": award.currency,
             "voucher_code": award.voucher_code,
             "expires_at": award.expires_at.isoformat() if award.expires_at else "",

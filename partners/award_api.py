@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
 from rest_framework.generics import ListAPIView
@@ -18,7 +18,13 @@ from rest_framework.views import APIView
 
 from campaigns.currencies import is_iso_4217
 from core.permissions import IsIngest
-from partners.awards import AwardData, award_receive, award_webhook_authenticate, awards_of_customer
+from partners.awards import (
+    AwardData,
+    award_display_value,
+    award_receive,
+    award_webhook_authenticate,
+    awards_of_customer,
+)
 from partners.models import Award
 from partners.participation import participation_token_issue
 
@@ -107,6 +113,8 @@ class AwardNotificationSerializer(serializers.Serializer):
 class AwardOutputSerializer(serializers.ModelSerializer):
     partner = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     campaign_id = serializers.IntegerField()
+    # A string in the currency's minor unit ("10.00"), or null.
+    value = serializers.SerializerMethodField()
     notification = serializers.SerializerMethodField()
 
     class Meta:
@@ -126,7 +134,11 @@ class AwardOutputSerializer(serializers.ModelSerializer):
             "notification",
         ]
 
-    @extend_schema(responses=AwardNotificationSerializer(allow_null=True))
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_value(self, award: Award) -> str | None:
+        return award_display_value(award.value, award.currency)
+
+    @extend_schema_field(AwardNotificationSerializer(allow_null=True))
     def get_notification(self, award: Award) -> dict[str, Any] | None:
         notification = getattr(award, "notification", None)
         if notification is None:

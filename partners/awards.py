@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
@@ -33,6 +33,7 @@ from rest_framework import status
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError, WebhookVerificationError
 
+from campaigns.currencies import is_iso_4217, quantum_for
 from campaigns.models import Campaign
 from core.exceptions import ApplicationError, UnprocessableError
 from partners.models import Award, Partner
@@ -172,6 +173,16 @@ def award_receive(*, partner: Partner, webhook_id: str, data: AwardData) -> tupl
         extra={"partner": partner.slug, "award_id": award.award_id, "campaign": campaign.pk},
     )
     return award, True
+
+
+def award_display_value(value: Decimal | None, currency: str) -> str | None:
+    """10.0000 EUR → "10.00" (the currency's minor unit); without a currency trailing zeros go ("2.5")."""
+    if value is None:
+        return None
+    if currency and is_iso_4217(currency):
+        return str(value.quantize(quantum_for(currency), rounding=ROUND_HALF_UP))
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def awards_of_customer(*, customer_id: str) -> QuerySet[Award]:

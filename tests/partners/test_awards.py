@@ -44,7 +44,7 @@ def test_a_signed_award_creates_one_award_and_enqueues_one_notification(tenant_c
     assert data["partner"] == "acme"
     assert data["campaign_id"] == campaign.pk
     assert data["customer_id"] == "cust-7"
-    assert Decimal(data["value"]) == Decimal("10.5")
+    assert data["value"] == "10.50"  # in the currency's minor unit
     assert data["notification"]["status"] == "queued"
     award = Award.objects.get()
     assert award.value == Decimal("10.5")
