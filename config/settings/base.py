@@ -248,7 +248,7 @@ LOGGING = {
 # --- Partner loop: participation tokens, award webhook, push notifications (docs/adr/0005-partner-loop.md)
 PARTICIPATION_TOKEN_TTL_SECONDS = env.int("PARTICIPATION_TOKEN_TTL_SECONDS", default=15 * 60)
 # Per partner slug and client IP; the webhook has no API key, so it has its own budget.
-AWARD_WEBHOOK_THROTTLE_RATE = env.str("AWARD_WEBHOOK_THROTTLE_RATE", default="1200/min")
+AWARD_WEBHOOK_THROTTLE_RATE = env.str("AWARD_WEBHOOK_THROTTLE_RATE", default="6000/min")
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["award_webhook"] = AWARD_WEBHOOK_THROTTLE_RATE
 NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=8)
 NOTIFICATION_TIMEOUT_SECONDS = env.float("NOTIFICATION_TIMEOUT_SECONDS", default=10.0)
