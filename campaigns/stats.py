@@ -1,7 +1,6 @@
 """Campaign stats (SPEC §2 `GET /campaigns/{id}/stats/`): a selector over the campaign's rows.
 
 Each figure is one aggregate query over indexed columns of this campaign.
-Awards and notifications are counted when their apps provide the models.
 """
 
 from __future__ import annotations
@@ -9,23 +8,15 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.apps import apps
 from django.db.models import Count, Q, Sum
 
 from campaigns.currencies import quantum_for
 from campaigns.models import Campaign
+from notifications.selectors import award_count, notification_status_counts
 from partners.models import Dispatch
 from purchases.models import Evaluation
 
 DISPATCH_STATUSES = [choice.value for choice in Dispatch.Status]
-NOTIFICATION_STATUSES = ["queued", "sent", "failed", "dead"]
-
-
-def _optional_model(label: str):
-    try:
-        return apps.get_model(label)
-    except LookupError:
-        return None
 
 
 def campaign_stats(*, campaign: Campaign) -> dict[str, Any]:
@@ -44,25 +35,16 @@ def campaign_stats(*, campaign: Campaign) -> dict[str, Any]:
         .annotate(n=Count("id"))
         .order_by("status")
     )
-    eligible_value = (totals["value_sum"] or Decimal(0)).quantize(quantum_for(campaign.currency), rounding=ROUND_HALF_UP)
+    eligible_value = (totals["value_sum"] or Decimal(0)).quantize(
+        quantum_for(campaign.currency), rounding=ROUND_HALF_UP
+    )
 
-    award_model = _optional_model("partners.Award")
-    notification_model = _optional_model("notifications.Notification")
-    awards = award_model.objects.filter(campaign=campaign).count() if award_model else 0
-    notifications = dict.fromkeys(NOTIFICATION_STATUSES, 0)
-    if notification_model:
-        notifications |= dict(
-            notification_model.objects.filter(campaign=campaign)
-            .values_list("status")
-            .annotate(n=Count("id"))
-            .order_by("status")
-        )
     return {
         "evaluated": totals["n_evaluated"],
         "eligible": totals["n_eligible"],
         "ineligible": ineligible,
         "eligible_value": str(eligible_value),
         "dispatches": dispatches,
-        "awards": awards,
-        "notifications": notifications,
+        "awards": award_count(campaign_id=campaign.pk),
+        "notifications": notification_status_counts(campaign_id=campaign.pk),
     }

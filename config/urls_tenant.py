@@ -9,6 +9,7 @@ from campaigns.stats_api import CampaignStatsApi
 api_v1 = [
     path("", include("accounts.urls")),
     path("campaigns/<int:campaign_id>/stats/", CampaignStatsApi.as_view(), name="campaign-stats"),
+    path("", include("partners.award_urls")),
 ]
 
 urlpatterns = [

@@ -41,4 +41,10 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         scope="public",
         description="Celery queue length, for /metrics.",
     ),
+    PeriodicJob(
+        name="notification retry sweep",
+        tenant_task="notifications.retry_due",
+        every_seconds=15,
+        description="Re-send push notifications whose back-off has passed (waits live in next_attempt_at).",
+    ),
 )

@@ -260,3 +260,18 @@ LOGGING = {
         "celery": {"level": LOG_LEVEL},
     },
 }
+
+# --- Partner loop: participation tokens, award webhook, push notifications (docs/adr/0005-partner-loop.md)
+PARTICIPATION_TOKEN_TTL_SECONDS = env.int("PARTICIPATION_TOKEN_TTL_SECONDS", default=15 * 60)
+# Per partner slug and client IP; the webhook has no API key, so it has its own budget.
+AWARD_WEBHOOK_THROTTLE_RATE = env.str("AWARD_WEBHOOK_THROTTLE_RATE", default="6000/min")
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["award_webhook"] = AWARD_WEBHOOK_THROTTLE_RATE
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=8)
+NOTIFICATION_TIMEOUT_SECONDS = env.float("NOTIFICATION_TIMEOUT_SECONDS", default=10.0)
+# Back-off: base * 2^(attempt-1), capped, with full jitter; longer waits are swept by beat.
+NOTIFICATION_RETRY_BASE_SECONDS = env.float("NOTIFICATION_RETRY_BASE_SECONDS", default=5.0)
+NOTIFICATION_RETRY_MAX_SECONDS = env.float("NOTIFICATION_RETRY_MAX_SECONDS", default=3600.0)
+PUSH_GATEWAY_URL = env.str("PUSH_GATEWAY_URL", default="")
+PUSH_GATEWAY_SECRET = env.str("PUSH_GATEWAY_SECRET", default="")
+FCM_CREDENTIALS_FILE = env.str("FCM_CREDENTIALS_FILE", default="")
+FCM_BASE_URL = env.str("FCM_BASE_URL", default="https://fcm.googleapis.com")

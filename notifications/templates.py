@@ -1,0 +1,246 @@
+"""Push templates: the Django template language in a sandbox (SPEC §8).
+
+CRM staff write `{"title": "...", "body": "..."}` per campaign, e.g.
+`"{{ award.value }} {{ award.currency }} off at {{ campaign.name }}"`. A
+template can reach nothing but the context it is given, and that context
+holds only plain strings and dicts built by `notification_context` — never
+model instances — so there is no attribute path to the ORM, settings or
+files.
+
+The sandbox is a standalone `django.template.Engine`:
+
+* no loaders, no template directories, no `{% load %}`able libraries, and
+  none of Django's default builtins: its only library is `SANDBOX_LIBRARY`,
+  a whitelist of harmless tags and filters. `include`, `extends`, `block`,
+  `load`, `debug`, `ssi`, `csrf_token`, `url`, `static` are not registered, so
+  they are rejected when the template is saved (with a clear message).
+* No loops (`for`, `cycle`, `regroup`, …) and no padding/joining filters
+  (`ljust`, `center`, `stringformat`, `join`, `wordwrap`, …): a few dozen
+  characters of template could otherwise render gigabytes. `floatformat`
+  is wrapped to at most 10 decimal places for the same reason.
+* `autoescape=False` (push text, not HTML), `string_if_invalid=""`
+  (an unknown variable renders empty, it never fails a send).
+* `now` is allowed: it only shows the current time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.template import Context, Engine, Library, TemplateSyntaxError, defaultfilters, defaulttags
+from django.template.base import Lexer, TokenType
+from django.utils.dateparse import parse_date, parse_datetime
+
+TEMPLATE_FIELDS = ("title", "body")
+MAX_TEMPLATE_LENGTH = 2000
+# Rendered texts are cut to what the Notification row (and push providers) take.
+MAX_RENDERED_LENGTH = {"title": 255, "body": 2000}
+MAX_FLOATFORMAT_PLACES = 10
+
+# Used when a campaign has no template for a field.
+DEFAULT_TEMPLATES = {
+    "title": "{{ campaign.name }}",
+    "body": (
+        "{% if award.message %}{{ award.message }}{% else %}You have a new reward"
+        "{% if award.value %}: {{ award.value }} {{ award.currency }}{% endif %}"
+        "{% if award.voucher_code %} (code {{ award.voucher_code }}){% endif %}.{% endif %}"
+    ),
+}
+
+ALLOWED_TAGS = frozenset(
+    {
+        "if",  # with elif / else / endif
+        "firstof",
+        "with",
+        "comment",
+        "verbatim",
+        "templatetag",
+        "spaceless",
+        "filter",
+        "autoescape",
+        "widthratio",
+        "now",
+    }
+)
+# Closing/intermediate words the lexer sees as block tokens of the allowed tags.
+_INNER_TAG_WORDS = frozenset(
+    {
+        "elif",
+        "else",
+        "endif",
+        "endwith",
+        "endcomment",
+        "endverbatim",
+        "endspaceless",
+        "endfilter",
+        "endautoescape",
+    }
+)
+ALLOWED_FILTERS = frozenset(
+    {
+        "add",
+        "capfirst",
+        "cut",
+        "default",
+        "default_if_none",
+        "divisibleby",
+        "first",
+        "last",
+        "length",
+        "lower",
+        "pluralize",
+        "safe",
+        "slice",
+        "slugify",
+        "title",
+        "truncatechars",
+        "truncatewords",
+        "upper",
+        "urlencode",
+        "wordcount",
+        "yesno",
+    }
+)
+
+
+def _build_library() -> Library:
+    library = Library()
+    for name in ALLOWED_TAGS:
+        library.tags[name] = defaulttags.register.tags[name]
+    for name in ALLOWED_FILTERS:
+        library.filters[name] = defaultfilters.register.filters[name]
+
+    @library.filter(is_safe=True)
+    def floatformat(value: Any, arg: Any = -1) -> str:
+        try:
+            places = int(str(arg).rstrip("gu") or -1)
+        except ValueError:
+            return ""
+        if abs(places) > MAX_FLOATFORMAT_PLACES:
+            return ""
+        return defaultfilters.floatformat(value, arg)
+
+    @library.filter(expects_localtime=False, is_safe=False)
+    def date(value: Any, arg: str | None = None) -> str:
+        """Django's `date`, also for the ISO 8601 strings the context carries."""
+        if isinstance(value, str):
+            value = parse_datetime(value) or parse_date(value) or ""
+        return defaultfilters.date(value, arg) if value else ""
+
+    return library
+
+
+SANDBOX_LIBRARY = _build_library()
+
+
+class _SandboxEngine(Engine):
+    default_builtins: list[str] = []
+
+
+def _make_engine() -> Engine:
+    engine = _SandboxEngine(
+        dirs=[], app_dirs=False, loaders=[], libraries={}, builtins=[], autoescape=False, string_if_invalid=""
+    )
+    engine.template_builtins = [SANDBOX_LIBRARY]
+    return engine
+
+
+SANDBOX_ENGINE = _make_engine()
+
+
+def _forbidden_tags(source: str) -> list[str]:
+    words = []
+    for token in Lexer(source).tokenize():
+        if token.token_type == TokenType.BLOCK:
+            word = token.contents.split()[0] if token.contents.split() else ""
+            closing_a_forbidden_tag = word.startswith("end") and word[3:] in words
+            if (
+                word
+                and word not in ALLOWED_TAGS
+                and word not in _INNER_TAG_WORDS
+                and not closing_a_forbidden_tag
+            ):
+                words.append(word)
+    return words
+
+
+def _template_errors(field: str, source: Any) -> list[str]:
+    if not isinstance(source, str):
+        return [f"{field}: must be a string."]
+    if len(source) > MAX_TEMPLATE_LENGTH:
+        return [f"{field}: at most {MAX_TEMPLATE_LENGTH} characters."]
+    forbidden = _forbidden_tags(source)
+    if forbidden:
+        return [f"{field}: the tag '{word}' is not allowed in notification templates." for word in forbidden]
+    try:
+        SANDBOX_ENGINE.from_string(source)
+    except TemplateSyntaxError as exc:
+        return [f"{field}: {exc}"]
+    return []
+
+
+def validate_notification_templates(notification: Any) -> None:
+    """Raise ValidationError({"notification": [...]}) unless the templates compile in the sandbox.
+
+    `{}` is valid (the default texts are used); only `title` and `body` are
+    accepted, each a string of at most MAX_TEMPLATE_LENGTH characters using
+    only the whitelisted tags and filters.
+    """
+    if notification is None:
+        notification = {}
+    if not isinstance(notification, Mapping):
+        raise ValidationError({"notification": ['Must be an object {"title": "...", "body": "..."}.']})
+    errors = [
+        f"{key}: unknown field (allowed: title, body)." for key in notification if key not in TEMPLATE_FIELDS
+    ]
+    for field in TEMPLATE_FIELDS:
+        if field in notification:
+            errors.extend(_template_errors(field, notification[field]))
+    if errors:
+        raise ValidationError({"notification": errors})
+
+
+def notification_templates_validator(value: Any) -> None:
+    """The same check as a model-field validator (`JSONField(validators=[...])`): errors land on the field."""
+    try:
+        validate_notification_templates(value)
+    except ValidationError as exc:
+        raise ValidationError(exc.message_dict["notification"]) from None
+
+
+class NotificationRenderError(Exception):
+    """A stored template failed to compile or render (saved before validation, or edited in the DB)."""
+
+
+def _plain(value: Any) -> Any:
+    """Only plain data enters a template: dicts, lists, strings, numbers, booleans, None."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return str(value)
+
+
+def render_notification(
+    notification: Mapping[str, Any] | None, context: Mapping[str, Any]
+) -> tuple[str, str]:
+    """Render (title, body) in the sandbox; missing templates fall back to DEFAULT_TEMPLATES."""
+    notification = notification or {}
+    if not isinstance(notification, Mapping):
+        raise NotificationRenderError("the campaign's notification templates are not an object")
+    plain_context = _plain(dict(context))
+    rendered = []
+    for field in TEMPLATE_FIELDS:
+        source = notification.get(field) or DEFAULT_TEMPLATES[field]
+        if not isinstance(source, str) or len(source) > MAX_TEMPLATE_LENGTH or _forbidden_tags(source):
+            raise NotificationRenderError(f"{field}: not a valid notification template")
+        try:
+            text = SANDBOX_ENGINE.from_string(source).render(Context(plain_context, autoescape=False))
+        except Exception as exc:  # a template error must never escape as a crash of the caller
+            raise NotificationRenderError(f"{field}: {type(exc).__name__}: {exc}") from exc
+        rendered.append(text.strip()[: MAX_RENDERED_LENGTH[field]])
+    return rendered[0], rendered[1]

@@ -1,0 +1,30 @@
+"""URLs of the partner loop (included in config/urls_tenant.py's api_v1)."""
+
+from django.urls import path
+
+from notifications.api import DeviceTokenDetailApi, DeviceTokensApi, NotificationReplayApi
+from partners.award_api import AwardWebhookApi, CustomerAwardsApi, ParticipationUrlApi
+
+urlpatterns = [
+    path(
+        "campaigns/<int:campaign_id>/participation-url/",
+        ParticipationUrlApi.as_view(),
+        name="campaign-participation-url",
+    ),
+    # <str:slug>, not <slug:>: an unknown or malformed slug must answer 401 like a bad signature, not 404.
+    path("partners/<str:slug>/awards/", AwardWebhookApi.as_view(), name="partner-award-webhook"),
+    path("customers/<str:customer_id>/awards/", CustomerAwardsApi.as_view(), name="customer-awards"),
+    path(
+        "customers/<str:customer_id>/device-tokens/", DeviceTokensApi.as_view(), name="customer-device-tokens"
+    ),
+    path(
+        "customers/<str:customer_id>/device-tokens/<str:token>/",
+        DeviceTokenDetailApi.as_view(),
+        name="customer-device-token",
+    ),
+    path(
+        "notifications/<uuid:notification_id>/replay/",
+        NotificationReplayApi.as_view(),
+        name="notification-replay",
+    ),
+]
