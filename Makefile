@@ -33,7 +33,8 @@ bootstrap: migrate ## migrate, then create the demo brand (brand-a.localhost) an
 run: bootstrap ## run web (:8000), a Celery worker and beat; Ctrl-C stops all three
 	PY=$(PY) PORT=$(PORT) DJANGO_DEBUG=$${DJANGO_DEBUG:-true} ./scripts/run_stack.sh
 
-test: $(STAMP) ## run the test suite (pytest, --reuse-db)
+test: $(STAMP) ## run the test suite (pytest, --reuse-db); fails if models and migrations differ
+	$(PY) manage.py makemigrations --check --dry-run > /dev/null || (echo "models changed without a migration: run makemigrations" >&2; exit 1)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff check + format check
