@@ -26,4 +26,10 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         every_seconds=10,
         description="Send outbox messages the commit-time fast path could not (broker was down).",
     ),
+    PeriodicJob(
+        name="partner dispatch sweep",
+        tenant_task="partners.send_due_dispatches",
+        every_seconds=5,
+        description="Send due retries, dispatches whose sender was lost, and lost first sends.",
+    ),
 )
