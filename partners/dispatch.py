@@ -244,8 +244,11 @@ class BatchResult:
         self.retry_soon.extend(other.retry_soon)
 
 
-def _lease_until(now: datetime, timeout_seconds: int) -> datetime:
-    return now + timedelta(seconds=2 * timeout_seconds) + LEASE_MARGIN
+def _lease_until(now: datetime, *, rows: int, slowest_timeout_seconds: int) -> datetime:
+    """Long enough for every request of the chunk: `rows` go through the pool `concurrency` at a time,
+    each bounded by connect + read timeouts."""
+    rounds = -(-rows // _send_concurrency())
+    return now + timedelta(seconds=rounds * 2 * slowest_timeout_seconds) + LEASE_MARGIN
 
 
 def _normalise_ids(dispatch_ids: Iterable[uuid.UUID | str]) -> list[uuid.UUID]:
@@ -288,6 +291,9 @@ def dispatch_claim(
         )
     }
     tenant = connection.schema_name
+    lease_until = _lease_until(
+        now, rows=len(rows), slowest_timeout_seconds=max((r.partner.timeout_seconds for r in rows), default=1)
+    )
     claimed: list[ClaimedDispatch] = []
     lost_attempts: list[DispatchAttempt] = []
     for row in rows:
@@ -317,7 +323,7 @@ def dispatch_claim(
             result.dead += 1
             continue
         row.attempts += 1
-        row.claimed_until = _lease_until(now, partner.timeout_seconds)
+        row.claimed_until = lease_until
         row.claim_token = claim_token
         body = encode_body(dispatch_payload(dispatch=row, evaluation=evaluation, tenant=tenant))
         claimed.append(
@@ -460,23 +466,37 @@ def dispatch_record_outcomes(
 def dispatch_send_batch(
     *, dispatch_ids: Iterable[uuid.UUID | str], rng: random.Random | None = None
 ) -> BatchResult:
-    """Claim, send (concurrently) and record a batch of dispatches. Safe to run twice, or at once."""
+    """Claim, send (concurrently) and record a batch of dispatches. Safe to run twice, or at once.
+
+    The batch is worked through in chunks of a few times the send concurrency, each claimed just
+    before it is sent: a lease then covers seconds of work, not the whole batch, so it stays short
+    (fast recovery after a crash) and never expires under a live sender.
+    """
     ids = _normalise_ids(dispatch_ids)
-    if not ids:
-        return BatchResult()
+    total = BatchResult()
+    chunk = _claim_chunk()
+    for start in range(0, len(ids), chunk):
+        total.merge(_send_chunk(ids[start : start + chunk], rng=rng))
+    return total
+
+
+def _claim_chunk() -> int:
+    return max(1, int(getattr(settings, "DISPATCH_CLAIM_CHUNK", 4 * _send_concurrency())))
+
+
+def _send_chunk(ids: list[uuid.UUID], *, rng: random.Random | None) -> BatchResult:
     claim_token = uuid.uuid4()
     claimed, result = dispatch_claim(dispatch_ids=ids, claim_token=claim_token, now=timezone.now())
     if claimed:
         responses = _submit_all(claimed)
-        result.merge(
-            dispatch_record_outcomes(
-                outcomes=list(zip(claimed, responses, strict=True)),
-                claim_token=claim_token,
-                now=timezone.now(),
-                rng=rng,
-            )
+        recorded = dispatch_record_outcomes(
+            outcomes=list(zip(claimed, responses, strict=True)),
+            claim_token=claim_token,
+            now=timezone.now(),
+            rng=rng,
         )
-        result.claimed = len(claimed)
+        recorded.claimed = 0  # counted by the claim
+        result.merge(recorded)
     return result
 
 

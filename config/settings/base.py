@@ -221,6 +221,15 @@ PURCHASE_RETENTION_DAYS = env.int("PURCHASE_RETENTION_DAYS", default=90)
 PARTNER_URL_ALLOW_PRIVATE = env.bool("PARTNER_URL_ALLOW_PRIVATE", default=DEBUG)
 NOTIFICATION_PROVIDER = env.str("NOTIFICATION_PROVIDER", default="console")
 
+# --- Partner dispatch (partners/dispatch.py, docs/adr/0006-partner-dispatch.md)
+# Requests in flight at once within one batch (partner latency dominates; threads share one session).
+DISPATCH_SEND_CONCURRENCY = env.int("DISPATCH_SEND_CONCURRENCY", default=8)
+# Dispatches claimed (leased) together; each chunk is claimed just before it is sent.
+DISPATCH_CLAIM_CHUNK = env.int("DISPATCH_CLAIM_CHUNK", default=32)
+# Back-off: full jitter in [1 s, min(max, base * 2^(attempt-1))]; Retry-After raises it.
+DISPATCH_RETRY_BASE_SECONDS = env.float("DISPATCH_RETRY_BASE_SECONDS", default=10.0)
+DISPATCH_RETRY_MAX_SECONDS = env.float("DISPATCH_RETRY_MAX_SECONDS", default=3600.0)
+
 # --- Logging: one JSON object per line, with the tenant schema and request id when known.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

@@ -19,6 +19,7 @@ from outbox.models import OutboxMessage
 from partners import client
 from partners.dispatch import (
     ERROR_EXCERPT_CHARS,
+    LEASE_MARGIN,
     backoff_seconds,
     dispatch_claim,
     dispatch_due_ids,
@@ -410,3 +411,27 @@ def test_no_outbox_message_for_a_plain_send(partner, httpserver):
     httpserver.expect_request(SUBMISSIONS).respond_with_data("ok")
     dispatch_send_batch(dispatch_ids=[make_dispatch(partner=partner).id])
     assert OutboxMessage.objects.count() == 0
+
+
+def test_a_batch_larger_than_a_claim_chunk_is_sent_chunk_by_chunk(partner, httpserver, settings):
+    settings.DISPATCH_CLAIM_CHUNK = 2
+    httpserver.expect_request(SUBMISSIONS).respond_with_data("ok")
+    dispatches = [make_dispatch(partner=partner) for _ in range(5)]
+
+    result = dispatch_send_batch(dispatch_ids=[d.id for d in dispatches] + [dispatches[0].id])
+
+    assert (result.claimed, result.sent, result.skipped) == (5, 5, 1)
+    assert len(httpserver.log) == 5
+
+
+def test_the_lease_covers_the_chunk_at_the_send_concurrency(partner, settings):
+    import uuid
+
+    settings.DISPATCH_SEND_CONCURRENCY = 2
+    dispatches = [make_dispatch(partner=partner) for _ in range(3)]  # partner timeout: 1 s
+    now = timezone.now()
+    claimed, _ = dispatch_claim(dispatch_ids=[d.id for d in dispatches], claim_token=uuid.uuid4(), now=now)
+    assert len(claimed) == 3
+    # 3 requests, 2 at a time → 2 rounds of (connect + read) timeouts, plus the margin.
+    expected = now + timedelta(seconds=2 * 2 * 1) + LEASE_MARGIN
+    assert set(Dispatch.objects.values_list("claimed_until", flat=True)) == {expected}
