@@ -14,19 +14,28 @@ the network failure), and `partners.dispatch` decides what that means.
 * The response body is read up to `RESPONSE_READ_CAP` bytes and the connection
   discarded beyond that: a hostile or broken partner cannot make us read a
   gigabyte to record an error excerpt.
+* Unless `PARTNER_URL_ALLOW_PRIVATE` is on, a URL whose host resolves to a
+  private, loopback, link-local or otherwise non-global address is refused at
+  send time too (DNS can change after the partner was saved). The check is
+  per resolution, cached for a minute; it narrows SSRF, it does not pin the
+  address requests then connects to (see ADR 0006).
 * `trust_env` is off: no proxy/netrc lookups from the environment per request
   (they are slow and a netrc credential must never reach a partner).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import threading
 import time
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
+from urllib.parse import urlsplit
 
 import requests
+from django.conf import settings
 from requests.adapters import HTTPAdapter
 
 RESPONSE_READ_CAP = 64 * 1024
@@ -80,6 +89,21 @@ def get_session() -> requests.Session:
     return _session
 
 
+_ADDRESS_CHECK_TTL_SECONDS = 60.0
+_address_checks: dict[str, tuple[float, bool]] = {}
+
+
+def _host_is_public(host: str) -> bool:
+    """Every address `host` resolves to is globally routable (raises OSError when it does not resolve)."""
+    cached = _address_checks.get(host)
+    if cached and time.monotonic() - cached[0] < _ADDRESS_CHECK_TTL_SECONDS:
+        return cached[1]
+    addresses = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    public = bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_global for a in addresses)
+    _address_checks[host] = (time.monotonic(), public)
+    return public
+
+
 def _read_capped(response: requests.Response, cap: int) -> tuple[bytes, bool]:
     chunks: list[bytes] = []
     size = 0
@@ -97,6 +121,23 @@ def submit(*, url: str, body: bytes, headers: dict[str, str], timeout_seconds: f
 
     def elapsed_ms() -> int:
         return int((time.monotonic() - started) * 1000)
+
+    if not settings.PARTNER_URL_ALLOW_PRIVATE:
+        host = urlsplit(url).hostname or ""
+        try:
+            public = _host_is_public(host)
+        except (OSError, ValueError, UnicodeError) as exc:
+            return SubmissionResponse(
+                None, elapsed_ms(), failure=NetworkFailure.CONNECTION, failure_detail=f"{host}: {exc}"
+            )
+        if not public:
+            return SubmissionResponse(
+                None,
+                elapsed_ms(),
+                failure=NetworkFailure.INVALID_REQUEST,
+                failure_detail=f"refused: {host} resolves to a private or reserved address "
+                "(PARTNER_URL_ALLOW_PRIVATE is off)",
+            )
 
     try:
         response = get_session().post(

@@ -435,3 +435,16 @@ def test_the_lease_covers_the_chunk_at_the_send_concurrency(partner, settings):
     # 3 requests, 2 at a time → 2 rounds of (connect + read) timeouts, plus the margin.
     expected = now + timedelta(seconds=2 * 2 * 1) + LEASE_MARGIN
     assert set(Dispatch.objects.values_list("claimed_until", flat=True)) == {expected}
+
+
+def test_a_private_partner_address_is_refused_unless_allowed(partner, httpserver, settings):
+    settings.PARTNER_URL_ALLOW_PRIVATE = False
+    dispatch = make_dispatch(partner=partner)  # the partner is on 127.0.0.1
+    httpserver.expect_request(SUBMISSIONS).respond_with_data("ok")
+
+    dispatch_send_batch(dispatch_ids=[dispatch.id])
+
+    dispatch.refresh_from_db()
+    assert dispatch.status == Dispatch.Status.DEAD
+    assert "private or reserved address" in dispatch.last_error
+    assert httpserver.log == []
