@@ -223,7 +223,7 @@ NOTIFICATION_PROVIDER = env.str("NOTIFICATION_PROVIDER", default="console")
 
 # --- Partner dispatch (partners/dispatch.py, docs/adr/0006-partner-dispatch.md)
 # Requests in flight at once within one batch (partner latency dominates; threads share one session).
-DISPATCH_SEND_CONCURRENCY = env.int("DISPATCH_SEND_CONCURRENCY", default=8)
+DISPATCH_SEND_CONCURRENCY = env.int("DISPATCH_SEND_CONCURRENCY", default=16)
 # Dispatches claimed (leased) together; each chunk is claimed just before it is sent.
 DISPATCH_CLAIM_CHUNK = env.int("DISPATCH_CLAIM_CHUNK", default=32)
 # Back-off: full jitter in [1 s, min(max, base * 2^(attempt-1))]; Retry-After raises it.
