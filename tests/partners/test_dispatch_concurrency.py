@@ -7,19 +7,27 @@ test's own rolled-back transaction reads them (READ COMMITTED).
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from werkzeug import Response
 
 from campaigns.models import Campaign
 from outbox.models import OutboxMessage
 from outbox.services import outbox_enqueue
-from partners.dispatch import BatchResult, dispatch_send_batch
+from partners.dispatch import BatchResult, dispatch_send_batch, dispatch_send_due
 from partners.models import Dispatch, DispatchAttempt, Partner
 from purchases.models import Purchase
 from tenants.models import Brand
@@ -137,3 +145,89 @@ def test_the_outbox_message_is_sent_by_the_real_worker(committed_brand_a, httpse
         time.sleep(0.1)
     assert dispatch.status == Dispatch.Status.SENT
     assert [r.headers["webhook-id"] for r, _ in httpserver.log] == [str(dispatch.id)]
+
+
+SENDER_SCRIPT = """
+import os, sys
+import django
+django.setup()
+from django.db import connection
+from django_tenants.utils import schema_context
+from partners.dispatch import dispatch_send_batch
+with schema_context("brand_a"):
+    dispatch_send_batch(dispatch_ids=[sys.argv[1]])
+print("recorded", flush=True)
+"""
+
+
+def _test_database_url() -> str:
+    """The URL of the test database (a TCP host, or the embedded server's unix socket directory)."""
+    db = connection.settings_dict
+    user = quote(db["USER"] or "", safe="")
+    password = quote(db["PASSWORD"] or "", safe="")
+    if not db["HOST"] or str(db["HOST"]).startswith("/"):
+        return f"postgresql://{user}:{password}@/{db['NAME']}?host={db['HOST']}"
+    return f"postgresql://{user}:{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def test_a_sender_killed_after_the_partner_answered_re_sends_once_with_the_same_key(
+    committed_brand_a, httpserver
+):
+    """A real process is SIGKILLed while its request is at the partner: nothing recorded, lease left."""
+    received: list[str] = []
+    arrived = threading.Event()
+
+    def accept_slowly(request):
+        received.append(request.headers["Idempotency-Key"])
+        arrived.set()
+        time.sleep(1.0)  # the partner has accepted it; the sender dies before reading the answer
+        return Response("ok")
+
+    httpserver.expect_request(SUBMISSIONS).respond_with_handler(accept_slowly)
+    brand = committed_brand_a
+    dispatch = _committed_dispatch(brand, httpserver, "committed-killed")
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": _test_database_url(),
+    }
+    sender = subprocess.Popen(
+        [sys.executable, "-c", SENDER_SCRIPT, str(dispatch.id)],
+        env=env,
+        cwd=str(Path(__file__).resolve().parents[2]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert arrived.wait(timeout=30), (
+            sender.stderr.read().decode()[-2000:] if sender.poll() else "no request"
+        )
+        sender.send_signal(signal.SIGKILL)
+        sender.wait(timeout=10)
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+    assert b"recorded" not in sender.stdout.read()
+    time.sleep(1.2)  # let the partner's handler finish
+
+    dispatch.refresh_from_db()
+    assert (dispatch.status, dispatch.attempts) == ("pending", 1)
+    assert dispatch.claimed_until is not None  # the dead sender's lease
+    assert not DispatchAttempt.objects.filter(dispatch=dispatch).exists()
+    # While the lease holds, nobody re-sends; once it has expired, the sweep does, once.
+    assert in_own_connection(brand, lambda: dispatch_send_batch(dispatch_ids=[dispatch.id])).claimed == 0
+    in_own_connection(
+        brand,
+        lambda: Dispatch.objects.filter(pk=dispatch.pk).update(
+            claimed_until=timezone.now() - timedelta(seconds=1)
+        ),
+    )
+    result = in_own_connection(brand, dispatch_send_due)
+
+    assert result.sent == 1
+    assert received == [str(dispatch.id), str(dispatch.id)]  # the same Idempotency-Key, two requests in all
+    dispatch.refresh_from_db()
+    assert (dispatch.status, dispatch.attempts) == ("sent", 2)
+    outcomes = list(
+        DispatchAttempt.objects.filter(dispatch=dispatch).values_list("number", "outcome", "status_code")
+    )
+    assert outcomes == [(1, "retry", None), (2, "sent", 200)]
