@@ -24,6 +24,7 @@ import html
 import json
 import logging
 import random
+import signal
 import threading
 import time
 from collections import Counter
@@ -243,6 +244,10 @@ def build_server(fake: FakePartner, *, host: str = "127.0.0.1", port: int = 9100
     return server
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = "Run a local reward partner: verifies signatures, honours Idempotency-Key, can fail on purpose."
 
@@ -289,6 +294,7 @@ class Command(BaseCommand):
             f"({len(secrets)} secret(s), fail rate {options['fail_rate']:.0%}, "
             f"latency {options['latency_ms']} ms). POST any path to submit; GET /stats; Ctrl-C to stop."
         )
+        signal.signal(signal.SIGTERM, _stop)  # stop like Ctrl-C: print the counters
         try:
             server.serve_forever(poll_interval=0.5)
         except KeyboardInterrupt:
