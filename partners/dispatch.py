@@ -27,6 +27,7 @@ import logging
 import os
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -63,6 +64,7 @@ DUE_SLACK = timedelta(milliseconds=500)
 RETRY_AFTER_MAX_SECONDS = 24 * 3600
 SWEEP_LIMIT = 1000
 SWEEP_CHUNK = 100
+SWEEP_TIME_BUDGET_SECONDS = 60.0
 REPLAY_CHUNK = 200
 
 RETRYABLE_STATUS_CODES = frozenset({408, 429})
@@ -574,11 +576,20 @@ def dispatch_due_ids(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -
     )
 
 
-def dispatch_send_due(*, limit: int = SWEEP_LIMIT, chunk: int = SWEEP_CHUNK) -> BatchResult:
-    """The beat sweep's work in one brand: send what is due, a chunk at a time."""
+def dispatch_send_due(
+    *,
+    limit: int = SWEEP_LIMIT,
+    chunk: int = SWEEP_CHUNK,
+    time_budget_seconds: float = SWEEP_TIME_BUDGET_SECONDS,
+) -> BatchResult:
+    """The beat sweep's work in one brand: send what is due, a chunk at a time, for a bounded time
+    (a partner that times out must not hold a worker for many minutes; the next sweep goes on)."""
     total = BatchResult()
     ids = dispatch_due_ids(limit=limit)
+    started = time.monotonic()
     for start in range(0, len(ids), chunk):
+        if start and time.monotonic() - started > time_budget_seconds:
+            break  # the first chunk always goes
         total.merge(dispatch_send_batch(dispatch_ids=ids[start : start + chunk]))
     return total
 

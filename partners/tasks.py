@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import uuid
+
+from django.core.cache import cache
 
 from config.celery import tenant_task
 from partners.dispatch import SEND_TASK_NAME, dispatch_send_batch, dispatch_send_due
@@ -39,10 +42,23 @@ def send_dispatches_task(dispatch_ids: list[str]) -> dict[str, int]:
     return {"sent": result.sent, "retrying": result.retrying, "dead": result.dead, "skipped": result.skipped}
 
 
+# One sweep per brand at a time: beat fires every few seconds and a sweep against a slow partner
+# can last up to its time budget. The cache key is tenant-prefixed (django_tenants make_key).
+SWEEP_LOCK_KEY = "partners:dispatch-sweep"
+SWEEP_LOCK_SECONDS = 120
+
+
 @tenant_task(name="partners.send_due_dispatches")
 def send_due_dispatches_task() -> dict[str, int]:
     """Per-brand beat sweep: due retries, expired leases, and pending dispatches whose message was lost."""
-    result = dispatch_send_due()
+    token = str(uuid.uuid4())
+    if not cache.add(SWEEP_LOCK_KEY, token, timeout=SWEEP_LOCK_SECONDS):
+        return {"skipped": 1}
+    try:
+        result = dispatch_send_due()
+    finally:
+        if cache.get(SWEEP_LOCK_KEY) == token:
+            cache.delete(SWEEP_LOCK_KEY)
     if result.claimed or result.dead:
         logger.info(
             "dispatch sweep",

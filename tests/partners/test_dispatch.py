@@ -448,3 +448,33 @@ def test_a_private_partner_address_is_refused_unless_allowed(partner, httpserver
     assert dispatch.status == Dispatch.Status.DEAD
     assert "private or reserved address" in dispatch.last_error
     assert httpserver.log == []
+
+
+def test_only_one_sweep_per_brand_runs_at_a_time(partner, httpserver):
+    from django.core.cache import cache
+
+    from partners.tasks import SWEEP_LOCK_KEY, send_due_dispatches_task
+
+    stuck = make_dispatch(partner=partner)
+    Dispatch.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - timedelta(minutes=2))
+    httpserver.expect_request(SUBMISSIONS).respond_with_data("ok")
+    cache.set(SWEEP_LOCK_KEY, "another sweep", timeout=30)
+    try:
+        assert send_due_dispatches_task.run() == {"skipped": 1}
+        assert httpserver.log == []
+    finally:
+        cache.delete(SWEEP_LOCK_KEY)
+    assert send_due_dispatches_task.run()["sent"] == 1
+    assert cache.get(SWEEP_LOCK_KEY) is None
+
+
+def test_the_sweep_stops_taking_chunks_after_its_time_budget(partner, httpserver):
+    httpserver.expect_request(SUBMISSIONS).respond_with_data("ok")
+    for _ in range(3):
+        dispatch = make_dispatch(
+            partner=partner, status="retrying", attempts=1, next_attempt_at=timezone.now()
+        )
+    result = dispatch_send_due(chunk=1, time_budget_seconds=0)
+    assert result.sent == 1  # the first chunk always goes; the rest waits for the next sweep
+    assert Dispatch.objects.filter(status="retrying").count() == 2
+    assert dispatch.status == "retrying"
