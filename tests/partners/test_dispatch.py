@@ -478,3 +478,40 @@ def test_the_sweep_stops_taking_chunks_after_its_time_budget(partner, httpserver
     assert result.sent == 1  # the first chunk always goes; the rest waits for the next sweep
     assert Dispatch.objects.filter(status="retrying").count() == 2
     assert dispatch.status == "retrying"
+
+
+def test_a_short_retry_is_also_scheduled_as_a_countdown_hint(partner, httpserver, settings, monkeypatch):
+    settings.DISPATCH_RETRY_BASE_SECONDS = 2
+    sent = []
+    monkeypatch.setattr(
+        send_dispatches_task, "apply_async", lambda args, countdown: sent.append((args, countdown))
+    )
+    dispatch = make_dispatch(partner=partner)
+    httpserver.expect_request(SUBMISSIONS).respond_with_data("", status=503)
+
+    send_dispatches_task.run([str(dispatch.id)])
+
+    dispatch.refresh_from_db()
+    [(args, countdown)] = sent
+    assert args == [[str(dispatch.id)]]
+    assert 1 <= countdown <= 2
+    assert dispatch.next_attempt_at is not None  # the row stays the source of truth for the sweep
+
+
+def test_a_long_retry_after_is_left_to_the_sweep(partner, httpserver, monkeypatch):
+    sent = []
+    monkeypatch.setattr(send_dispatches_task, "apply_async", lambda **kw: sent.append(kw))
+    dispatch = make_dispatch(partner=partner)
+    httpserver.expect_request(SUBMISSIONS).respond_with_data("", status=429, headers={"Retry-After": "60"})
+    send_dispatches_task.run([str(dispatch.id)])
+    assert sent == []
+
+
+def test_the_task_names_and_the_beat_entry():
+    from config.celery import app
+    from tenants.schedules import PERIODIC_JOBS
+
+    assert "partners.send_dispatches" in app.tasks
+    assert "partners.send_due_dispatches" in app.tasks
+    [job] = [j for j in PERIODIC_JOBS if j.tenant_task == "partners.send_due_dispatches"]
+    assert job.every_seconds <= 10
