@@ -283,6 +283,7 @@ def dispatch_claim(
     rows = list(
         Dispatch.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("partner", "campaign", "purchase")
+        .defer("purchase__items", "purchase__body_hash", "campaign__reward", "campaign__notification")
         .filter(_sendable(now), id__in=dispatch_ids)
         .order_by("created_at")
     )
