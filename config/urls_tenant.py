@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("accounts.urls")),
     path("campaigns/<int:campaign_id>/stats/", CampaignStatsApi.as_view(), name="campaign-stats"),
     path("", include("partners.award_urls")),
+    path("", include("partners.dispatch_urls")),  # dispatch audit and replay (issue 4)
 ]
 
 urlpatterns = [

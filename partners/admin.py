@@ -36,3 +36,7 @@ class AwardAdmin(_award_admin.ModelAdmin):
 
     def has_delete_permission(self, request: _HttpRequest, obj=None) -> bool:
         return False
+
+
+# Dispatch admin (issue 4) lives in its own module.
+from partners import dispatch_admin  # noqa: E402, F401

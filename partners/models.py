@@ -70,6 +70,15 @@ class Dispatch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The claim lease (docs/adr/0006-partner-dispatch.md): a sender owns the row until
+    # `claimed_until`; its `claim_token` fences the recording of the outcome.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
+    # Replay gives a dead dispatch a fresh budget of the partner's max_attempts: attempts made
+    # before the latest replay are `attempt_base` (attempt numbers keep counting up for the audit).
+    attempt_base = models.PositiveIntegerField(default=0)
+    replay_count = models.PositiveIntegerField(default=0)
+    replayed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -47,4 +47,10 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         every_seconds=15,
         description="Re-send push notifications whose back-off has passed (waits live in next_attempt_at).",
     ),
+    PeriodicJob(
+        name="partner dispatch sweep",
+        tenant_task="partners.send_due_dispatches",
+        every_seconds=5,
+        description="Send due retries, dispatches whose sender was lost, and lost first sends.",
+    ),
 )

@@ -122,6 +122,9 @@ WSGI_APPLICATION = "config.wsgi.application"
 
 DATABASES = {"default": env.db_url_config(DATABASE_URL) if DATABASE_URL else {}}
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# django-environ leaves `?host=/socket/dir` in OPTIONS; HOST is where Django (and our tools) look.
+if not DATABASES["default"].get("HOST") and DATABASES["default"].get("OPTIONS", {}).get("host"):
+    DATABASES["default"]["HOST"] = DATABASES["default"]["OPTIONS"].pop("host")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
@@ -236,6 +239,15 @@ NOTIFICATION_PROVIDER = env.str("NOTIFICATION_PROVIDER", default="console")
 # --- Observability
 # When set, /metrics needs `Authorization: Bearer <token>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# --- Partner dispatch (partners/dispatch.py, docs/adr/0006-partner-dispatch.md)
+# Requests in flight at once within one batch (partner latency dominates; threads share one session).
+DISPATCH_SEND_CONCURRENCY = env.int("DISPATCH_SEND_CONCURRENCY", default=16)
+# Dispatches claimed (leased) together; each chunk is claimed just before it is sent.
+DISPATCH_CLAIM_CHUNK = env.int("DISPATCH_CLAIM_CHUNK", default=32)
+# Back-off: full jitter in [1 s, min(max, base * 2^(attempt-1))]; Retry-After raises it.
+DISPATCH_RETRY_BASE_SECONDS = env.float("DISPATCH_RETRY_BASE_SECONDS", default=10.0)
+DISPATCH_RETRY_MAX_SECONDS = env.float("DISPATCH_RETRY_MAX_SECONDS", default=3600.0)
 
 # --- Logging: one JSON object per line, with the tenant schema and request id when known.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

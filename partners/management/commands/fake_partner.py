@@ -1,0 +1,304 @@
+"""A local reward partner for demos, load tests and benchmarks.
+
+    python manage.py fake_partner --port 9100 --schema brand_a [--fail-rate 0.2] [--latency-ms 50]
+    python manage.py fake_partner --port 9100 --secret whsec_... [--secret whsec_...]
+
+* `POST <any path>` is a submission: the Standard Webhooks signature is verified
+  against the known secrets (401 if none matches), the `Idempotency-Key`
+  (or `webhook-id`) is honoured — a key already accepted gets the same answer
+  again and is not counted twice — and `--fail-rate` of the new calls answer 500
+  (failures are not remembered: a retry may succeed, as with a real partner).
+* `GET /stats` answers the counters as JSON; `GET /healthz` answers "ok".
+* Any other `GET` is the participation landing page (`auth_url?token=…`): it
+  shows the token's claims and whether its HS256 signature matches a secret.
+
+With `--schema`, the secrets are every partner's `secret` and `previous_secret`
+in that brand, re-read when a signature does not match (a partner created
+after the server started is picked up).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django_tenants.utils import get_public_schema_name, schema_context
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+logger = logging.getLogger("partners.fake_partner")
+
+MAX_BODY_BYTES = 1024 * 1024
+SECRET_RELOAD_INTERVAL_SECONDS = 5.0
+
+
+def secrets_of_schema(schema: str) -> list[str]:
+    """Every current and previous partner secret of a brand."""
+    from partners.models import Partner
+
+    with schema_context(schema):
+        rows = list(Partner.objects.values_list("secret", "previous_secret"))
+    return sorted({secret for pair in rows for secret in pair if secret})
+
+
+def _jwt_key(secret: str) -> bytes:
+    return base64.b64decode(secret.removeprefix("whsec_") + "==")
+
+
+class FakePartner:
+    """The partner's behaviour, independent of HTTP plumbing (thread-safe)."""
+
+    def __init__(
+        self,
+        *,
+        secrets: list[str],
+        fail_rate: float = 0.0,
+        latency_ms: int = 0,
+        schema: str | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.schema = schema
+        self.fail_rate = fail_rate
+        self.latency_ms = latency_ms
+        self._secrets = list(secrets)
+        self._webhooks = [Webhook(secret) for secret in secrets]
+        self._secrets_loaded_at = time.monotonic()
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+        self._answers: dict[str, tuple[int, dict[str, Any]]] = {}
+        self.stats: Counter[str] = Counter()
+
+    # --- secrets
+    def _reload_secrets(self) -> None:
+        if self.schema is None:
+            return
+        with self._lock:
+            if time.monotonic() - self._secrets_loaded_at < SECRET_RELOAD_INTERVAL_SECONDS:
+                return
+            self._secrets_loaded_at = time.monotonic()
+        try:
+            secrets = secrets_of_schema(self.schema)
+        finally:
+            connection.close()  # request threads are short-lived: never leave their connection open
+        with self._lock:
+            self._secrets = secrets
+            self._webhooks = [Webhook(secret) for secret in secrets]
+
+    def _verify(self, body: bytes, headers: dict[str, str]) -> dict[str, Any] | None:
+        for attempt in range(2):
+            for webhook in list(self._webhooks):
+                try:
+                    return webhook.verify(body, headers)
+                except WebhookVerificationError:
+                    continue
+                except ValueError:  # unparsable JSON or signature header
+                    return None
+            if attempt == 0:
+                self._reload_secrets()
+        return None
+
+    # --- submissions
+    def submission(self, *, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """The answer to one POST: (status, JSON body)."""
+        if self.latency_ms:
+            time.sleep(self.latency_ms / 1000)
+        headers = {key.lower(): value for key, value in headers.items()}
+        payload = self._verify(body, headers)
+        if payload is None:
+            self._count("bad_signature")
+            return self._log(401, {"error": "invalid or missing signature"}, headers)
+        key = headers.get("idempotency-key") or headers["webhook-id"]
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:  # the same key in flight twice: the second waits for the first's answer
+            if key in self._answers:
+                self._count("duplicates")
+                status, answer = self._answers[key]
+                return self._log(status, answer | {"idempotent_replay": True}, headers, payload)
+            if self._rng.random() < self.fail_rate:
+                self._count("failed")
+                return self._log(500, {"error": "injected failure"}, headers, payload)
+            answer = {"status": "accepted", "dispatch_id": payload.get("dispatch_id"), "key": key}
+            self._answers[key] = (200, answer)
+            self._count("accepted")
+            return self._log(200, answer, headers, payload)
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            self.stats[name] += 1
+            self.stats["requests"] += 1
+
+    def _log(
+        self,
+        status: int,
+        answer: dict[str, Any],
+        headers: dict[str, str],
+        payload: dict[str, Any] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        purchase = (payload or {}).get("purchase") or {}
+        logger.info(
+            "submission",
+            extra={
+                "answer_status": status,
+                "idempotency_key": headers.get("idempotency-key"),
+                "dispatch_id": (payload or {}).get("dispatch_id"),
+                "partner_tenant": (payload or {}).get("tenant"),
+                "campaign_id": ((payload or {}).get("campaign") or {}).get("id"),
+                "external_id": purchase.get("external_id"),
+                "eligible_value": purchase.get("eligible_value"),
+                "replayed": bool(answer.get("idempotent_replay")),
+            },
+        )
+        return status, answer
+
+    # --- participation landing
+    def landing(self, token: str | None) -> tuple[int, str]:
+        if not token:
+            return 400, "<h1>Missing token</h1><p>Expected <code>?token=…</code>.</p>"
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            return 400, f"<h1>Unreadable token</h1><p>{html.escape(str(exc))}</p>"
+        verified = False
+        for secret in list(self._secrets):
+            try:
+                jwt.decode(token, _jwt_key(secret), algorithms=["HS256"], options={"verify_aud": False})
+            except jwt.PyJWTError:
+                continue
+            verified = True
+            break
+        self._count("landings")
+        rows = "".join(
+            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in claims.items()
+        )
+        state = "valid signature" if verified else "signature NOT verified with the known secrets"
+        customer = html.escape(str(claims.get("sub")))
+        return 200, (
+            f"<!doctype html><title>Fake partner</title><h1>Welcome, {customer}</h1>"
+            f"<p>Token: {state}.</p><table>{rows}</table>"
+        )
+
+
+def build_server(fake: FakePartner, *, host: str = "127.0.0.1", port: int = 9100) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "FakePartner/1.0"
+        protocol_version = "HTTP/1.1"  # keep-alive: the dispatcher's pooled connections are reused
+        # One segment per answer: headers and body written separately would meet Nagle + delayed ACK
+        # (+40 ms per request on Linux).
+        disable_nagle_algorithm = True
+        wbufsize = 64 * 1024
+
+        def log_message(self, format: str, *args: Any) -> None:
+            logger.debug(format, *args)
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _send_json(self, status: int, payload: dict[str, Any]) -> None:
+            self._send(status, json.dumps(payload).encode(), "application/json")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self.close_connection = True
+                self._send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"})
+                return
+            body = self.rfile.read(length)
+            status, answer = fake.submission(body=body, headers=dict(self.headers.items()))
+            self._send_json(status, answer)
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            if url.path == "/healthz":
+                self._send(200, b"ok", "text/plain")
+            elif url.path == "/stats":
+                with fake._lock:
+                    self._send_json(200, dict(fake.stats))
+            else:
+                token = (parse_qs(url.query).get("token") or [None])[0]
+                status, page = fake.landing(token)
+                self._send(status, page.encode(), "text/html; charset=utf-8")
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+class Command(BaseCommand):
+    help = "Run a local reward partner: verifies signatures, honours Idempotency-Key, can fail on purpose."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--port", type=int, default=9100)
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--secret", action="append", default=[], help="a whsec_… secret (repeatable)")
+        parser.add_argument("--schema", help="accept the secrets of every partner of this brand")
+        parser.add_argument("--fail-rate", type=float, default=0.0, help="share of new calls answered 500")
+        parser.add_argument("--latency-ms", type=int, default=0, help="added to every answer")
+        parser.add_argument("--seed", type=int, help="seed of the failure draw (reproducible runs)")
+
+    def handle(self, *args, **options) -> None:
+        if not 0 <= options["fail_rate"] <= 1:
+            raise CommandError("--fail-rate must be between 0 and 1.")
+        schema = options["schema"]
+        secrets = list(options["secret"])
+        if schema:
+            from tenants.models import Brand
+
+            if schema == get_public_schema_name() or not Brand.objects.filter(schema_name=schema).exists():
+                raise CommandError(f"No brand with schema {schema!r}.")
+            secrets += secrets_of_schema(schema)
+        if not secrets and not schema:
+            raise CommandError(
+                "Give --secret whsec_… (repeatable) or --schema S to use its partners' secrets."
+            )
+        for secret in secrets:
+            try:
+                Webhook(secret)
+            except Exception as exc:
+                raise CommandError(f"Not a whsec_ secret: {secret[:12]}…") from exc
+        connection.close()
+        fake = FakePartner(
+            secrets=secrets,
+            fail_rate=options["fail_rate"],
+            latency_ms=options["latency_ms"],
+            schema=schema,
+            seed=options["seed"],
+        )
+        server = build_server(fake, host=options["host"], port=options["port"])
+        self.stdout.write(
+            f"Fake partner on http://{options['host']}:{options['port']}/ "
+            f"({len(secrets)} secret(s), fail rate {options['fail_rate']:.0%}, "
+            f"latency {options['latency_ms']} ms). POST any path to submit; GET /stats; Ctrl-C to stop."
+        )
+        signal.signal(signal.SIGTERM, _stop)  # stop like Ctrl-C: print the counters
+        try:
+            server.serve_forever(poll_interval=0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+            self.stdout.write(f"Stopped. {json.dumps(dict(fake.stats))}")
