@@ -6,6 +6,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 api_v1 = [
     path("", include("accounts.urls")),
+    path("", include("campaigns.urls")),
+    path("", include("partners.urls")),
 ]
 
 urlpatterns = [

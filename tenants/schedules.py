@@ -26,4 +26,10 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         every_seconds=10,
         description="Send outbox messages the commit-time fast path could not (broker was down).",
     ),
+    PeriodicJob(
+        name="complete expired campaigns",
+        tenant_task="campaigns.complete_expired",
+        every_seconds=60,
+        description="Complete active or paused campaigns whose ends_at has passed (SPEC §4).",
+    ),
 )
