@@ -109,7 +109,7 @@ def validate_notification(notification: Any) -> dict[str, str]:
     """`{"title", "body"}` push templates (strings). `{}` (none yet) is allowed.
 
     Only the shape and length are checked here; the template syntax is checked
-    where marked `# integration: template validation` in `_validate_campaign`.
+    where marked `# integration: template validation` in `campaign_validate`.
     """
     if notification is None or notification == {}:
         return {}
@@ -130,8 +130,12 @@ def validate_notification(notification: Any) -> dict[str, str]:
     return {"title": notification["title"], "body": notification["body"]}
 
 
-def _validate_campaign(campaign: Campaign) -> None:
-    """Every rule of a campaign's configuration; raises ValidationError keyed by field."""
+def campaign_validate(campaign: Campaign) -> None:
+    """Every rule of a campaign's configuration; raises ValidationError keyed by field.
+
+    Public so that the admin form reports the same errors as the API, field by field.
+    Normalises `reward`, `notification` and `purchase_channels` in place.
+    """
     errors: dict[str, list[str]] = {}
 
     def add(field: str, message: str) -> None:
@@ -251,7 +255,7 @@ def campaign_create(
         reward=reward or {},
         notification=notification or {},
     )
-    _validate_campaign(campaign)
+    campaign_validate(campaign)
     _save_campaign(campaign)
     _write_transition(campaign=campaign, from_status="", to_status=Status.DRAFT, actor=actor, note="created")
     logger.info("campaign created", extra={"campaign_id": campaign.pk, "actor": actor})
@@ -274,7 +278,7 @@ def campaign_update(*, campaign_id: int, actor: str, data: dict[str, Any]) -> Ca
         return campaign
     for field in changed:
         setattr(campaign, field, data[field])
-    _validate_campaign(campaign)
+    campaign_validate(campaign)
     campaign.version = F("version") + 1
     _save_campaign(campaign, update_fields=[*changed, "version", "updated_at"])
     campaign.refresh_from_db()

@@ -64,14 +64,17 @@ def secret_problem(secret: str) -> str | None:
     return None
 
 
-def _validate_partner(partner: Partner, *, check_urls: tuple[str, ...] = URL_FIELDS) -> None:
+def partner_validate(
+    partner: Partner, *, check_urls: tuple[str, ...] = URL_FIELDS, check_secret: bool = True
+) -> None:
+    """Every rule of a partner's configuration (URLs through the SSRF guard); ValidationError by field."""
     errors: dict[str, list[str]] = {}
     for field in check_urls:
         try:
             assert_url_allowed(getattr(partner, field) or "")
         except UnsafeUrlError as exc:
             errors.setdefault(field, []).append(str(exc))
-    problem = secret_problem(partner.secret)
+    problem = secret_problem(partner.secret) if check_secret else None
     if problem:
         errors.setdefault("secret", []).append(problem)
     if partner.max_attempts is not None and not 1 <= partner.max_attempts <= MAX_ATTEMPTS_LIMIT:
@@ -79,7 +82,8 @@ def _validate_partner(partner: Partner, *, check_urls: tuple[str, ...] = URL_FIE
     if partner.timeout_seconds is not None and not 1 <= partner.timeout_seconds <= TIMEOUT_SECONDS_LIMIT:
         errors.setdefault("timeout_seconds", []).append(f"Must be between 1 and {TIMEOUT_SECONDS_LIMIT}.")
     try:
-        partner.full_clean(exclude=[*errors, "previous_secret", "previous_secret_valid_until"])
+        exclude = [*errors, "previous_secret", "previous_secret_valid_until"]
+        partner.full_clean(exclude=[*exclude, "secret"] if not check_secret else exclude)
     except DjangoValidationError as exc:
         for field, messages in exc.message_dict.items():
             if field == "slug" and any("already exists" in m for m in messages):
@@ -131,7 +135,7 @@ def partner_create(
         max_attempts=max_attempts,
         is_active=is_active,
     )
-    _validate_partner(partner)
+    partner_validate(partner)
     _save(partner)
     logger.info("partner created", extra={"partner": partner.slug, "actor": actor})
     return PartnerCreated(partner=partner, generated_secret=generated)
@@ -156,7 +160,7 @@ def partner_update(*, partner_id: int, actor: str, data: dict[str, Any]) -> Part
     old_secret = partner.secret
     for field in changed:
         setattr(partner, field, data[field])
-    _validate_partner(partner, check_urls=tuple(field for field in URL_FIELDS if field in changed))
+    partner_validate(partner, check_urls=tuple(field for field in URL_FIELDS if field in changed))
     update_fields = [*changed, "updated_at"]
     if "secret" in changed:
         partner.previous_secret = old_secret
