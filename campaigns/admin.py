@@ -21,6 +21,7 @@ from django.utils.html import format_html
 
 from campaigns import services
 from campaigns.models import Campaign, CampaignTransition, ItemRule
+from campaigns.serializers import decimal_text
 from core.actors import actor_for
 from core.admin import TenantOnlyAdminMixin
 from core.exceptions import ApplicationError
@@ -72,6 +73,14 @@ class CampaignAdminForm(forms.ModelForm):
     class Meta:
         model = Campaign
         fields = list(services.EDITABLE_FIELDS)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.min_purchase_value is not None:
+            # "25.00" for EUR rather than the column's "25.0000".
+            self.initial["min_purchase_value"] = decimal_text(
+                self.instance.min_purchase_value, currency=self.instance.currency
+            )
 
     def _post_clean(self) -> None:
         super()._post_clean()

@@ -38,3 +38,33 @@ def make_campaign(brand_a):
         return CampaignFactory(**kwargs)
 
     return make
+
+
+def committed(schema: str, fn, *args, **kwargs):
+    """Run `fn` in a thread of its own: its own connection, autocommit, inside `schema`; return its result.
+
+    For tests whose rows must be seen by another connection (a live server, a racing thread) while the
+    test itself keeps the usual rolled-back `db` transaction (never `transactional_db`).
+    """
+    import threading
+
+    from django.db import connections
+    from django_tenants.utils import schema_context
+
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            with schema_context(schema):
+                outcome["value"] = fn(*args, **kwargs)
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=60)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")

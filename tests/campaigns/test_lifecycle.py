@@ -136,40 +136,43 @@ def test_full_lifecycle_history(crm_client, make_campaign):
     ]
 
 
-def test_concurrent_transitions_are_serialised(brands, django_db_blocker):
+def test_concurrent_transitions_are_serialised(brands, db):
     """Two connections pause the same campaign at once: one wins, the other gets a 409; one audit row."""
     from django.db import connections
-    from django_tenants.utils import schema_context
+
+    from tests.campaigns.conftest import committed
 
     brand = brands["brand_a"]
-    with django_db_blocker.unblock():
-        with schema_context(brand.schema_name):
-            campaign = CampaignFactory(status="active", name="race-campaign")
-        results: list[str] = []
-        barrier = threading.Barrier(2)
+    campaign = committed(brand.schema_name, lambda: CampaignFactory(status="active", name="race-campaign"))
+    results: list[str] = []
+    barrier = threading.Barrier(2)
 
-        def pause() -> None:
-            try:
-                connection.set_tenant(brand)
-                barrier.wait(timeout=5)
-                services.campaign_pause(campaign_id=campaign.pk, actor="user:racer")
-                results.append("ok")
-            except ConflictError as exc:
-                results.append(exc.code)
-            finally:
-                connections.close_all()
-
+    def pause() -> None:
         try:
-            threads = [threading.Thread(target=pause) for _ in range(2)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=10)
-            assert sorted(results) == ["invalid_transition", "ok"]
-            with schema_context(brand.schema_name):
-                assert CampaignTransition.objects.filter(campaign_id=campaign.pk).count() == 1
+            connection.set_tenant(brand)
+            barrier.wait(timeout=5)
+            services.campaign_pause(campaign_id=campaign.pk, actor="user:racer")
+            results.append("ok")
+        except ConflictError as exc:
+            results.append(exc.code)
         finally:
-            with schema_context(brand.schema_name):
-                Campaign.objects.filter(pk=campaign.pk).delete()
-                partner = campaign.partner
-                partner.delete()
+            connections.close_all()
+
+    try:
+        threads = [threading.Thread(target=pause) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+        assert sorted(results) == ["invalid_transition", "ok"]
+        rows = committed(
+            brand.schema_name, lambda: CampaignTransition.objects.filter(campaign_id=campaign.pk).count()
+        )
+        assert rows == 1
+    finally:
+
+        def cleanup() -> None:
+            Campaign.objects.filter(pk=campaign.pk).delete()
+            campaign.partner.delete()
+
+        committed(brand.schema_name, cleanup)
