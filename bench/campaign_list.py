@@ -114,7 +114,8 @@ def main() -> None:
     median = statistics.median(timings_ms)
     p95 = timings_ms[int(len(timings_ms) * 0.95) - 1]
     print(
-        f"GET /api/v1/campaigns/ ({CAMPAIGNS} campaigns, page of {len(body['results'])}), {REQUESTS} requests: "
+        f"GET /api/v1/campaigns/ ({CAMPAIGNS} campaigns, page of {len(body['results'])}), "
+        f"{REQUESTS} requests: "
         f"min {timings_ms[0]:.1f} ms, median {median:.1f} ms, p95 {p95:.1f} ms, max {timings_ms[-1]:.1f} ms"
     )
     print(f"RESULT median_ms={median:.1f} p95_ms={p95:.1f}")
