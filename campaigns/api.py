@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from campaigns import selectors, services
-from campaigns.models import Campaign
+from campaigns.models import Campaign, ItemRule
 from campaigns.serializers import (
     CampaignSerializer,
     ItemRuleImportResultSerializer,
@@ -209,6 +209,7 @@ class CampaignDuplicateApi(GenericAPIView):
 class ItemRuleListCreateApi(GenericAPIView):
     permission_classes = [IsCrm]
     serializer_class = ItemRuleSerializer
+    queryset = ItemRule.objects.none()  # for the schema; the view reads through selectors
 
     @extend_schema(
         summary="List a campaign's item rules",

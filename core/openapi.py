@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
@@ -42,3 +43,20 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
 
 
 AUTH_ERRORS = (401, 403, 429)
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Documents `Authorization: Api-Key <key>` (core.authentication.ApiKeyAuthentication)."""
+
+    target_class = "core.authentication.ApiKeyAuthentication"
+    name = "ApiKeyAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Api-Key <key>`: a key of this brand (`manage.py create_api_key`). "
+            "A key of another "
+            "brand is 401.",
+        }
