@@ -24,6 +24,7 @@ from core.actors import actor_for
 from core.exceptions import ApplicationError
 from core.openapi import AUTH_ERRORS, error_responses
 from core.permissions import IsCrm
+from core.staff_permissions import StaffSessionModelPermissions
 
 
 class CampaignFilter(django_filters.FilterSet):
@@ -45,13 +46,15 @@ class CsvBodyParser(BaseParser):
         return stream.read() if stream is not None else b""
 
 
+VIEW_CAMPAIGN = "campaigns.view_campaign"
 CAMPAIGN_ID = OpenApiParameter(
     "campaign_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Campaign id."
 )
 
 
 class CampaignListCreateApi(GenericAPIView):
-    permission_classes = [IsCrm]
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {"GET": [VIEW_CAMPAIGN], "POST": ["campaigns.add_campaign"]}
     serializer_class = CampaignSerializer
     filterset_class = CampaignFilter
 
@@ -82,7 +85,13 @@ class CampaignListCreateApi(GenericAPIView):
 
 
 class CampaignDetailApi(GenericAPIView):
-    permission_classes = [IsCrm]
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {
+        "GET": [VIEW_CAMPAIGN],
+        "PUT": ["campaigns.change_campaign"],
+        "PATCH": ["campaigns.change_campaign"],
+        "DELETE": ["campaigns.delete_campaign"],
+    }
     serializer_class = CampaignSerializer
 
     @extend_schema(
@@ -150,7 +159,8 @@ _LIFECYCLE_DOCS = {
 class CampaignLifecycleApi(GenericAPIView):
     """One lifecycle action; `lifecycle_action` is set per URL."""
 
-    permission_classes = [IsCrm]
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {"POST": ["campaigns.change_campaign"]}
     serializer_class = LifecycleSerializer
     lifecycle_action = ""
 
@@ -188,7 +198,8 @@ def lifecycle_view(action: str):
 
 
 class CampaignDuplicateApi(GenericAPIView):
-    permission_classes = [IsCrm]
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {"POST": ["campaigns.add_campaign", "campaigns.add_itemrule"]}
     serializer_class = CampaignSerializer
 
     @extend_schema(
@@ -207,7 +218,11 @@ class CampaignDuplicateApi(GenericAPIView):
 
 
 class ItemRuleListCreateApi(GenericAPIView):
-    permission_classes = [IsCrm]
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {
+        "GET": [VIEW_CAMPAIGN, "campaigns.view_itemrule"],
+        "POST": ["campaigns.add_itemrule"],
+    }
     serializer_class = ItemRuleSerializer
     queryset = ItemRule.objects.none()  # for the schema; the view reads through selectors
 
@@ -243,7 +258,11 @@ RULE_ID = OpenApiParameter("rule_id", OpenApiTypes.INT, OpenApiParameter.PATH, d
 
 
 class ItemRuleDetailApi(GenericAPIView):
-    permission_classes = [IsCrm]
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {
+        "GET": [VIEW_CAMPAIGN, "campaigns.view_itemrule"],
+        "DELETE": ["campaigns.delete_itemrule"],
+    }
     serializer_class = ItemRuleSerializer
 
     @extend_schema(
@@ -270,7 +289,8 @@ class ItemRuleDetailApi(GenericAPIView):
 
 
 class ItemRuleImportApi(GenericAPIView):
-    permission_classes = [IsCrm]
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {"POST": ["campaigns.add_itemrule"]}
     serializer_class = ItemRuleImportSerializer
     parser_classes = [MultiPartParser, FormParser, CsvBodyParser, JSONParser]
 

@@ -16,6 +16,7 @@ from core.actors import actor_for
 from core.exceptions import NotFoundError
 from core.openapi import AUTH_ERRORS, error_responses
 from core.permissions import IsCrm
+from core.staff_permissions import StaffSessionModelPermissions
 from partners import services
 from partners.models import Partner
 from partners.serializers import PartnerCreatedSerializer, PartnerSerializer
@@ -31,7 +32,8 @@ def _partner_by_slug(slug: str) -> Partner:
 
 
 class PartnerListCreateApi(GenericAPIView):
-    permission_classes = [IsCrm]
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {"GET": ["partners.view_partner"], "POST": ["partners.add_partner"]}
     serializer_class = PartnerSerializer
     queryset = Partner.objects.none()  # for the schema
 
@@ -63,7 +65,8 @@ class PartnerListCreateApi(GenericAPIView):
 
 
 class PartnerDetailApi(GenericAPIView):
-    permission_classes = [IsCrm]
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {"GET": ["partners.view_partner"], "PATCH": ["partners.change_partner"]}
     serializer_class = PartnerSerializer
 
     @extend_schema(

@@ -240,12 +240,52 @@ def test_key_of_another_brand_is_401(make_api_client, brand_a):
 
 
 def test_tenant_staff_session_may_use_the_api(tenant_client, campaign_payload, django_user_model):
+    from django.contrib.auth.models import Group
+
     staff = django_user_model.objects.create_user("crm-person", password="pw", is_staff=True)
+    staff.groups.add(Group.objects.get(name="CRM editor"))
     tenant_client.force_login(staff)
     response = tenant_client.post(URL, campaign_payload, format="json")
     assert response.status_code == 201
     transition = CampaignTransition.objects.get(campaign_id=response.json()["id"])
     assert transition.actor == "user:crm-person"
+    assert tenant_client.post(f"{detail(response.json()['id'])}activate/").status_code == 200
+
+
+def test_superuser_session_may_use_the_api(tenant_client, campaign_payload, django_user_model):
+    admin = django_user_model.objects.create_superuser("boss", password="pw")
+    tenant_client.force_login(admin)
+    assert tenant_client.post(URL, campaign_payload, format="json").status_code == 201
+
+
+def test_viewer_session_reads_but_cannot_change_through_the_api(
+    tenant_client, campaign_payload, make_campaign, django_user_model
+):
+    """The same rules as the admin: a CRM viewer sees campaigns and changes nothing."""
+    from django.contrib.auth.models import Group
+
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.groups.add(Group.objects.get(name="CRM viewer"))
+    tenant_client.force_login(viewer)
+    campaign = make_campaign()
+    assert tenant_client.get(URL).status_code == 200
+    assert tenant_client.get(detail(campaign.pk)).status_code == 200
+    assert tenant_client.get(f"{detail(campaign.pk)}item-rules/").status_code == 200
+    assert tenant_client.get("/api/v1/partners/").status_code == 200
+    for method, url, body in [
+        ("post", URL, campaign_payload),
+        ("patch", detail(campaign.pk), {"name": "x"}),
+        ("delete", detail(campaign.pk), None),
+        ("post", f"{detail(campaign.pk)}activate/", None),
+        ("post", f"{detail(campaign.pk)}duplicate/", None),
+        ("post", f"{detail(campaign.pk)}item-rules/", {"kind": "blacklist", "match": "sku", "value": "A"}),
+        ("post", "/api/v1/partners/", {"slug": "p"}),
+    ]:
+        response = getattr(tenant_client, method)(url, body, format="json")
+        assert response.status_code == 403, (method, url)
+        assert response.json()["error"]["code"] == "permission_denied"
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.version, campaign.item_rules.count()) == ("draft", 1, 0)
 
 
 def test_campaigns_are_invisible_to_another_brand(crm_client, make_api_client, make_campaign):
