@@ -135,7 +135,7 @@ class CampaignTransitionInline(admin.TabularInline):
 class CampaignAdmin(TenantOnlyAdminMixin, admin.ModelAdmin):
     form = CampaignAdminForm
     list_display = ["name", "status_badge", "kind", "starts_at", "ends_at", "partner", "currency", "version"]
-    list_filter = ["status", "kind", "partner", "purchase_channels"]
+    list_filter = ["status", "kind", "partner"]
     search_fields = ["name"]
     list_select_related = ["partner"]
     date_hierarchy = "starts_at"

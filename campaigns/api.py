@@ -261,6 +261,7 @@ class ItemRuleDetailApi(GenericAPIView):
     permission_classes = [IsCrm, StaffSessionModelPermissions]
     required_model_permissions = {
         "GET": [VIEW_CAMPAIGN, "campaigns.view_itemrule"],
+        "PATCH": ["campaigns.change_itemrule"],
         "DELETE": ["campaigns.delete_itemrule"],
     }
     serializer_class = ItemRuleSerializer
@@ -275,6 +276,27 @@ class ItemRuleDetailApi(GenericAPIView):
         return Response(
             ItemRuleSerializer(selectors.item_rule_get(campaign_id=campaign.pk, rule_id=rule_id)).data
         )
+
+    @extend_schema(
+        summary="Change an item rule",
+        description="Bumps the campaign's `version` when something changed. Clashing with another rule's "
+        "(`kind`, `match`, `value`) → 400 on `value`. Only draft, active and paused campaigns (409).",
+        parameters=[CAMPAIGN_ID, RULE_ID],
+        request=ItemRuleSerializer(partial=True),
+        responses={200: ItemRuleSerializer, **error_responses(400, 404, 409, *AUTH_ERRORS)},
+    )
+    def patch(self, request: Request, campaign_id: int, rule_id: int) -> Response:
+        campaign = selectors.campaign_get(campaign_id=campaign_id)
+        rule = selectors.item_rule_get(campaign_id=campaign.pk, rule_id=rule_id)
+        serializer = ItemRuleSerializer(rule, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        rule = services.item_rule_update(
+            campaign_id=campaign.pk,
+            rule_id=rule.pk,
+            actor=actor_for(request.user),
+            data=serializer.validated_data,
+        )
+        return Response(ItemRuleSerializer(rule).data)
 
     @extend_schema(
         summary="Remove an item rule",

@@ -65,6 +65,11 @@ class PartnerAdmin(TenantOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["slug", "name"]
     readonly_fields = ["previous_secret_valid_until", "created_at", "updated_at"]
 
+    def has_delete_permission(self, request: HttpRequest, obj: Partner | None = None) -> bool:
+        # Dispatches, awards and campaigns refer to partners; switch one off with "is active" instead
+        # (the API has no delete either).
+        return False
+
     def save_model(self, request: HttpRequest, obj: Partner, form: forms.ModelForm, change: bool) -> None:
         actor = actor_for(request.user)
         if change:

@@ -248,3 +248,21 @@ def test_import_of_10000_rows_through_the_service(brand_a):
     assert result.imported == 10_000
     assert campaign.item_rules.count() == 10_000
     assert result.campaign.version == 2
+
+
+def test_patch_changes_a_rule_and_bumps_the_version(crm_client, make_campaign):
+    campaign = make_campaign()
+    rule = ItemRuleFactory(campaign=campaign, kind="whitelist", value="A")
+    ItemRuleFactory(campaign=campaign, kind="whitelist", value="B")
+    url = f"{rules_url(campaign)}{rule.pk}/"
+    response = crm_client.patch(url, {"multiplier": "3", "bonus_per_unit": "0.2"}, format="json")
+    assert response.status_code == 200, response.json()
+    assert (response.json()["multiplier"], response.json()["bonus_per_unit"]) == ("3", "0.2")
+    assert version_of(campaign) == 2
+    assert crm_client.patch(url, {"multiplier": "3"}, format="json").status_code == 200
+    assert version_of(campaign) == 2  # nothing changed
+    clash = crm_client.patch(url, {"value": "B"}, format="json")
+    assert clash.status_code == 400
+    assert "value" in clash.json()["error"]["fields"]
+    assert crm_client.patch(url, {"multiplier": "0.5"}, format="json").status_code == 400
+    assert crm_client.get(url).json()["multiplier"] == "3"
