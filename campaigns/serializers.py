@@ -102,7 +102,16 @@ class CampaignSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "status", "version", "created_at", "updated_at"]
-        extra_kwargs = {"name": {"help_text": "Unique within the brand."}}
+        extra_kwargs = {
+            "name": {"help_text": "Unique within the brand (400 on `name` otherwise)."},
+            "kind": {"help_text": "`christmas`, `carnival`, `anniversary`, `black_friday` or `custom`."},
+            "status": {"help_text": "Read-only: changed by the lifecycle actions (SPEC §4)."},
+            "starts_at": {"help_text": "Purchases count from this instant (inclusive)."},
+            "ends_at": {
+                "help_text": "Purchases count until this instant (exclusive); must be after `starts_at`."
+            },
+            "version": {"help_text": "Read-only; bumped by every edit of the campaign or of its item rules."},
+        }
 
     def validate_currency(self, value: str) -> str:
         if not is_iso_4217(value):
