@@ -27,7 +27,7 @@ from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -488,6 +488,9 @@ def campaigns_complete_expired(*, now: datetime | None = None) -> int:
 # --------------------------------------------------------------------------- item rules
 
 RULE_VALUE_MAX_LENGTH = ItemRule._meta.get_field("value").max_length
+# Computed once: `TextChoices.values` builds a new list on every access (hot in a 10,000-row import).
+RULE_KINDS = tuple(ItemRule.Kind.values)
+RULE_MATCHES = tuple(ItemRule.Match.values)
 # (max_digits, decimal_places) of the model fields: bad values are a 400, never a database error.
 _MULTIPLIER_DIGITS = (12, 4)
 _BONUS_DIGITS = (18, 4)
@@ -531,10 +534,10 @@ def _clean_rule(
     errors: dict[str, list[str]] = {}
     kind = kind.strip() if isinstance(kind, str) else kind
     match = match.strip() if isinstance(match, str) else match
-    if kind not in ItemRule.Kind.values:
-        errors["kind"] = [f"must be one of {', '.join(ItemRule.Kind.values)} (got {kind!r})."]
-    if match not in ItemRule.Match.values:
-        errors["match"] = [f"must be one of {', '.join(ItemRule.Match.values)} (got {match!r})."]
+    if kind not in RULE_KINDS:
+        errors["kind"] = [f"must be one of {', '.join(RULE_KINDS)} (got {kind!r})."]
+    if match not in RULE_MATCHES:
+        errors["match"] = [f"must be one of {', '.join(RULE_MATCHES)} (got {match!r})."]
     value = value.strip() if isinstance(value, str) else value
     if not isinstance(value, str) or not value:
         errors["value"] = ["is required."]
@@ -774,23 +777,32 @@ def item_rules_import_csv(*, campaign_id: int, actor: str, content: bytes | str)
             f"{len(clashes)} row(s) repeat rules the campaign already has; nothing was imported.",
             fields={"rows": clashes},
         )
-    ItemRule.objects.bulk_create(_rule_rows(campaign, (spec for _, spec in rules)), batch_size=2000)
+    _copy_rules(campaign, (spec for _, spec in rules))
     _bump_version(campaign)
     logger.info("item rules imported", extra={"campaign_id": campaign.pk, "rows": len(rules), "actor": actor})
     return CsvImportResult(imported=len(rules), campaign=campaign)
 
 
-def _rule_rows(campaign: Campaign, specs: Iterable[ItemRuleSpec]) -> list[ItemRule]:
+def _copy_rules(campaign: Campaign, specs: Iterable[ItemRuleSpec]) -> None:
+    """Insert validated rules with PostgreSQL COPY (≈10× bulk_create; the import's hot spot).
+
+    The table name is unqualified: the connection's search_path is the brand's schema.
+    Constraints (unique triple, multiplier ≥ 1, bonus ≥ 0) still hold: COPY checks them.
+    """
+    columns = ["campaign_id", "kind", "match", "value", "multiplier", "bonus_per_unit", "created_at"]
     now = timezone.now()
-    return [
-        ItemRule(
-            campaign=campaign,
-            kind=spec.kind,
-            match=spec.match,
-            value=spec.value,
-            multiplier=spec.multiplier,
-            bonus_per_unit=spec.bonus_per_unit,
-            created_at=now,
-        )
-        for spec in specs
-    ]
+    with connection.cursor() as cursor:
+        statement = f'COPY "{ItemRule._meta.db_table}" ({", ".join(columns)}) FROM STDIN'
+        with cursor.cursor.copy(statement) as copy:
+            for spec in specs:
+                copy.write_row(
+                    (
+                        campaign.pk,
+                        spec.kind,
+                        spec.match,
+                        spec.value,
+                        spec.multiplier,
+                        spec.bonus_per_unit,
+                        now,
+                    )
+                )
