@@ -176,3 +176,10 @@ def test_partners_are_per_brand(make_api_client, brand_a):
 
 def test_generated_secrets_differ():
     assert partner_secret_generate() != partner_secret_generate()
+
+
+def test_openapi_documents_the_secret_as_write_only(crm_client):
+    schemas = crm_client.get("/api/schema/", {"format": "json"}).json()["components"]["schemas"]
+    assert "secret" in schemas["PartnerRequest"]["properties"]
+    assert "secret" not in schemas["Partner"]["properties"]
+    assert "secret" in schemas["PartnerCreated"]["properties"]
