@@ -112,7 +112,7 @@ class PartnerAdmin(TenantOnlyAdminMixin, admin.ModelAdmin):
             "partner": obj,
             "secret": secret,
             "continue_url": reverse("admin:partners_partner_change", args=[obj.pk]),
-            "title": "Partner secret",
+            "title": f"Partner “{obj.name}” created: its secret",
         }
         response = TemplateResponse(request, "admin/partners/partner/secret_once.html", context)
         response["Cache-Control"] = "no-store"
