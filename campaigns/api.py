@@ -12,9 +12,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from campaigns import selectors, services
-from campaigns.models import Campaign, ItemRule
+from campaigns.models import Campaign, CampaignTransition, ItemRule
 from campaigns.serializers import (
     CampaignSerializer,
+    CampaignTransitionSerializer,
     ItemRuleImportResultSerializer,
     ItemRuleImportSerializer,
     ItemRuleSerializer,
@@ -215,6 +216,25 @@ class CampaignDuplicateApi(GenericAPIView):
             campaign_id=selectors.campaign_get(campaign_id=campaign_id).pk, actor=actor_for(request.user)
         )
         return Response(CampaignSerializer(copy).data, status=status.HTTP_201_CREATED)
+
+
+class CampaignTransitionListApi(GenericAPIView):
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {"GET": [VIEW_CAMPAIGN, "campaigns.view_campaigntransition"]}
+    serializer_class = CampaignTransitionSerializer
+    queryset = CampaignTransition.objects.none()  # for the schema
+
+    @extend_schema(
+        summary="A campaign's lifecycle history",
+        description="One row per status change, oldest first: who (`actor`), when, from, to, note. "
+        'Creation is the row from `""` to `draft`.',
+        parameters=[CAMPAIGN_ID],
+        responses={200: CampaignTransitionSerializer(many=True), **error_responses(404, *AUTH_ERRORS)},
+    )
+    def get(self, request: Request, campaign_id: int) -> Response:
+        campaign = selectors.campaign_get(campaign_id=campaign_id)
+        page = self.paginate_queryset(selectors.campaign_transition_list(campaign_id=campaign.pk))
+        return self.get_paginated_response(CampaignTransitionSerializer(page, many=True).data)
 
 
 class ItemRuleListCreateApi(GenericAPIView):

@@ -15,6 +15,11 @@ urlpatterns = [
         name="campaign-duplicate",
     ),
     path(
+        "campaigns/<int:campaign_id>/transitions/",
+        api.CampaignTransitionListApi.as_view(),
+        name="campaign-transitions",
+    ),
+    path(
         "campaigns/<int:campaign_id>/item-rules/", api.ItemRuleListCreateApi.as_view(), name="item-rule-list"
     ),
     path(

@@ -242,3 +242,16 @@ def test_partner_admin_shows_a_generated_secret_once(editor):
     )
     kept = Partner.objects.get(pk=partner.pk)
     assert kept.name == "Acme Renamed" and kept.secret == partner.secret
+
+
+def test_admin_form_with_missing_fields_shows_errors_not_a_500(editor):
+    from tests.partners.factories import PartnerFactory
+
+    partner = PartnerFactory()
+    data = form_data(
+        partner, starts_at_0="", starts_at_1="", currency="", purchase_channels=[], reward="[1, 2]"
+    )
+    response = editor.post(f"{ADMIN}add/", data)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert {"starts_at", "currency", "purchase_channels", "reward"} <= set(errors)

@@ -108,6 +108,18 @@ def test_resume_only_before_ends_at(crm_client, make_campaign):
     assert crm_client.post(f"/api/v1/campaigns/{campaign.pk}/complete/").status_code == 200
 
 
+def test_history_is_readable_through_the_api(crm_client, make_campaign):
+    campaign = make_campaign()
+    crm_client.post(f"/api/v1/campaigns/{campaign.pk}/activate/", {"note": "go"}, format="json")
+    crm_client.post(f"/api/v1/campaigns/{campaign.pk}/pause/")
+    body = crm_client.get(f"/api/v1/campaigns/{campaign.pk}/transitions/").json()
+    assert [(r["from_status"], r["to_status"], r["actor"], r["note"]) for r in body["results"]] == [
+        ("draft", "active", "api-key:test crm", "go"),
+        ("active", "paused", "api-key:test crm", ""),
+    ]
+    assert all(r["created_at"] for r in body["results"])
+
+
 def test_archive_only_from_completed(brand_a):
     for status in STATUSES:
         campaign = CampaignFactory(status=status)
