@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,14 @@ from campaigns.services import (
     REWARD_VALUE_MAX_LENGTH,
 )
 from partners.models import Partner
+
+
+def datetime_text(value: datetime | None) -> str | None:
+    """DRF's ISO 8601 rendering (UTC, `Z`), without building a serializer field per value (list hot path)."""
+    if value is None:
+        return None
+    text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def decimal_text(value: Decimal | None, *, currency: str | None = None) -> str | None:
@@ -140,8 +149,8 @@ class CampaignSerializer(serializers.ModelSerializer):
             "name": campaign.name,
             "kind": campaign.kind,
             "status": campaign.status,
-            "starts_at": serializers.DateTimeField().to_representation(campaign.starts_at),
-            "ends_at": serializers.DateTimeField().to_representation(campaign.ends_at),
+            "starts_at": datetime_text(campaign.starts_at),
+            "ends_at": datetime_text(campaign.ends_at),
             "purchase_channels": list(campaign.purchase_channels),
             "currency": campaign.currency,
             "min_purchase_value": decimal_text(campaign.min_purchase_value, currency=campaign.currency),
@@ -149,8 +158,8 @@ class CampaignSerializer(serializers.ModelSerializer):
             "reward": campaign.reward or None,
             "notification": campaign.notification or None,
             "version": campaign.version,
-            "created_at": serializers.DateTimeField().to_representation(campaign.created_at),
-            "updated_at": serializers.DateTimeField().to_representation(campaign.updated_at),
+            "created_at": datetime_text(campaign.created_at),
+            "updated_at": datetime_text(campaign.updated_at),
         }
 
 
@@ -193,7 +202,7 @@ class ItemRuleSerializer(serializers.ModelSerializer):
             "value": rule.value,
             "multiplier": decimal_text(rule.multiplier),
             "bonus_per_unit": decimal_text(rule.bonus_per_unit),
-            "created_at": serializers.DateTimeField().to_representation(rule.created_at),
+            "created_at": datetime_text(rule.created_at),
         }
 
 
