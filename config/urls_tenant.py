@@ -11,6 +11,8 @@ api_v1 = [
     path("campaigns/<int:campaign_id>/stats/", CampaignStatsApi.as_view(), name="campaign-stats"),
     path("", include("partners.award_urls")),
     path("", include("partners.dispatch_urls")),  # dispatch audit and replay (issue 4)
+    path("", include("campaigns.urls")),
+    path("", include("partners.urls")),
 ]
 
 urlpatterns = [

@@ -53,4 +53,10 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         every_seconds=5,
         description="Send due retries, dispatches whose sender was lost, and lost first sends.",
     ),
+    PeriodicJob(
+        name="complete expired campaigns",
+        tenant_task="campaigns.complete_expired",
+        every_seconds=60,
+        description="Complete active or paused campaigns whose ends_at has passed (SPEC §4).",
+    ),
 )

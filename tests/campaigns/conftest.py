@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.campaigns.factories import CampaignFactory
+from tests.partners.factories import PartnerFactory
+
+
+@pytest.fixture
+def partner(brand_a):
+    return PartnerFactory(slug="acme-rewards")
+
+
+@pytest.fixture
+def campaign_payload(partner):
+    """A valid create body (SPEC §2 fields)."""
+    now = timezone.now()
+    return {
+        "name": "Christmas 2026",
+        "kind": "christmas",
+        "starts_at": (now - timedelta(days=1)).isoformat(),
+        "ends_at": (now + timedelta(days=30)).isoformat(),
+        "purchase_channels": ["in_store", "ecommerce"],
+        "currency": "EUR",
+        "min_purchase_value": "50.00",
+        "partner": partner.slug,
+        "reward": {"type": "voucher", "value": "10.00", "description": "10 € off"},
+        "notification": {"title": "You won!", "body": "{{ award.value }} for {{ campaign.name }}"},
+    }
+
+
+@pytest.fixture
+def make_campaign(brand_a):
+    def make(**kwargs):
+        return CampaignFactory(**kwargs)
+
+    return make
+
+
+def committed(schema: str, fn, *args, **kwargs):
+    """Run `fn` in a thread of its own: its own connection, autocommit, inside `schema`; return its result.
+
+    For tests whose rows must be seen by another connection (a live server, a racing thread) while the
+    test itself keeps the usual rolled-back `db` transaction (never `transactional_db`).
+    """
+    import threading
+
+    from django.db import connections
+    from django_tenants.utils import schema_context
+
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            with schema_context(schema):
+                outcome["value"] = fn(*args, **kwargs)
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=60)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
