@@ -26,4 +26,10 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         every_seconds=10,
         description="Send outbox messages the commit-time fast path could not (broker was down).",
     ),
+    PeriodicJob(
+        name="purchases unevaluated sweep",
+        tenant_task="purchases.sweep_unevaluated",
+        every_seconds=30,
+        description="Re-enqueue purchases left unevaluated for more than a minute (lost or failed messages).",
+    ),
 )
