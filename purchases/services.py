@@ -314,7 +314,7 @@ def purchases_evaluate(*, purchase_ids: Sequence[int]) -> EvaluationOutcome:
     except Exception:
         if len(to_evaluate) == 1:
             _log_failure(to_evaluate[0])
-            raise
+            return EvaluationOutcome(0, 0, 0, dead)
         logger.warning(
             "batch evaluation failed; evaluating its %d purchases one by one", len(to_evaluate), exc_info=True
         )
