@@ -92,14 +92,18 @@ def _store(key: _CacheKey, compiled: CompiledCampaign) -> None:
             _cache.popitem(last=False)
 
 
-def compiled_campaigns_for_evaluation(*, now: datetime | None = None) -> list[tuple[CompiledCampaign, int | None]]:
+def compiled_campaigns_for_evaluation(
+    *, now: datetime | None = None
+) -> list[tuple[CompiledCampaign, int | None]]:
     """The current brand's evaluated campaigns, compiled: `[(compiled, partner_id), ...]`.
 
     One query for the campaign rows; item rules are read only for the campaigns
     (or versions) not in the cache, in one more query.
     """
     schema = connection.schema_name
-    rows = list(Campaign.objects.filter(evaluated_campaigns_q(now=now)).order_by("id").values(*_CAMPAIGN_FIELDS))
+    rows = list(
+        Campaign.objects.filter(evaluated_campaigns_q(now=now)).order_by("id").values(*_CAMPAIGN_FIELDS)
+    )
     found: dict[int, CompiledCampaign] = {}
     missing: list[dict] = []
     with _lock:

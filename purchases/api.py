@@ -46,7 +46,9 @@ class PurchaseCreateApi(APIView):
         request=docs.PurchaseInputSerializer,
         responses={
             202: docs.PurchaseAcceptedSerializer,
-            200: OpenApiResponse(docs.PurchaseDetailSerializer, description="Duplicate: the stored purchase."),
+            200: OpenApiResponse(
+                docs.PurchaseDetailSerializer, description="Duplicate: the stored purchase."
+            ),
             409: OpenApiResponse(description="Same external_id, different body."),
         },
     )

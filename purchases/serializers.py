@@ -26,7 +26,11 @@ class PurchaseInputSerializer(serializers.Serializer):
     store_id = serializers.CharField(max_length=200, required=False, allow_null=True)
     items = PurchaseItemSerializer(many=True)
     total = serializers.DecimalField(
-        max_digits=18, decimal_places=4, min_value=0, required=False, help_text="If given, the sum of the lines."
+        max_digits=18,
+        decimal_places=4,
+        min_value=0,
+        required=False,
+        help_text="If given, the sum of the lines.",
     )
 
 

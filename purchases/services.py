@@ -247,10 +247,13 @@ def _copy_evaluations(rows: list[tuple]) -> None:
     """Write evaluation rows with COPY (10× bulk_create). Safe: every purchase here is locked and
     had no evaluation (they are written only together with `evaluated_at`)."""
     table = Evaluation._meta.db_table
-    with connection.cursor() as cursor, cursor.cursor.copy(
-        f"COPY {table} (purchase_id, campaign_id, campaign_version, eligible, eligible_value, reason,"
-        " evaluated_at) FROM STDIN"
-    ) as copy:
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            f"COPY {table} (purchase_id, campaign_id, campaign_version, eligible, eligible_value, reason,"
+            " evaluated_at) FROM STDIN"
+        ) as copy,
+    ):
         for row in rows:
             copy.write_row(row)
 
@@ -363,7 +366,9 @@ def purchases_sweep_unevaluated(*, stuck_after: timedelta = STUCK_AFTER, limit: 
 def purchases_evaluation_retry(*, purchase_ids: Sequence[int]) -> int:
     """Give dead-lettered (or stuck) purchases a fresh set of attempts and enqueue them (admin action)."""
     ids = list(
-        Purchase.objects.filter(pk__in=list(purchase_ids), evaluated_at__isnull=True).values_list("id", flat=True)
+        Purchase.objects.filter(pk__in=list(purchase_ids), evaluated_at__isnull=True).values_list(
+            "id", flat=True
+        )
     )
     if ids:
         Purchase.objects.filter(pk__in=ids).update(evaluation_attempts=0)

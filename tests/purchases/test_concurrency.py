@@ -68,7 +68,9 @@ def test_concurrent_identical_posts_store_and_enqueue_the_purchase_once(brands, 
         try:
             for index, body in enumerate(bodies):
                 barrier.wait(timeout=10)
-                response = client.post("/api/v1/purchases/", data=json.dumps(body), content_type="application/json")
+                response = client.post(
+                    "/api/v1/purchases/", data=json.dumps(body), content_type="application/json"
+                )
                 statuses[index].append(response.status_code)
         except BaseException as exc:  # surfaced in the main thread
             errors.append(exc)
@@ -80,7 +82,9 @@ def test_concurrent_identical_posts_store_and_enqueue_the_purchase_once(brands, 
         with schema_context("brand_a"):
             ids = list(Purchase.objects.filter(external_id__in=external_ids).values_list("id", flat=True))
             messages = [
-                m for m in OutboxMessage.objects.filter(task_name="purchases.evaluate_batch") if set(m.args[0]) & set(ids)
+                m
+                for m in OutboxMessage.objects.filter(task_name="purchases.evaluate_batch")
+                if set(m.args[0]) & set(ids)
             ]
             return ids, messages
 

@@ -36,7 +36,9 @@ def send_messages(task_name: str) -> list[OutboxMessage]:
 
 def test_eligible_purchase_gets_evaluations_and_one_pending_dispatch(ingest_client):
     campaign = CampaignFactory(status=Campaign.Status.ACTIVE, min_purchase_value=Decimal("50"))
-    ItemRuleFactory(campaign=campaign, kind="whitelist", match="category", value="toys", multiplier=Decimal(2))
+    ItemRuleFactory(
+        campaign=campaign, kind="whitelist", match="category", value="toys", multiplier=Decimal(2)
+    )
     small = CampaignFactory(status=Campaign.Status.ACTIVE, min_purchase_value=Decimal("500"))
     purchase = ingest(ingest_client)
 
@@ -179,7 +181,8 @@ def test_rules_edits_take_effect_for_the_next_purchase(ingest_client):
     second = ingest(ingest_client)
     purchases_evaluate(purchase_ids=[second.id])
     values = {
-        e.purchase_id: (e.campaign_version, e.eligible_value) for e in Evaluation.objects.filter(campaign=campaign)
+        e.purchase_id: (e.campaign_version, e.eligible_value)
+        for e in Evaluation.objects.filter(campaign=campaign)
     }
     assert values == {
         first.id: (campaign.version, Decimal("60.00")),
@@ -206,13 +209,19 @@ def test_the_same_purchase_posted_twice_is_evaluated_and_dispatched_once(
     CampaignFactory(status="active")
     # The broker "runs" every relayed task at once, in this transaction.
     monkeypatch.setattr(
-        app, "send_task", lambda name, args, kwargs: app.tasks[name].apply(args=args) if name in app.tasks else None
+        app,
+        "send_task",
+        lambda name, args, kwargs: app.tasks[name].apply(args=args) if name in app.tasks else None,
     )
     body = purchase_body()
     with django_capture_on_commit_callbacks(execute=True):
-        first = ingest_client.post("/api/v1/purchases/", data=json.dumps(body), content_type="application/json")
+        first = ingest_client.post(
+            "/api/v1/purchases/", data=json.dumps(body), content_type="application/json"
+        )
     with django_capture_on_commit_callbacks(execute=True):
-        second = ingest_client.post("/api/v1/purchases/", data=json.dumps(body), content_type="application/json")
+        second = ingest_client.post(
+            "/api/v1/purchases/", data=json.dumps(body), content_type="application/json"
+        )
     assert (first.status_code, second.status_code) == (202, 200)
     assert len(second.json()["evaluations"]) == 1
     assert Evaluation.objects.count() == 1
@@ -260,7 +269,9 @@ def test_the_sweep_re_enqueues_purchases_left_unevaluated(ingest_client):
     recent = ingest(ingest_client)
     done = ingest(ingest_client)
     purchases_evaluate(purchase_ids=[done.id])
-    Purchase.objects.filter(pk__in=[stuck.pk, done.pk]).update(received_at=timezone.now() - timedelta(minutes=5))
+    Purchase.objects.filter(pk__in=[stuck.pk, done.pk]).update(
+        received_at=timezone.now() - timedelta(minutes=5)
+    )
     OutboxMessage.objects.all().delete()
 
     assert sweep_unevaluated_task.run() == 1
@@ -280,7 +291,9 @@ def test_a_purchase_posted_while_the_broker_is_down_is_processed_once_it_returns
     monkeypatch.setattr(app, "send_task", broker_down)
     body = purchase_body()
     with django_capture_on_commit_callbacks(execute=True):
-        response = ingest_client.post("/api/v1/purchases/", data=json.dumps(body), content_type="application/json")
+        response = ingest_client.post(
+            "/api/v1/purchases/", data=json.dumps(body), content_type="application/json"
+        )
     assert response.status_code == 202  # accepted: the purchase and its message are committed
     purchase = Purchase.objects.get(external_id=body["external_id"])
     (pending,) = send_messages("purchases.evaluate_batch")

@@ -242,5 +242,7 @@ def test_batch_body_shape_errors(ingest_client):
 
 def test_oversized_batch_body_is_413(ingest_client):
     with override_settings(MAX_REQUEST_BODY_BYTES=1000):
-        response = post(ingest_client, {"purchases": [purchase_body() for _ in range(10)]}, "/api/v1/purchases/batch/")
+        response = post(
+            ingest_client, {"purchases": [purchase_body() for _ in range(10)]}, "/api/v1/purchases/batch/"
+        )
     assert response.status_code == 413
