@@ -36,7 +36,7 @@ def partners_dispatches_create(*, pairs: list[tuple[int, int, int]]) -> list[uui
         cursor.execute(
             f"""
             INSERT INTO {table}
-                (id, purchase_id, campaign_id, partner_id, status, attempts, last_error, created_at, updated_at)
+            (id, purchase_id, campaign_id, partner_id, status, attempts, last_error, created_at, updated_at)
             SELECT pair.id, pair.purchase_id, pair.campaign_id, pair.partner_id, %s, 0, '', now(), now()
             FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[])
                 AS pair(id, purchase_id, campaign_id, partner_id)
