@@ -244,9 +244,21 @@ def _count_attempt(purchase_ids: Sequence[int]) -> tuple[list[int], list[int]]:
 
 
 def _copy_evaluations(rows: list[tuple]) -> None:
-    """Write evaluation rows with COPY (10× bulk_create). Safe: every purchase here is locked and
-    had no evaluation (they are written only together with `evaluated_at`)."""
+    """Write evaluation rows with COPY (~10× bulk_create).
+
+    Safe without ON CONFLICT: every purchase here is locked and unevaluated, and
+    evaluations are only ever written together with `evaluated_at`. The text
+    format is built by hand (every value is an int, a bool, a Decimal, a
+    timestamp or a fixed reason code: nothing to escape), five times cheaper
+    than `write_row` per row.
+    """
     table = Evaluation._meta.db_table
+    lines = []
+    for purchase_id, campaign_id, version, eligible, value, reason, evaluated_at in rows:
+        lines.append(
+            f"{purchase_id}\t{campaign_id}\t{version}\t{'t' if eligible else 'f'}\t{value}\t"
+            f"{reason if reason is not None else NULL}\t{evaluated_at}\n"
+        )
     with (
         connection.cursor() as cursor,
         cursor.cursor.copy(
@@ -254,24 +266,33 @@ def _copy_evaluations(rows: list[tuple]) -> None:
             " evaluated_at) FROM STDIN"
         ) as copy,
     ):
-        for row in rows:
-            copy.write_row(row)
+        copy.write("".join(lines))
+
+
+NULL = "\\N"
 
 
 @transaction.atomic
 def _evaluate_locked(purchase_ids: Sequence[int], *, now: datetime) -> tuple[int, int, int]:
-    rows = list(
-        Purchase.objects.filter(pk__in=list(purchase_ids), evaluated_at__isnull=True)
-        .select_for_update(skip_locked=True)
-        .values_list("id", "purchased_at", "channel", "currency", "items")
-    )
+    table = Purchase._meta.db_table
+    with connection.cursor() as cursor:
+        # Only purchases still unevaluated, and none another worker holds: a redelivered or
+        # duplicated message finds nothing to do.
+        cursor.execute(
+            f"SELECT id, purchased_at, channel, currency, items FROM {table}"
+            " WHERE id = ANY(%s) AND evaluated_at IS NULL ORDER BY id FOR UPDATE SKIP LOCKED",  # noqa: S608
+            [list(purchase_ids)],
+        )
+        rows = cursor.fetchall()
     if not rows:
         return 0, 0, 0
     campaigns = compiled_campaigns_for_evaluation(now=now)
     evaluation_rows: list[tuple] = []
     eligible_pairs: list[tuple[int, int, int]] = []
     for purchase_id, purchased_at, channel, currency, items in rows:
-        facts = _facts(purchased_at, channel, currency, items)
+        facts = _facts(
+            purchased_at, channel, currency, json.loads(items) if isinstance(items, str) else items
+        )
         for compiled, partner_id in campaigns:
             result = compiled.evaluate(facts)
             evaluation_rows.append(
