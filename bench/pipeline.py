@@ -221,7 +221,8 @@ def prepare_brand(partner_port: int) -> None:
         ItemRule.objects.bulk_create(rules, batch_size=5000)
         counts = {kind: ItemRule.objects.filter(kind=kind).count() for kind in ("blacklist", "whitelist")}
     log(
-        f"{CAMPAIGNS} active campaigns, {counts['blacklist']} blacklist + {counts['whitelist']} whitelist rules"
+        f"{CAMPAIGNS} active campaigns, {counts['blacklist']} blacklist"
+        f" + {counts['whitelist']} whitelist rules"
     )
 
 
@@ -426,7 +427,8 @@ def run_fast(args: argparse.Namespace, api_key: str, wait_for_sent: bool) -> dic
     done = wait_until_processed(wait_for_sent, timeout=max(120.0, args.seconds * 2))
     elapsed = done - started
     log(
-        f"fast path: {sent[0]} purchases pushed in {pushed_until - started:.1f} s, all processed after {elapsed:.1f} s"
+        f"fast path: {sent[0]} purchases pushed in {pushed_until - started:.1f} s,"
+        f" all processed after {elapsed:.1f} s"
     )
 
     timestamp = "sent_at" if wait_for_sent else "created_at"
@@ -436,15 +438,16 @@ def run_fast(args: argparse.Namespace, api_key: str, wait_for_sent: bool) -> dic
         cursor.execute(
             f"""
             SELECT count(*),
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM d.{timestamp} - p.received_at)),
-                   percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM d.{timestamp} - p.received_at))
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM d.{timestamp}-p.received_at)),
+                percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM d.{timestamp}-p.received_at))
             FROM partners_dispatch d JOIN purchases_purchase p ON p.id = d.purchase_id
-            """  # noqa: S608
+            """
         )
         dispatches, p50, p99 = cursor.fetchone()
         cursor.execute(
             "SELECT p.external_id, c.name FROM partners_dispatch d"
-            " JOIN purchases_purchase p ON p.id = d.purchase_id JOIN campaigns_campaign c ON c.id = d.campaign_id"
+            " JOIN purchases_purchase p ON p.id = d.purchase_id"
+            " JOIN campaigns_campaign c ON c.id = d.campaign_id"
         )
         dispatched = {external_id: int(name.rsplit(" ", 1)[1]) for external_id, name in cursor.fetchall()}
     checks_ok = (
@@ -454,7 +457,8 @@ def run_fast(args: argparse.Namespace, api_key: str, wait_for_sent: bool) -> dic
     )
     log(
         f"fast path: {evaluations} evaluations, {eligible} eligible ({eligible / max(sent[0], 1):.1%}),"
-        f" {dispatches} dispatches; expected {len(expected)} eligible pairs — {'OK' if checks_ok else 'MISMATCH'}"
+        f" {dispatches} dispatches; expected {len(expected)} eligible pairs"
+        f" — {'OK' if checks_ok else 'MISMATCH'}"
     )
     if not checks_ok:
         raise SystemExit("the fast path's results differ from the expected eligibility")

@@ -279,8 +279,8 @@ def _evaluate_locked(purchase_ids: Sequence[int], *, now: datetime) -> tuple[int
         # Only purchases still unevaluated, and none another worker holds: a redelivered or
         # duplicated message finds nothing to do.
         cursor.execute(
-            f"SELECT id, purchased_at, channel, currency, items FROM {table}"
-            " WHERE id = ANY(%s) AND evaluated_at IS NULL ORDER BY id FOR UPDATE SKIP LOCKED",  # noqa: S608
+            f"SELECT id, purchased_at, channel, currency, items FROM {table}"  # noqa: S608
+            " WHERE id = ANY(%s) AND evaluated_at IS NULL ORDER BY id FOR UPDATE SKIP LOCKED",
             [list(purchase_ids)],
         )
         rows = cursor.fetchall()
