@@ -77,6 +77,10 @@ def _text(value: Any, *, required: bool, errors: Errors, field: str) -> str | No
         if required:
             errors[field] = ["This field may not be blank."]
         return None
+    if "\x00" in text:
+        # PostgreSQL text cannot hold NUL: refuse it here rather than fail the insert.
+        errors[field] = ["Must not contain NUL characters."]
+        return None
     if len(text) > MAX_ID_LENGTH:
         errors[field] = [f"Ensure this field has no more than {MAX_ID_LENGTH} characters."]
         return None

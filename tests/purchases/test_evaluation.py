@@ -16,6 +16,7 @@ from config.celery import app
 from outbox.models import OutboxMessage
 from outbox.tasks import outbox_relay_task
 from partners.models import Dispatch
+from purchases import services
 from purchases.models import Evaluation, Purchase
 from purchases.services import MAX_EVALUATION_ATTEMPTS, purchases_evaluate, purchases_evaluation_retry
 from purchases.tasks import evaluate_batch_task, sweep_unevaluated_task
@@ -247,6 +248,8 @@ def test_poison_purchase_is_dead_lettered_after_n_attempts_without_holding_back_
 
     # Dead-lettered: further deliveries do nothing, the sweep leaves it alone.
     outcome = purchases_evaluate(purchase_ids=[poison.id])
+    assert outcome.evaluated == 0
+    outcome = purchases_evaluate(purchase_ids=[poison.id], redelivered=True)
     assert outcome.dead_lettered == [poison.id] and outcome.evaluated == 0
     poison.refresh_from_db()
     assert poison.evaluation_attempts == MAX_EVALUATION_ATTEMPTS
@@ -262,6 +265,35 @@ def test_poison_purchase_is_dead_lettered_after_n_attempts_without_holding_back_
     evaluate_batch_task.run(*message.args)
     poison.refresh_from_db()
     assert poison.evaluated_at is not None
+
+
+def test_a_purchase_that_kills_the_worker_is_dead_lettered_through_redeliveries(ingest_client, monkeypatch):
+    CampaignFactory(status="active")
+    killer = ingest(ingest_client)
+
+    def worker_killed(*args, **kwargs):
+        raise SystemExit("worker process killed mid-evaluation")  # not an Exception: nothing catches it
+
+    monkeypatch.setattr(services, "_facts", worker_killed)
+    with pytest.raises(SystemExit):
+        evaluate_batch_task.run([killer.id])  # first delivery: dies before counting anything
+    # acks_late + reject_on_worker_lost: the broker hands the message out again, flagged redelivered.
+    for expected_attempts in range(1, MAX_EVALUATION_ATTEMPTS + 1):
+        with pytest.raises(SystemExit):
+            purchases_evaluate(purchase_ids=[killer.id], redelivered=True)
+        killer.refresh_from_db()
+        assert killer.evaluation_attempts == expected_attempts  # committed before the crash
+    outcome = purchases_evaluate(purchase_ids=[killer.id], redelivered=True)
+    assert outcome.dead_lettered == [killer.id]  # the loop ends: the message is acknowledged
+
+
+def test_a_redelivered_message_is_recognised_by_the_task(ingest_client):
+    CampaignFactory(status="active")
+    purchase = ingest(ingest_client)
+    result = evaluate_batch_task.apply(args=[[purchase.id]], delivery_info={"redelivered": True})
+    assert result.get() == 1
+    purchase.refresh_from_db()
+    assert purchase.evaluated_at is not None and purchase.evaluation_attempts == 1
 
 
 def test_the_sweep_re_enqueues_purchases_left_unevaluated(ingest_client):
