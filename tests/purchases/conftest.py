@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import itertools
+import threading
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from campaigns.snapshots import clear_snapshot_cache
@@ -47,3 +50,24 @@ def make_purchase_body():
 
 def D(value: str) -> Decimal:
     return Decimal(value)
+
+
+def in_own_connection(test_database: str, work: Callable[[], Any]) -> Any:
+    """Run `work` in a new thread, i.e. on a new database connection that commits."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        connections["default"].settings_dict["NAME"] = test_database
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=60)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
-from typing import Any
-
 from django.db import connection, connections
 from django_tenants.utils import schema_context
 from rest_framework.test import APIClient
@@ -21,30 +18,9 @@ from accounts.models import ApiKey
 from accounts.services import api_key_create
 from outbox.models import OutboxMessage
 from purchases.models import Purchase
-from tests.purchases.conftest import purchase_body
+from tests.purchases.conftest import in_own_connection, purchase_body
 
 ROUNDS = 8
-
-
-def in_own_connection(test_database: str, work: Callable[[], Any]) -> Any:
-    """Run `work` in a new thread, i.e. on a new database connection that commits."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        connections["default"].settings_dict["NAME"] = test_database
-        try:
-            outcome["value"] = work()
-        except BaseException as exc:
-            outcome["error"] = exc
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(timeout=60)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
 
 
 def test_concurrent_identical_posts_store_and_enqueue_the_purchase_once(brands, db):
