@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+
 from django.db import connection, connections
 from django_tenants.utils import schema_context
 from rest_framework.test import APIClient
