@@ -431,15 +431,15 @@ def run_fast(args: argparse.Namespace, api_key: str, wait_for_sent: bool) -> dic
         f" all processed after {elapsed:.1f} s"
     )
 
-    timestamp = "sent_at" if wait_for_sent else "created_at"
+    timestamp = "COALESCE(d.sent_at, d.updated_at)" if wait_for_sent else "d.created_at"
     with schema_context(SCHEMA), connection.cursor() as cursor:
         cursor.execute("SELECT count(*), count(*) FILTER (WHERE eligible) FROM purchases_evaluation")
         evaluations, eligible = cursor.fetchone()
         cursor.execute(
             f"""
             SELECT count(*),
-                percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM d.{timestamp}-p.received_at)),
-                percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM d.{timestamp}-p.received_at))
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM {timestamp}-p.received_at)),
+                percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM {timestamp}-p.received_at))
             FROM partners_dispatch d JOIN purchases_purchase p ON p.id = d.purchase_id
             """
         )
@@ -535,7 +535,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2, help="concurrent HTTP clients / producers")
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument(
-        "--max-backlog", type=int, default=6000, help="unevaluated purchases allowed in flight"
+        "--max-backlog", type=int, default=4000, help="unevaluated purchases allowed in flight"
     )
     args = parser.parse_args()
 
