@@ -8,10 +8,11 @@ unique constraint: the loser's insert returns nothing and its body hash is
 compared with the stored one (duplicate → 200, different → 409).
 
 Evaluation (`purchases_evaluate`) runs many purchases against every evaluated
-campaign of the brand at once: purchases are locked `FOR UPDATE SKIP LOCKED`
-and only those still unevaluated are taken, so a redelivered message evaluates
-nothing twice; evaluations are written with COPY, `evaluated_at` is set and the
-dispatches of eligible pairs are created, all in one transaction.
+campaign of the brand at once: purchases are claimed by one `UPDATE … SET
+evaluated_at … WHERE evaluated_at IS NULL RETURNING …` (row locks; a
+concurrent duplicate waits, then finds them evaluated), so a redelivered
+message evaluates nothing twice; evaluations are written with COPY and the
+dispatches of eligible pairs are created, all in that one transaction.
 
 Poison guard: evaluation attempts are counted in the database (see
 `purchases_evaluate`), including those of a worker killed by a purchase (the
@@ -32,7 +33,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from campaigns.rules import PurchaseFacts, PurchaseLine
@@ -286,16 +286,20 @@ def _evaluate_locked(
     purchase_ids: Sequence[int], *, now: datetime, count_attempt: bool
 ) -> tuple[int, int, int]:
     table = Purchase._meta.db_table
+    attempts = "evaluation_attempts + 1" if count_attempt else "evaluation_attempts"
     with connection.cursor() as cursor:
-        # Only purchases still unevaluated and not dead-lettered, and none another worker holds:
-        # a redelivered or duplicated message finds nothing to do.
+        # The claim: one UPDATE marks the purchases evaluated (rolled back with everything else if
+        # this transaction fails) and returns what the engine needs. Only purchases still
+        # unevaluated and not dead-lettered are taken; a concurrent run of the same message waits
+        # for this one's row locks, then finds `evaluated_at` set and takes nothing. One pass over
+        # the rows instead of SELECT … FOR UPDATE followed by an UPDATE.
         cursor.execute(
-            f"SELECT id, purchased_at, channel, currency, items FROM {table}"  # noqa: S608
+            f"UPDATE {table} SET evaluated_at = %s, evaluation_attempts = {attempts}"  # noqa: S608
             " WHERE id = ANY(%s) AND evaluated_at IS NULL AND evaluation_attempts < %s"
-            " ORDER BY id FOR UPDATE SKIP LOCKED",
-            # This attempt is counted below (count_attempt) or was already counted: either way it
+            " RETURNING id, purchased_at, channel, currency, items",
+            # This attempt is counted here (count_attempt) or was already counted: either way it
             # must be at most the MAX_EVALUATION_ATTEMPTS-th.
-            [list(purchase_ids), MAX_EVALUATION_ATTEMPTS + (0 if count_attempt else 1)],
+            [now, sorted(purchase_ids), MAX_EVALUATION_ATTEMPTS + (0 if count_attempt else 1)],
         )
         rows = cursor.fetchall()
     if not rows:
@@ -330,11 +334,6 @@ def _evaluate_locked(
                     eligible_pairs.append((purchase_id, result.campaign_id, partner_id))
     if evaluation_rows:
         _copy_evaluations(evaluation_rows)
-    evaluated = Purchase.objects.filter(pk__in=[row[0] for row in rows])
-    if count_attempt:
-        evaluated.update(evaluated_at=now, evaluation_attempts=F("evaluation_attempts") + 1)
-    else:
-        evaluated.update(evaluated_at=now)
     created = partners_dispatches_create(pairs=eligible_pairs)
     return len(rows), len(eligible_pairs), len(created)
 
