@@ -5,5 +5,5 @@ from purchases.api import PurchaseBatchApi, PurchaseCreateApi, PurchaseDetailApi
 urlpatterns = [
     path("purchases/", PurchaseCreateApi.as_view(), name="purchase-create"),
     path("purchases/batch/", PurchaseBatchApi.as_view(), name="purchase-batch"),
-    path("purchases/<str:external_id>/", PurchaseDetailApi.as_view(), name="purchase-detail"),
+    path("purchases/<path:external_id>/", PurchaseDetailApi.as_view(), name="purchase-detail"),
 ]

@@ -248,3 +248,14 @@ def test_oversized_batch_body_is_413(ingest_client):
             ingest_client, {"purchases": [purchase_body() for _ in range(10)]}, "/api/v1/purchases/batch/"
         )
     assert response.status_code == 413
+
+
+def test_external_ids_with_slashes_and_the_word_batch_can_be_read_back(ingest_client):
+    for external_id in ("store-7/ticket/991", "batch"):
+        assert post(ingest_client, purchase_body(external_id=external_id)).status_code == 202
+    from urllib.parse import quote
+
+    response = ingest_client.get(f"/api/v1/purchases/{quote('store-7/ticket/991', safe='')}/")
+    assert response.status_code == 200 and response.json()["external_id"] == "store-7/ticket/991"
+    response = ingest_client.get("/api/v1/purchases/batch/")
+    assert response.status_code == 200 and response.json()["external_id"] == "batch"
