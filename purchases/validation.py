@@ -123,14 +123,17 @@ def _decimal(value: Any, *, errors: Errors, field: str) -> Decimal | None:
 
 
 def _quantity(value: Any, errors: Errors) -> int | None:
+    # Bounded before int(): a 5,000-digit string or 1E+999999 must be a 400, not a slow
+    # conversion or Python's int-size ValueError.
     if isinstance(value, bool):
         quantity = None
     elif isinstance(value, int):
         quantity = value
     elif isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-        quantity = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        quantity = int(value.strip())
+        quantity = int(value) if abs(value) <= MAX_QUANTITY else MAX_QUANTITY + 1
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        digits = value.strip()
+        quantity = int(digits) if len(digits) <= 9 else MAX_QUANTITY + 1
     else:
         quantity = None
     if quantity is None:

@@ -71,6 +71,11 @@ def test_numbers_are_read_exactly_never_as_floats(ingest_client):
         ({"items": [{"sku": "A", "quantity": 1.5, "unit_price": "1"}]}, "items"),
         ({"items": [{"sku": "A", "quantity": "two", "unit_price": "1"}]}, "items"),
         ({"items": [{"sku": "A", "quantity": True, "unit_price": "1"}]}, "items"),
+        ({"items": [{"sku": "A", "quantity": "9" * 5000, "unit_price": "1"}]}, "items"),
+        ({"items": [{"sku": "A", "quantity": "²", "unit_price": "1"}]}, "items"),
+        ({"items": [{"sku": "A", "quantity": 10**7, "unit_price": "1"}]}, "items"),
+        ({"items": [{"sku": "A", "quantity": 1, "unit_price": "1E+999999"}]}, "items"),
+        ({"items": [{"sku": "A", "quantity": 1, "unit_price": "1E-999999"}]}, "items"),
         ({"items": [{"sku": "A", "quantity": 1, "unit_price": "-1"}]}, "items"),
         ({"items": [{"sku": "A", "quantity": 1, "unit_price": "abc"}]}, "items"),
         ({"items": [{"sku": "A", "quantity": 1, "unit_price": "NaN"}]}, "items"),
@@ -103,6 +108,20 @@ def test_item_errors_point_at_the_line_and_field(ingest_client):
     error = post(ingest_client, body).json()["error"]
     assert error["fields"]["items"][0] == {}
     assert set(error["fields"]["items"][1]) == {"quantity", "unit_price"}
+
+
+def test_huge_json_numbers_are_400_not_500(ingest_client):
+    raw = (
+        '{"external_id": "huge", "customer_id": "c", "channel": "in_store", "purchased_at": "2026-11-20T10:00:00Z",'
+        ' "currency": "EUR", "items": [{"sku": "S", "quantity": 1E+999999, "unit_price": 1}]}'
+    )
+    response = ingest_client.post("/api/v1/purchases/", data=raw, content_type="application/json")
+    assert response.status_code == 400
+    assert "items" in response.json()["error"]["fields"]
+    raw = raw.replace("1E+999999", "9" * 5000)
+    assert (
+        ingest_client.post("/api/v1/purchases/", data=raw, content_type="application/json").status_code == 400
+    )
 
 
 def test_malformed_json_and_non_object_bodies_are_400(ingest_client):
