@@ -113,7 +113,8 @@ def test_item_errors_point_at_the_line_and_field(ingest_client):
 def test_huge_json_numbers_are_400_not_500(ingest_client):
     raw = (
         '{"external_id": "huge", "customer_id": "c", "channel": "in_store",'
-        ' "purchased_at": "2026-11-20T10:00:00Z", "currency": "EUR", "items": [{"sku": "S", "quantity": 1E+999999, "unit_price": 1}]}'
+        ' "purchased_at": "2026-11-20T10:00:00Z", "currency": "EUR",'
+        ' "items": [{"sku": "S", "quantity": 1E+999999, "unit_price": 1}]}'
     )
     response = ingest_client.post("/api/v1/purchases/", data=raw, content_type="application/json")
     assert response.status_code == 400
