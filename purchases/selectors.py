@@ -47,10 +47,6 @@ def purchase_detail(*, purchase: Purchase) -> dict[str, Any]:
             for item in purchase.items
         ],
         "total": money_str(purchase.total, currency),
-        "received_at": purchase.received_at.isoformat().replace("+00:00", "Z"),
-        "evaluated_at": purchase.evaluated_at.isoformat().replace("+00:00", "Z")
-        if purchase.evaluated_at
-        else None,
         "evaluations": [
             {
                 "campaign_id": evaluation.campaign_id,

@@ -69,7 +69,5 @@ class DispatchSummarySerializer(serializers.Serializer):
 
 
 class PurchaseDetailSerializer(PurchaseInputSerializer):
-    received_at = serializers.DateTimeField()
-    evaluated_at = serializers.DateTimeField(allow_null=True)
     evaluations = EvaluationOutputSerializer(many=True)
     dispatches = DispatchSummarySerializer(many=True)

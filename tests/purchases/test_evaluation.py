@@ -79,6 +79,18 @@ def test_get_shows_evaluations_and_dispatches(ingest_client, crm_client):
         assert response.status_code == 200
         body = response.json()
         dispatch = Dispatch.objects.get()
+        assert set(body) == {
+            "external_id",
+            "customer_id",
+            "channel",
+            "purchased_at",
+            "currency",
+            "store_id",
+            "items",
+            "total",
+            "evaluations",
+            "dispatches",
+        }
         assert body["external_id"] == purchase.external_id
         assert body["customer_id"] == "cust-1"
         assert body["channel"] == "in_store"
