@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("partners.dispatch_urls")),  # dispatch audit and replay (issue 4)
     path("", include("campaigns.urls")),
     path("", include("partners.urls")),
+    path("", include("purchases.urls")),
 ]
 
 urlpatterns = [

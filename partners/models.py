@@ -76,8 +76,9 @@ class Dispatch(models.Model):
     claim_token = models.UUIDField(null=True, blank=True)
     # Replay gives a dead dispatch a fresh budget of the partner's max_attempts: attempts made
     # before the latest replay are `attempt_base` (attempt numbers keep counting up for the audit).
-    attempt_base = models.PositiveIntegerField(default=0)
-    replay_count = models.PositiveIntegerField(default=0)
+    # db_default too: the evaluation hot path inserts dispatches in raw SQL (purchases/dispatching.py).
+    attempt_base = models.PositiveIntegerField(default=0, db_default=0)
+    replay_count = models.PositiveIntegerField(default=0, db_default=0)
     replayed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

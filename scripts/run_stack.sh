@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Web, one Celery worker and beat in one foreground process group; Ctrl-C stops all three.
+# Web, one Celery worker, beat and the demo fake partner in one foreground process group; Ctrl-C stops all.
 set -u
 PY=${PY:-.venv/bin/python}
 PORT=${PORT:-8000}
@@ -10,5 +10,8 @@ rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 $PY manage.py runserver "0.0.0.0:${PORT}" &
 $PY -m celery -A config worker --loglevel=INFO --concurrency="${WORKER_CONCURRENCY:-2}" &
 $PY -m celery -A config beat --loglevel=INFO &
+# The demo partner: bootstrap_demo seeds brand_a's partner at http://127.0.0.1:9100; it reads
+# that partner's secret from brand_a to verify the signatures.
+$PY manage.py fake_partner --port "${FAKE_PARTNER_PORT:-9100}" --schema brand_a &
 wait -n
-echo "one of web/worker/beat exited; stopping the others" >&2
+echo "one of web/worker/beat/fake partner exited; stopping the others" >&2

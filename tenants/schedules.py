@@ -59,4 +59,10 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         every_seconds=60,
         description="Complete active or paused campaigns whose ends_at has passed (SPEC §4).",
     ),
+    PeriodicJob(
+        name="purchases unevaluated sweep",
+        tenant_task="purchases.sweep_unevaluated",
+        every_seconds=30,
+        description="Re-enqueue purchases left unevaluated for more than a minute (lost or failed messages).",
+    ),
 )

@@ -74,3 +74,34 @@ def test_queue_gauge_reads_the_real_broker(brands, db, settings):
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     assert result[queue] >= 0
     assert _sample("cbo_celery_queue_length", queue=queue) == result[queue]
+
+
+def test_a_purchase_flow_moves_the_right_counters(ingest_client, django_capture_on_commit_callbacks):
+    from campaigns.snapshots import clear_snapshot_cache
+    from purchases.models import Purchase
+    from purchases.services import purchases_evaluate
+    from tests.purchases.conftest import purchase_body
+
+    clear_snapshot_cache()
+    campaign = CampaignFactory(status="active", min_purchase_value="50.00")
+    label = {"tenant": "brand_a", "campaign": str(campaign.pk)}
+    before = {
+        "received": _sample("cbo_purchases_received_total", tenant="brand_a") or 0,
+        "evaluated": _sample("cbo_purchases_evaluated_total", **label) or 0,
+        "eligible": _sample("cbo_purchases_eligible_total", **label) or 0,
+    }
+    small = purchase_body(items=[{"sku": "S", "quantity": 1, "unit_price": "10.00"}], total="10.00")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = ingest_client.post(
+            "/api/v1/purchases/batch/", {"purchases": [purchase_body(), small]}, format="json"
+        )
+    assert response.status_code == 202
+    assert _sample("cbo_purchases_received_total", tenant="brand_a") == before["received"] + 2
+
+    with django_capture_on_commit_callbacks(execute=True):
+        purchases_evaluate(purchase_ids=list(Purchase.objects.values_list("id", flat=True)))
+    assert _sample("cbo_purchases_evaluated_total", **label) == before["evaluated"] + 2
+    assert (
+        _sample("cbo_purchases_eligible_total", **label) == before["eligible"] + 1
+    )  # 60.00 ≥ 50, 10.00 < 50
+    clear_snapshot_cache()

@@ -1,0 +1,70 @@
+"""Reads of the purchase pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch
+
+from core.exceptions import NotFoundError
+from partners.models import Dispatch
+from purchases.models import Evaluation, Purchase
+from purchases.validation import money_str
+
+
+def purchase_get(*, external_id: str) -> Purchase:
+    """The purchase with its evaluations and dispatches (three queries), or 404."""
+    purchase = (
+        Purchase.objects.filter(external_id=external_id)
+        .prefetch_related(
+            Prefetch("evaluations", queryset=Evaluation.objects.order_by("campaign_id")),
+            Prefetch("dispatches", queryset=Dispatch.objects.order_by("campaign_id", "created_at")),
+        )
+        .first()
+    )
+    if purchase is None:
+        raise NotFoundError(f"No purchase with external_id {external_id!r}.")
+    return purchase
+
+
+def purchase_detail(*, purchase: Purchase) -> dict[str, Any]:
+    """SPEC §2 shape of `GET /purchases/{external_id}/` (also the body of a duplicate POST)."""
+    currency = purchase.currency
+    return {
+        "external_id": purchase.external_id,
+        "customer_id": purchase.customer_id,
+        "channel": purchase.channel,
+        "purchased_at": purchase.purchased_at.isoformat().replace("+00:00", "Z"),
+        "currency": currency,
+        "store_id": purchase.store_id or None,
+        "items": [
+            {
+                "sku": item["sku"],
+                "category": item.get("category"),
+                "quantity": item["quantity"],
+                "unit_price": item["unit_price"],
+            }
+            for item in purchase.items
+        ],
+        "total": money_str(purchase.total, currency),
+        "evaluations": [
+            {
+                "campaign_id": evaluation.campaign_id,
+                "campaign_version": evaluation.campaign_version,
+                "eligible": evaluation.eligible,
+                # Same currency as the purchase unless the reason is currency_mismatch (value 0).
+                "eligible_value": money_str(evaluation.eligible_value, currency),
+                "reason": evaluation.reason,
+            }
+            for evaluation in purchase.evaluations.all()
+        ],
+        "dispatches": [
+            {
+                "id": str(dispatch.id),
+                "campaign_id": dispatch.campaign_id,
+                "status": dispatch.status,
+                "attempts": dispatch.attempts,
+            }
+            for dispatch in purchase.dispatches.all()
+        ],
+    }

@@ -1,0 +1,23 @@
+"""Thin Celery tasks of the purchase pipeline (ids in, services do the work)."""
+
+from __future__ import annotations
+
+from config.celery import tenant_task
+from purchases.services import purchases_evaluate, purchases_sweep_unevaluated
+
+
+@tenant_task(name="purchases.evaluate_batch", bind=True)
+def evaluate_batch_task(self, purchase_ids: list[int]) -> int:
+    """Evaluate a batch of purchases (one message per ingestion request); safe to run twice.
+
+    `redelivered` is set by the broker when a worker died holding this message
+    (acks_late + reject_on_worker_lost): the service then counts the attempt first.
+    """
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    return purchases_evaluate(purchase_ids=purchase_ids, redelivered=redelivered).evaluated
+
+
+@tenant_task(name="purchases.sweep_unevaluated")
+def sweep_unevaluated_task() -> int:
+    """Per-brand beat job: re-enqueue purchases left unevaluated for more than a minute."""
+    return purchases_sweep_unevaluated()
