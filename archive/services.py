@@ -404,13 +404,12 @@ def _export(run: ArchiveRun, *, target: _Target, storage: ArchiveStorage, progre
     tables: dict[str, Any] = {}
     time_min = time_max = None
     for table, rows in target.tables:
-        model_fields = {f.attname: f for f in table.model._meta.concrete_fields}
         writer = parquet.TableWriter(
             storage,
             f"{target.folder}/{table.name}",
             table.arrow_schema,
-            json_columns=frozenset(n for n, f in model_fields.items() if isinstance(f, models.JSONField)),
-            uuid_columns=frozenset(n for n, f in model_fields.items() if isinstance(f, models.UUIDField)),
+            json_columns=table.json_columns,
+            uuid_columns=table.uuid_columns,
             time_column=table.resolved_time_field,
         )
         for chunk in _stream_rows(rows, table):

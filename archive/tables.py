@@ -50,11 +50,35 @@ class ArchivedTable:
     def arrow_schema(self) -> pa.Schema:
         return arrow_schema_for(self.model)
 
+    def _columns_of(self, field_class: type[models.Field]) -> frozenset[str]:
+        return frozenset(
+            field.attname
+            for field in self.model._meta.concrete_fields
+            if isinstance(_value_field(field), field_class)
+        )
+
+    @property
+    def json_columns(self) -> frozenset[str]:
+        """Columns stored as JSON text."""
+        return self._columns_of(models.JSONField)
+
+    @property
+    def uuid_columns(self) -> frozenset[str]:
+        """Columns stored as canonical UUID text (UUID keys and the foreign keys pointing at them)."""
+        return self._columns_of(models.UUIDField)
+
     @property
     def resolved_time_field(self) -> str | None:
         if self.time_field and self.time_field in self.columns:
             return self.time_field
         return None
+
+
+def _value_field(field: models.Field) -> models.Field:
+    """The field whose values a column holds: a foreign key holds its target's values."""
+    while isinstance(field, models.ForeignKey):
+        field = field.target_field
+    return field
 
 
 def _arrow_type(field: models.Field) -> pa.DataType:
