@@ -20,8 +20,10 @@ class Command(BaseCommand):
         parser.add_argument("--rows", type=int, default=5, help="rows to print per table (default 5)")
 
     def handle(self, *args, path: str, rows: int, **options) -> None:
-        folder = path.removesuffix("/").removesuffix(MANIFEST_NAME).removesuffix("/")
-        storage = ArchiveStorage(folder)
+        # s3://bucket/prefix/...?endpoint_override=…: the query (connection options) stays on the folder.
+        address, separator, query = path.partition("?")
+        folder = address.removesuffix("/").removesuffix(MANIFEST_NAME).removesuffix("/")
+        storage = ArchiveStorage(f"{folder}{separator}{query}")
         if not storage.exists(MANIFEST_NAME):
             raise CommandError(f"no {MANIFEST_NAME} in {folder} (an unfinished export has none)")
         manifest = json.loads(storage.read_bytes(MANIFEST_NAME))
