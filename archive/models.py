@@ -57,7 +57,9 @@ class ArchiveRun(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=["campaign", "purchases"]), name="archive_run_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["campaign", "purchases"]), name="archive_run_kind_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(kind="campaign", campaign__isnull=False)
                 | Q(kind="purchases", campaign__isnull=True, cutoff__isnull=False),

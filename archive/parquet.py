@@ -78,8 +78,7 @@ class TableWriter:
         self.rows_per_part = rows_per_part
         self.time_column = time_column
         self._converters = [
-            _column_converter(field.name in json_columns, field.name in uuid_columns)
-            for field in schema
+            _column_converter(field.name in json_columns, field.name in uuid_columns) for field in schema
         ]
         self.parts: list[PartFile] = []
         self.rows = 0
@@ -136,7 +135,9 @@ class TableWriter:
         path = f"{self.folder}/part-{len(self.parts)}.parquet"
         self.storage.write_atomic(path, data)
         self.parts.append(
-            PartFile(path=path, rows=self._part_rows, bytes=data.size, sha256=hashlib.sha256(data).hexdigest())
+            PartFile(
+                path=path, rows=self._part_rows, bytes=data.size, sha256=hashlib.sha256(data).hexdigest()
+            )
         )
         self._writer, self._sink, self._part_rows = None, None, 0
 

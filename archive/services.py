@@ -32,8 +32,6 @@ from functools import lru_cache
 from itertools import islice
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
@@ -163,7 +161,8 @@ def campaign_archive_blockers(*, campaign: Campaign, now: datetime | None = None
         blockers.append(f"the campaign is {campaign.status}, not completed")
     elif campaign.completed_at and campaign.completed_at + settings.LATE_PURCHASE_GRACE > now:
         blockers.append(
-            f"late purchases are still evaluated until {campaign.completed_at + settings.LATE_PURCHASE_GRACE:%Y-%m-%d %H:%M} UTC"
+            "late purchases are still evaluated until "
+            f"{campaign.completed_at + settings.LATE_PURCHASE_GRACE:%Y-%m-%d %H:%M} UTC"
         )
     in_flight = Dispatch.objects.filter(
         campaign_id=campaign.pk, status__in=[Dispatch.Status.PENDING, Dispatch.Status.RETRYING]
@@ -250,7 +249,9 @@ def archive_campaign(
                 location=storage.location(campaign_folder(campaign_id)),
             )
         elif run.status == ArchiveRun.Status.COMPLETED:
-            raise ConflictError(f"campaign {campaign_id} is already archived to {run.location}", code="archived")
+            raise ConflictError(
+                f"campaign {campaign_id} is already archived to {run.location}", code="archived"
+            )
         return _execute(
             run,
             target=_campaign_target(campaign),
@@ -264,7 +265,9 @@ def campaigns_due_for_archive(*, now: datetime | None = None) -> list[int]:
     """Completed more than ARCHIVE_AFTER_DAYS ago, or with an interrupted run to finish."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.ARCHIVE_AFTER_DAYS)
-    unfinished = ArchiveRun.objects.filter(campaign=OuterRef("pk")).exclude(status=ArchiveRun.Status.COMPLETED)
+    unfinished = ArchiveRun.objects.filter(campaign=OuterRef("pk")).exclude(
+        status=ArchiveRun.Status.COMPLETED
+    )
     return list(
         Campaign.objects.filter(status=Campaign.Status.COMPLETED)
         .filter(Q(completed_at__lt=cutoff) | Exists(unfinished))
@@ -392,8 +395,10 @@ def _execute(
 
 
 def _stream_rows(rows: models.QuerySet, table: ArchivedTable) -> Iterator[list[tuple]]:
-    """The selection's rows as tuples, in primary-key order, CURSOR_CHUNK_ROWS at a time (server-side cursor)."""
-    iterator = rows.order_by(table.pk_column).values_list(*table.columns).iterator(chunk_size=CURSOR_CHUNK_ROWS)
+    """The rows as tuples in primary-key order, CURSOR_CHUNK_ROWS at a time (server-side cursor)."""
+    iterator = (
+        rows.order_by(table.pk_column).values_list(*table.columns).iterator(chunk_size=CURSOR_CHUNK_ROWS)
+    )
     while chunk := list(islice(iterator, CURSOR_CHUNK_ROWS)):
         yield chunk
 
@@ -448,7 +453,8 @@ def _export(run: ArchiveRun, *, target: _Target, storage: ArchiveStorage, progre
         run,
         row_counts={name: table["rows"] for name, table in tables.items()},
         rows_exported=sum(table["rows"] for table in tables.values()),
-        bytes_written=sum(f["bytes"] for table in tables.values() for f in table["files"]) + len(manifest_bytes),
+        bytes_written=sum(f["bytes"] for table in tables.values() for f in table["files"])
+        + len(manifest_bytes),
         manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
     )
 
@@ -461,42 +467,72 @@ def read_manifest(storage: ArchiveStorage, folder: str) -> dict[str, Any]:
     return json.loads(storage.read_bytes(f"{folder}/{MANIFEST_NAME}"))
 
 
-def _archived_keys(storage: ArchiveStorage, folder: str, table_manifest: dict[str, Any]) -> pa.Array:
-    """Every primary key of one archived table, read back from its files (checksums checked first)."""
-    pk = table_manifest["primary_key"]
-    chunks: list[pa.Array] = []
+def _check_files(storage: ArchiveStorage, folder: str, table_manifest: dict[str, Any]) -> None:
+    """Every file of a table: its sha256 and its row count (Parquet metadata) equal the manifest's."""
     for entry in table_manifest["files"]:
         path = f"{folder}/{entry['path']}"
         if storage.sha256(path) != entry["sha256"]:
             raise ArchiveVerificationError(f"{path}: sha256 differs from the manifest")
-        rows = 0
-        for batch in parquet.iter_batches(storage, path, columns=[pk]):
-            chunks.append(batch.column(0))
-            rows += batch.num_rows
-        if rows != entry["rows"] or parquet.file_row_count(storage, path) != entry["rows"]:
-            raise ArchiveVerificationError(f"{path}: {rows} rows read back, the manifest says {entry['rows']}")
-    keys = pa.chunked_array(chunks, type=pa.string() if not chunks else chunks[0].type).combine_chunks()
-    if len(keys) != table_manifest["rows"]:
-        raise ArchiveVerificationError(f"{folder}: {len(keys)} rows read back, manifest says {table_manifest['rows']}")
-    if pc.count_distinct(keys).as_py() != len(keys):
-        raise ArchiveVerificationError(f"{folder}: a primary key appears twice in the archive")
+        if parquet.file_row_count(storage, path) != entry["rows"]:
+            raise ArchiveVerificationError(f"{path}: row count differs from the manifest")
+    if sum(entry["rows"] for entry in table_manifest["files"]) != table_manifest["rows"]:
+        raise ArchiveVerificationError(f"{folder}: the files' rows do not add up to the manifest's count")
+
+
+def _archived_keys(storage: ArchiveStorage, folder: str, table_manifest: dict[str, Any]) -> Iterator[Any]:
+    """The primary keys read back from the files, in file order (written in key order), one batch at a time.
+
+    Every column is decoded, so a file that cannot be read fails here, before any purge.
+    """
+    pk = table_manifest["primary_key"]
+    for entry in table_manifest["files"]:
+        for batch in parquet.iter_batches(storage, f"{folder}/{entry['path']}"):
+            yield from batch.column(pk).to_pylist()
+
+
+def _database_keys(rows: models.QuerySet, table: ArchivedTable) -> Iterator[Any]:
+    """The selection's primary keys in key order (server-side cursor), typed as the archive holds them."""
+    keys = rows.order_by(table.pk_column).values_list(table.pk_column, flat=True).iterator(CURSOR_CHUNK_ROWS)
+    if table.pk_column in table.uuid_columns:
+        return (str(key) for key in keys)  # canonical text sorts like Postgres sorts uuids
     return keys
 
 
-def _database_keys(rows: models.QuerySet, table: ArchivedTable, arrow_type: pa.DataType) -> pa.Array:
-    keys = rows.order_by().values_list(table.pk_column, flat=True).iterator(chunk_size=CURSOR_CHUNK_ROWS)
-    if arrow_type == pa.string():
-        keys = (str(key) for key in keys)
-    return pa.array(keys, type=arrow_type)
+_END = object()
 
 
-def _count_existing(table: ArchivedTable, keys: pa.Array) -> int:
-    """How many of `keys` still exist in the database (batched)."""
-    found = 0
-    for start in range(0, len(keys), PURGE_BATCH_ROWS):
-        batch = keys.slice(start, PURGE_BATCH_ROWS).to_pylist()
+def _compare_keys(archived: Iterator[Any], in_database: Iterator[Any]) -> tuple[int, int, int]:
+    """Walk both sorted key streams in step, in constant memory.
+
+    Returns (archived rows, archived rows not in the database, database rows not in the archive).
+    Keys read back must strictly increase: a key twice in the archive is an error.
+    """
+    archived_count = only_archived = only_database = 0
+    previous = _END
+    key, db_key = next(archived, _END), next(in_database, _END)
+    while key is not _END or db_key is not _END:
+        if key is not _END and previous is not _END and key <= previous:
+            raise ArchiveVerificationError(f"archived keys out of order or repeated at {key!r}")
+        if db_key is _END or (key is not _END and key < db_key):
+            only_archived += 1
+        elif key is _END or db_key < key:
+            only_database += 1
+            db_key = next(in_database, _END)
+            continue
+        else:
+            db_key = next(in_database, _END)
+        archived_count += 1
+        previous, key = key, next(archived, _END)
+    return archived_count, only_archived, only_database
+
+
+def _count_existing(table: ArchivedTable, keys: Iterator[Any]) -> tuple[int, int]:
+    """(archived keys, how many of them still exist in the database), in batches."""
+    total = found = 0
+    while batch := list(islice(keys, PURGE_BATCH_ROWS)):
+        total += len(batch)
         found += table.model._default_manager.filter(pk__in=batch).count()
-    return found
+    return total, found
 
 
 def _verify(
@@ -509,28 +545,31 @@ def _verify(
     expected_tables = {table.name for table, _ in target.tables}
     if set(manifest["tables"]) != expected_tables:
         raise ArchiveVerificationError(
-            f"{target.folder}: archived tables {sorted(manifest['tables'])}, expected {sorted(expected_tables)}"
+            f"{target.folder}: archived tables {sorted(manifest['tables'])}, "
+            f"expected {sorted(expected_tables)}"
         )
     for table, rows in target.tables:
         table_manifest = manifest["tables"][table.name]
+        _check_files(storage, target.folder, table_manifest)
         archived = _archived_keys(storage, target.folder, table_manifest)
         if target.database_match == "exact":
-            in_database = _database_keys(rows, table, archived.type)
-            outside = len(in_database) - pc.sum(pc.is_in(in_database, value_set=archived)).as_py() if len(
-                in_database
-            ) else 0
-            if outside:
-                # Rows in the database that the archive lacks: never purge on a stale export.
-                raise StaleExportError(f"{table.name}: {outside} row(s) in the database are not in the archive")
-            if not purge_started and len(in_database) != len(archived):
+            count, only_archived, only_database = _compare_keys(archived, _database_keys(rows, table))
+            if only_database:
+                # Rows the archive lacks: never purge on a stale export.
                 raise StaleExportError(
-                    f"{table.name}: the database holds {len(in_database)} rows, the archive {len(archived)}"
+                    f"{table.name}: {only_database} row(s) in the database are not in the archive"
                 )
-        elif not purge_started:
-            existing = _count_existing(table, archived)
-            if existing != len(archived):
-                raise StaleExportError(f"{table.name}: {len(archived) - existing} archived row(s) left the database")
-        progress("verify", len(archived))
+            if only_archived and not purge_started:
+                raise StaleExportError(f"{table.name}: {only_archived} archived row(s) left the database")
+        else:
+            count, existing = _count_existing(table, archived)
+            if existing != count and not purge_started:
+                raise StaleExportError(f"{table.name}: {count - existing} archived row(s) left the database")
+        if count != table_manifest["rows"]:
+            raise ArchiveVerificationError(
+                f"{table.name}: {count} rows read back, the manifest says {table_manifest['rows']}"
+            )
+        progress("verify", count)
 
 
 def _purge(run: ArchiveRun, *, target: _Target, storage: ArchiveStorage, progress: Progress) -> None:
@@ -539,9 +578,9 @@ def _purge(run: ArchiveRun, *, target: _Target, storage: ArchiveStorage, progres
     for table, rows in target.tables:
         table_manifest = manifest["tables"][table.name]
         meta = table.model._meta
-        sql = (
-            f'DELETE FROM "{meta.db_table}" WHERE "{meta.pk.column}" = ANY(%s::{meta.pk.db_type(connection)}[])'  # noqa: S608 - identifiers from the model
-        )
+        # Identifiers come from the model, values are parameters.
+        key_type = meta.pk.db_type(connection)
+        sql = f'DELETE FROM "{meta.db_table}" WHERE "{meta.pk.column}" = ANY(%s::{key_type}[])'  # noqa: S608
         for entry in table_manifest["files"]:
             path = f"{target.folder}/{entry['path']}"
             for batch in parquet.iter_batches(
@@ -554,7 +593,8 @@ def _purge(run: ArchiveRun, *, target: _Target, storage: ArchiveStorage, progres
         if target.database_match == "exact" and rows.exists():
             # A row that arrived after the export would be lost by marking the campaign archived.
             raise ArchiveVerificationError(
-                f"{table.name}: {rows.count()} row(s) arrived after the export; the campaign is not marked archived"
+                f"{table.name}: {rows.count()} row(s) arrived after the export; "
+                "the campaign is not marked archived"
             )
 
 

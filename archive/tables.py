@@ -127,7 +127,9 @@ def _registry_entries() -> tuple[ArchivedTable, ...]:
         # Issue 5's models: active as soon as they exist (one line each, nothing else to wire).
         ArchivedTable("notifications", "notifications.Notification", "campaign_id", "created_at"),
         ArchivedTable("awards", "partners.Award", "campaign_id", "created_at"),
-        ArchivedTable("dispatch_attempts", "partners.DispatchAttempt", "dispatch__campaign_id", "attempted_at"),
+        ArchivedTable(
+            "dispatch_attempts", "partners.DispatchAttempt", "dispatch__campaign_id", "attempted_at"
+        ),
         ArchivedTable("dispatches", "partners.Dispatch", "campaign_id", "created_at"),
         ArchivedTable("evaluations", "purchases.Evaluation", "campaign_id", "evaluated_at"),
         ArchivedTable("transitions", "campaigns.CampaignTransition", "campaign_id", "created_at"),
@@ -148,5 +150,3 @@ def table_by_name(name: str) -> ArchivedTable:
         if table.name == name:
             return table
     raise KeyError(name)
-
-

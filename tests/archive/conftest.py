@@ -1,4 +1,4 @@
-"""Fixtures of the archive tests: a private archive folder, and a completed campaign with rows in every table."""
+"""Archive test fixtures: a private archive folder, a completed campaign with rows in every table."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ class CampaignData:
     purchases: list[Purchase]
 
 
-def make_purchase(*, received_days_ago: float = 40, evaluated: bool = True, total: str = "123.4567") -> Purchase:
+def make_purchase(
+    *, received_days_ago: float = 40, evaluated: bool = True, total: str = "123.4567"
+) -> Purchase:
     now = timezone.now()
     external_id = f"p-{uuid.uuid4().hex[:12]}"
     purchase = Purchase.objects.create(
@@ -64,7 +66,9 @@ def make_completed_campaign_with_data(
         min_purchase_value=Decimal("50.0000"),
         **extra,
     )
-    ItemRuleFactory(campaign=campaign, kind="whitelist", match="category", value="toys", multiplier=Decimal("1.5"))
+    ItemRuleFactory(
+        campaign=campaign, kind="whitelist", match="category", value="toys", multiplier=Decimal("1.5")
+    )
     ItemRuleFactory(campaign=campaign, kind="blacklist", match="sku", value="SKU-9")
     for from_status, to_status in (("draft", "active"), ("active", "completed")):
         CampaignTransition.objects.create(

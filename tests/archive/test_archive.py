@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 import pyarrow as pa
@@ -48,9 +47,7 @@ def test_archive_round_trips_every_table_exactly(campaign_data, archive_url):
     values = [row["eligible_value"] for row in after["evaluations"]]
     assert all(isinstance(value, Decimal) for value in values)
     assert [str(v) for v in values] == [str(row["eligible_value"]) for row in before["evaluations"]]
-    schema = parquet.read_table(
-        storage, f"{campaign_folder(campaign.pk)}/evaluations/part-0.parquet"
-    ).schema
+    schema = parquet.read_table(storage, f"{campaign_folder(campaign.pk)}/evaluations/part-0.parquet").schema
     assert schema.field("eligible_value").type == pa.decimal128(18, 4)
     assert schema.field("evaluated_at").type == pa.timestamp("us", tz="UTC")
 
@@ -59,7 +56,11 @@ def test_archive_round_trips_every_table_exactly(campaign_data, archive_url):
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.ARCHIVED
     transition = CampaignTransition.objects.get(campaign=campaign)
-    assert (transition.from_status, transition.to_status, transition.actor) == ("completed", "archived", "system")
+    assert (transition.from_status, transition.to_status, transition.actor) == (
+        "completed",
+        "archived",
+        "system",
+    )
     assert run.status == ArchiveRun.Status.COMPLETED and run.step == ArchiveRun.Step.DONE
     assert run.row_counts == {name: len(rows) for name, rows in before.items()}
     assert run.rows_exported == run.rows_purged == sum(len(rows) for rows in before.values())
@@ -230,7 +231,9 @@ def test_a_crash_at_any_step_then_a_rerun_loses_and_duplicates_nothing(
     folder = campaign_folder(campaign.pk)
     files = storage.list_files(folder)
     manifest = read_manifest(storage, folder)
-    listed = {f"{folder}/{entry['path']}" for table in manifest["tables"].values() for entry in table["files"]}
+    listed = {
+        f"{folder}/{entry['path']}" for table in manifest["tables"].values() for entry in table["files"]
+    }
     assert set(files) == listed | {f"{folder}/manifest.json"}  # no stray part, no temporary file
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.ARCHIVED
@@ -312,4 +315,3 @@ def test_a_run_in_progress_elsewhere_is_not_started_twice(campaign_data, archive
             archive_campaign(campaign_id=campaign_data.campaign.pk)
     finally:
         other.close()
-

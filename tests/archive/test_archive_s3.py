@@ -18,7 +18,7 @@ moto_server = pytest.importorskip("moto.server")
 BUCKET = "cbo-archive-test"
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "test-key",
-    "AWS_SECRET_ACCESS_KEY": "test-secret",  # noqa: S105 - moto accepts anything
+    "AWS_SECRET_ACCESS_KEY": "test-secret",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
 }
@@ -60,7 +60,10 @@ def test_archive_round_trips_through_s3(brand_a, s3_archive_url, capsys):
 
     run = archive_campaign(campaign_id=campaign.pk)
 
-    assert run.location == f"s3://{BUCKET}/test_archive_round_trips_through_s3/tenant=brand_a/campaign={campaign.pk}"
+    assert (
+        run.location
+        == f"s3://{BUCKET}/test_archive_round_trips_through_s3/tenant=brand_a/campaign={campaign.pk}"
+    )
     storage = ArchiveStorage(s3_archive_url)
     assert not storage.is_local
     assert archived_campaign_rows(storage, campaign.pk) == before
@@ -69,7 +72,9 @@ def test_archive_round_trips_through_s3(brand_a, s3_archive_url, capsys):
     assert campaign.status == Campaign.Status.ARCHIVED
 
     base, _, query = s3_archive_url.partition("?")
-    call_command("read_archive", f"{base}/tenant=brand_a/campaign={campaign.pk}/manifest.json?{query}", rows=2)
+    call_command(
+        "read_archive", f"{base}/tenant=brand_a/campaign={campaign.pk}/manifest.json?{query}", rows=2
+    )
     out = capsys.readouterr().out
     assert f'"campaign_id": {campaign.pk}' in out and "== evaluations:" in out
 

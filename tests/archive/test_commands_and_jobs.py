@@ -14,8 +14,8 @@ from archive.tasks import archive_campaign_task, archive_due_task
 from campaigns.models import Campaign
 from outbox.models import OutboxMessage
 from purchases.models import Evaluation
-from tests.archive.conftest import make_completed_campaign_with_data
 from tenants.schedules import PERIODIC_JOBS
+from tests.archive.conftest import make_completed_campaign_with_data
 
 
 def test_dry_run_prints_counts_and_writes_nothing(campaign_data, archive_url, capsys):

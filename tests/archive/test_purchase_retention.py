@@ -17,7 +17,9 @@ from tests.archive.test_archive import InjectedCrash
 
 
 def _purchase_row(purchase: Purchase) -> dict:
-    row = Purchase.objects.filter(pk=purchase.pk).values(*[f.attname for f in Purchase._meta.concrete_fields])[0]
+    row = Purchase.objects.filter(pk=purchase.pk).values(
+        *[f.attname for f in Purchase._meta.concrete_fields]
+    )[0]
     return row
 
 
@@ -73,7 +75,9 @@ def test_a_crash_in_the_purchase_purge_is_finished_by_the_next_sweep(brand_a, ar
 
     run = archive_expired_purchases()
     assert run.attempts == 2 and run.row_counts == {"purchases": 7}
-    ids = [row["id"] for row in archived_rows(ArchiveStorage(archive_url), purchases_folder(run.pk))["purchases"]]
+    ids = [
+        row["id"] for row in archived_rows(ArchiveStorage(archive_url), purchases_folder(run.pk))["purchases"]
+    ]
     assert sorted(ids) == sorted(p.pk for p in old)
     assert list(Purchase.objects.values_list("pk", flat=True)) == [late.pk]
     assert archive_expired_purchases().row_counts == {"purchases": 1}

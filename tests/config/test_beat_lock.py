@@ -77,7 +77,7 @@ def test_the_standby_takes_over_when_the_leader_stops(beat_setup):
 
 
 def test_a_clean_shutdown_hands_over_at_once(beat_setup):
-    start, sent = beat_setup
+    start, _ = beat_setup
     first, second = start("first"), start("second")
     first.tick()
     assert first.is_leader

@@ -20,7 +20,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--schema", required=True)
         parser.add_argument("--campaign", required=True, type=int)
-        parser.add_argument("--dry-run", action="store_true", help="count and print; write and delete nothing")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="count and print; write and delete nothing"
+        )
 
     def handle(self, *args, schema: str, campaign: int, dry_run: bool, **options) -> None:
         require_brand(schema)

@@ -25,7 +25,8 @@ class Command(BaseCommand):
             target = f"campaign {run.campaign_id} ({run.campaign.name})" if run.campaign_id else "purchases"
             self.stdout.write(
                 f"#{run.pk} {target}: {run.status} at {run.step}, {run.rows_exported} rows exported, "
-                f"{run.rows_purged} purged, {run.attempts} attempt(s), {run.duration_seconds:.1f} s → {run.location}"
+                f"{run.rows_purged} purged, {run.attempts} attempt(s), {run.duration_seconds:.1f} s "
+                f"→ {run.location}"
             )
             if run.last_error:
                 self.stdout.write(f"    last error: {run.last_error}")
