@@ -350,6 +350,7 @@ def _execute(
         if run.step == ArchiveRun.Step.EXPORT:
             if not storage.exists(manifest_path):  # the manifest is written last: no manifest, no export
                 _export(run, target=target, storage=storage, progress=progress)
+            _record_export(run, storage=storage, folder=target.folder)
             _save(run, step=ArchiveRun.Step.VERIFY)
         if run.step == ArchiveRun.Step.VERIFY:
             try:
@@ -359,6 +360,7 @@ def _execute(
                 logger.warning("archive export is stale, exporting again", extra={"reason": str(stale)})
                 storage.delete_folder(target.folder)
                 _export(run, target=target, storage=storage, progress=progress)
+                _record_export(run, storage=storage, folder=target.folder)
                 _verify(run, target=target, storage=storage, purge_started=False, progress=progress)
             _save(run, step=ArchiveRun.Step.PURGE)
         if run.step == ArchiveRun.Step.PURGE:
@@ -449,6 +451,12 @@ def _export(run: ArchiveRun, *, target: _Target, storage: ArchiveStorage, progre
     }
     manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
     storage.write_atomic(f"{target.folder}/{MANIFEST_NAME}", manifest_bytes)
+
+
+def _record_export(run: ArchiveRun, *, storage: ArchiveStorage, folder: str) -> None:
+    """Copy the manifest's figures onto the run (also after a crash between the manifest and this save)."""
+    manifest_bytes = storage.read_bytes(f"{folder}/{MANIFEST_NAME}")
+    tables = json.loads(manifest_bytes)["tables"]
     _save(
         run,
         row_counts={name: table["rows"] for name, table in tables.items()},

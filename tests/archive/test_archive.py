@@ -315,3 +315,28 @@ def test_a_run_in_progress_elsewhere_is_not_started_twice(campaign_data, archive
             archive_campaign(campaign_id=campaign_data.campaign.pk)
     finally:
         other.close()
+
+
+def test_a_crash_right_after_the_manifest_is_written_keeps_the_export(
+    campaign_data, archive_url, monkeypatch
+):
+    """The manifest is the proof of a finished export: the rerun verifies it instead of exporting again."""
+    campaign = campaign_data.campaign
+    before = campaign_database_rows(campaign.pk)
+    with monkeypatch.context() as crash:
+        crash.setattr(
+            services, "_record_export", lambda run, **kwargs: (_ for _ in ()).throw(InjectedCrash())
+        )
+        with pytest.raises(InjectedCrash):
+            archive_campaign(campaign_id=campaign.pk)
+    exports = []
+    original_export = services._export
+    monkeypatch.setattr(
+        services, "_export", lambda run, **kw: exports.append(1) or original_export(run, **kw)
+    )
+
+    run = archive_campaign(campaign_id=campaign.pk)
+
+    assert exports == []
+    assert run.row_counts == {name: len(rows) for name, rows in before.items()}
+    assert archived_campaign_rows(ArchiveStorage(archive_url), campaign.pk) == before
