@@ -10,6 +10,7 @@ def use_releasing_memory_pool() -> None:
     """
     try:
         pa.set_memory_pool(pa.jemalloc_memory_pool())
+        pa.jemalloc_set_decay_ms(0)  # return freed pages at once, not seconds later
     except NotImplementedError:  # a pyarrow build without jemalloc
         pa.set_memory_pool(pa.system_memory_pool())
 

@@ -3,9 +3,10 @@
 A run goes through steps recorded on its `ArchiveRun` row, each one safe to
 repeat, so a rerun after a crash anywhere finishes the work:
 
-* **export** — stream each table's rows (server-side cursor, bounded chunks)
-  into zstd Parquet parts under `<ARCHIVE_URL>/tenant=<schema>/campaign=<id>/`,
-  then write `manifest.json` last. No manifest means the export did not finish:
+* **export** — stream each table's rows (`COPY … TO STDOUT`, parsed by Arrow
+  block by block: never the whole table in memory) into zstd Parquet parts
+  under `<ARCHIVE_URL>/tenant=<schema>/campaign=<id>/`, then write
+  `manifest.json` last. No manifest means the export did not finish:
   the folder is wiped and written again (nothing was purged yet).
 * **verify** — read every file back: sha256 and row counts against the
   manifest, primary keys unique, and the set of primary keys equal to what the
@@ -38,7 +39,7 @@ from django.db import connection, models, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from archive import parquet
+from archive import copy_stream, parquet
 from archive.models import ArchiveRun
 from archive.storage import ArchiveStorage, archive_storage
 from archive.tables import PURCHASES_TABLE, ArchivedTable, campaign_tables
@@ -396,15 +397,6 @@ def _execute(
     return run
 
 
-def _stream_rows(rows: models.QuerySet, table: ArchivedTable) -> Iterator[list[tuple]]:
-    """The rows as tuples in primary-key order, CURSOR_CHUNK_ROWS at a time (server-side cursor)."""
-    iterator = (
-        rows.order_by(table.pk_column).values_list(*table.columns).iterator(chunk_size=CURSOR_CHUNK_ROWS)
-    )
-    while chunk := list(islice(iterator, CURSOR_CHUNK_ROWS)):
-        yield chunk
-
-
 def _export(run: ArchiveRun, *, target: _Target, storage: ArchiveStorage, progress: Progress) -> None:
     """Write every table's parts, then the manifest (last). Whatever an earlier attempt left is discarded."""
     storage.delete_folder(target.folder)
@@ -415,13 +407,12 @@ def _export(run: ArchiveRun, *, target: _Target, storage: ArchiveStorage, progre
             storage,
             f"{target.folder}/{table.name}",
             table.arrow_schema,
-            json_columns=table.json_columns,
-            uuid_columns=table.uuid_columns,
             time_column=table.resolved_time_field,
         )
-        for chunk in _stream_rows(rows, table):
-            writer.write_rows(chunk)
-            progress("export", len(chunk))
+        selection = rows.order_by(table.pk_column).values_list(*table.columns)
+        for batch in copy_stream.stream_batches(selection, table.arrow_schema):
+            writer.write_batch(batch)
+            progress("export", batch.num_rows)
         parts = writer.close()
         tables[table.name] = {
             "model": table.model_label,

@@ -58,11 +58,6 @@ class ArchivedTable:
         )
 
     @property
-    def json_columns(self) -> frozenset[str]:
-        """Columns stored as JSON text."""
-        return self._columns_of(models.JSONField)
-
-    @property
     def uuid_columns(self) -> frozenset[str]:
         """Columns stored as canonical UUID text (UUID keys and the foreign keys pointing at them)."""
         return self._columns_of(models.UUIDField)

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 from django_tenants.utils import tenant_context
 
-from archive import parquet, services
+from archive import copy_stream, parquet, services
 from archive.models import ArchiveRun
 from archive.services import archive_campaign, campaign_folder, read_manifest
 from archive.storage import TEMP_MARKER, ArchiveStorage
@@ -125,7 +125,7 @@ def test_a_campaign_in_its_late_purchase_grace_period_waits(brand_a, archive_url
 
 def test_many_parts_and_batches(campaign_data, archive_url, monkeypatch):
     """Small chunks, parts and purge batches: the same result, split over several files."""
-    monkeypatch.setattr(services, "CURSOR_CHUNK_ROWS", 3)
+    monkeypatch.setattr(copy_stream, "BLOCK_BYTES", 256)  # a few rows per batch
     monkeypatch.setattr(services, "PURGE_BATCH_ROWS", 4)
     monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 2)
     original_init = parquet.TableWriter.__init__
@@ -340,3 +340,28 @@ def test_a_crash_right_after_the_manifest_is_written_keeps_the_export(
     assert exports == []
     assert run.row_counts == {name: len(rows) for name, rows in before.items()}
     assert archived_campaign_rows(ArchiveStorage(archive_url), campaign.pk) == before
+
+
+def test_awkward_text_survives_the_csv_stream(campaign_data, archive_url):
+    """Empty vs NULL, the words NULL and N/A, newlines, quotes, commas and non-ASCII text all round-trip."""
+    awkward = ["", "NULL", "N/A", "nan", "line one\nline two\r\n", 'a "quoted", comma', "ünïcode ✓ 🎁", "\\N"]
+    dispatch = Dispatch.objects.filter(campaign=campaign_data.campaign).first()
+    for number, text in enumerate(awkward, start=10):
+        DispatchAttempt.objects.create(
+            dispatch=dispatch,
+            number=number,
+            attempted_at=dispatch.created_at,
+            latency_ms=1,
+            outcome="dead",
+            error=text,
+        )
+    Dispatch.objects.filter(pk=dispatch.pk).update(last_error="NULL", last_status_code=None)
+    before = campaign_database_rows(campaign_data.campaign.pk)
+
+    archive_campaign(campaign_id=campaign_data.campaign.pk)
+
+    after = archived_campaign_rows(ArchiveStorage(archive_url), campaign_data.campaign.pk)
+    assert after == before
+    assert {row["error"] for row in after["dispatch_attempts"]} >= set(awkward)
+    archived_dispatch = next(row for row in after["dispatches"] if row["id"] == str(dispatch.pk))
+    assert archived_dispatch["last_error"] == "NULL" and archived_dispatch["last_status_code"] is None
