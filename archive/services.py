@@ -33,6 +33,7 @@ from functools import lru_cache
 from itertools import islice
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
@@ -170,7 +171,24 @@ def campaign_archive_blockers(*, campaign: Campaign, now: datetime | None = None
     ).count()
     if in_flight:
         blockers.append(f"{in_flight} dispatch(es) are still pending or retrying")
+    notifications = _notifications_in_flight(campaign.pk)
+    if notifications:
+        blockers.append(f"{notifications} notification(s) are still queued or retrying")
     return blockers
+
+
+def _notifications_in_flight(campaign_id: int) -> int:
+    """Notifications of the campaign not yet final (SPEC §8: queued|sent|failed|dead; failed ones retry)."""
+    try:
+        notification = apps.get_model("notifications", "Notification")
+    except LookupError:  # issue 5's model has not landed
+        return 0
+    fields = {field.name for field in notification._meta.get_fields()}
+    if not {"campaign", "status"} <= fields:
+        return 0
+    return notification._default_manager.filter(
+        campaign_id=campaign_id, status__in=["queued", "failed"]
+    ).count()
 
 
 def _mark_campaign_archived(campaign_id: int, *, location: str) -> Campaign:
