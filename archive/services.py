@@ -372,6 +372,9 @@ def _execute(
             _record_export(run, storage=storage, folder=target.folder)
             _save(run, step=ArchiveRun.Step.VERIFY)
         if run.step == ArchiveRun.Step.VERIFY:
+            if not storage.exists(manifest_path):  # a crash while exporting a stale export again
+                _export(run, target=target, storage=storage, progress=progress)
+                _record_export(run, storage=storage, folder=target.folder)
             try:
                 _verify(run, target=target, storage=storage, purge_started=False, progress=progress)
             except StaleExportError as stale:

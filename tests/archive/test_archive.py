@@ -365,3 +365,30 @@ def test_awkward_text_survives_the_csv_stream(campaign_data, archive_url):
     assert {row["error"] for row in after["dispatch_attempts"]} >= set(awkward)
     archived_dispatch = next(row for row in after["dispatches"] if row["id"] == str(dispatch.pk))
     assert archived_dispatch["last_error"] == "NULL" and archived_dispatch["last_status_code"] is None
+
+
+def test_a_crash_while_exporting_a_stale_export_again(campaign_data, archive_url, monkeypatch):
+    campaign = campaign_data.campaign
+    before = campaign_database_rows(campaign.pk)
+    with monkeypatch.context() as crash:
+        crash.setattr(
+            services, "_verify", lambda run, **kw: (_ for _ in ()).throw(services.StaleExportError("x"))
+        )
+        original_export = services._export
+        exports = []
+
+        def export_then_die_the_second_time(run, **kwargs):
+            exports.append(1)
+            if len(exports) == 2:
+                raise InjectedCrash("killed during the second export")
+            return original_export(run, **kwargs)
+
+        crash.setattr(services, "_export", export_then_die_the_second_time)
+        with pytest.raises(InjectedCrash):
+            archive_campaign(campaign_id=campaign.pk)
+    assert ArchiveRun.objects.get(campaign=campaign).step == ArchiveRun.Step.VERIFY
+
+    archive_campaign(campaign_id=campaign.pk)
+
+    assert archived_campaign_rows(ArchiveStorage(archive_url), campaign.pk) == before
+    assert _campaign_row_counts(campaign.pk) == PURGED
