@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
 
 @dataclass(frozen=True)
 class PeriodicJob:
@@ -64,5 +66,13 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         tenant_task="purchases.sweep_unevaluated",
         every_seconds=30,
         description="Re-enqueue purchases left unevaluated for more than a minute (lost or failed messages).",
+    ),
+    # archive (issue 6): completed campaigns older than ARCHIVE_AFTER_DAYS, then purchases past retention.
+    PeriodicJob(
+        name="archive completed campaigns",
+        tenant_task="archive.run_due",
+        crontab=settings.ARCHIVE_CRONTAB,
+        description="Export to Parquet, verify, purge and mark archived the campaigns completed more than "
+        "ARCHIVE_AFTER_DAYS ago; then archive purchases past PURCHASE_RETENTION_DAYS.",
     ),
 )

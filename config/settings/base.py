@@ -224,7 +224,11 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 # Celery otherwise closes the DB connection around every task (celery #4116): 4-5x slower.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TASK_TENANT_CACHE_SECONDS = env.int("CELERY_TASK_TENANT_CACHE_SECONDS", default=30)
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler behind a Redis lock: a second beat process schedules nothing.
+CELERY_BEAT_SCHEDULER = "config.beat:SingleBeatScheduler"
+BEAT_LOCK_KEY = env.str("BEAT_LOCK_KEY", default="cbo:beat:leader")
+# The leader renews the lock on every tick (a few seconds apart); a dead leader's lock expires after this.
+BEAT_LOCK_TTL_SECONDS = env.int("BEAT_LOCK_TTL_SECONDS", default=30)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Product settings (SPEC)
@@ -232,6 +236,10 @@ LATE_PURCHASE_GRACE = timedelta(hours=env.int("LATE_PURCHASE_GRACE_HOURS", defau
 ARCHIVE_AFTER_DAYS = env.int("ARCHIVE_AFTER_DAYS", default=30)
 ARCHIVE_URL = env.str("ARCHIVE_URL", default=str(BASE_DIR / "archive-data"))
 PURCHASE_RETENTION_DAYS = env.int("PURCHASE_RETENTION_DAYS", default=90)
+# When the daily archive job runs (crontab "minute hour day_of_month month day_of_week", UTC).
+ARCHIVE_CRONTAB = env.str("ARCHIVE_CRONTAB", default="30 3 * * *")
+# Recorded in each manifest when `git describe` is not available (container images have no .git).
+ARCHIVE_CODE_VERSION = env.str("ARCHIVE_CODE_VERSION", default="unknown")
 # Partner URLs resolving to private/loopback/link-local addresses are refused unless this is on.
 PARTNER_URL_ALLOW_PRIVATE = env.bool("PARTNER_URL_ALLOW_PRIVATE", default=DEBUG)
 NOTIFICATION_PROVIDER = env.str("NOTIFICATION_PROVIDER", default="console")
