@@ -21,13 +21,14 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import requests
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from standardwebhooks import Webhook
+
+from partners.dispatch import parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -86,17 +87,8 @@ class PushProvider(Protocol):
 
 
 def _retry_after_seconds(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
+    # One reading of Retry-After for the platform: the partner dispatch's (seconds or an HTTP date).
+    return parse_retry_after(response.headers.get("Retry-After"), now=datetime.now(UTC))
 
 
 def _http_error(response: requests.Response, what: str) -> ProviderError:
