@@ -35,6 +35,8 @@ class CampaignHourlyRollup(models.Model):
 
     class Meta:
         ordering = ["campaign", "hour"]
+        # The admin lists it as the dashboards (monitoring/admin.py), not as raw rows.
+        verbose_name = "campaign dashboard"
         constraints = [
             models.UniqueConstraint(fields=["campaign", "hour"], name="rollup_unique_campaign_hour"),
         ]

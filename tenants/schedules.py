@@ -67,6 +67,14 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         every_seconds=30,
         description="Re-enqueue purchases left unevaluated for more than a minute (lost or failed messages).",
     ),
+    # monitoring (issue 7, ADR 0008): one tick per brand refreshes the dashboards' rollup and health
+    # snapshot and evaluates the alarm rules (cheap: a few indexed aggregates over recent hours).
+    PeriodicJob(
+        name="monitoring tick",
+        tenant_task="monitoring.tick",
+        every_seconds=60,
+        description="Hourly rollups (recent hours), health snapshot, alarm rules and their notifications.",
+    ),
     # archive (issue 6): completed campaigns older than ARCHIVE_AFTER_DAYS, then purchases past retention.
     PeriodicJob(
         name="archive completed campaigns",

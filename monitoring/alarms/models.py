@@ -88,3 +88,13 @@ class Alarm(models.Model):
     def __str__(self) -> str:
         target = f"{self.brand_id}/{self.partner_slug}" if self.partner_slug else str(self.brand_id)
         return f"{self.rule} on {target} ({'firing' if self.is_firing else 'cleared'})"
+
+
+class PlatformDashboard(models.Model):
+    """No table: the platform admin's entry for the cross-brand dashboard (monitoring/alarms/admin.py)."""
+
+    class Meta:
+        managed = False
+        default_permissions = ("view",)
+        verbose_name = "platform dashboard"
+        verbose_name_plural = "platform dashboard"
