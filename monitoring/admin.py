@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from core.admin import TenantOnlyAdminMixin
+from core.admin import TenantOnlyAdminMixin, on_public_schema
 from monitoring import selectors
 from monitoring.charts import Series, hourly_line_chart
 from monitoring.models import CampaignHourlyRollup
@@ -31,7 +31,8 @@ VIEW_CAMPAIGN = "campaigns.view_campaign"
 @admin.register(CampaignHourlyRollup)
 class CampaignDashboardAdmin(TenantOnlyAdminMixin, admin.ModelAdmin):
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return TenantOnlyAdminMixin.has_module_permission(self, request) and request.user.has_perm(VIEW_CAMPAIGN)
+        # Whoever may view campaigns may view their dashboards (no separate "monitoring" permission).
+        return not on_public_schema() and request.user.is_active and request.user.has_perm(VIEW_CAMPAIGN)
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return self.has_module_permission(request)

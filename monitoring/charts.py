@@ -43,20 +43,21 @@ def hourly_line_chart(
     y_max = _nice_ceiling(max((max(s.values, default=0) for s in series), default=0))
     count = len(hours)
 
-    def x(index: int) -> float:
-        return left + (plot_w * index / (count - 1) if count > 1 else plot_w / 2)
+    # Coordinates as text: format_html escapes its arguments into strings before formatting.
+    def x(index: int) -> str:
+        return f"{left + (plot_w * index / (count - 1) if count > 1 else plot_w / 2):.1f}"
 
-    def y(value: int) -> float:
-        return top + plot_h - plot_h * value / y_max
+    def y(value: float) -> str:
+        return f"{top + plot_h - plot_h * value / y_max:.1f}"
 
     parts: list[str] = []
     for step in range(5):
         value = y_max * step / 4
         parts.append(
             format_html(
-                '<line x1="{}" y1="{:.1f}" x2="{}" y2="{:.1f}" stroke="#ddd"/>'
-                '<text x="{}" y="{:.1f}" font-size="11" text-anchor="end" fill="#666">{}</text>',
-                left, y(value), width - right, y(value), left - 6, y(value) + 4, f"{value:g}",
+                '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#ddd"/>'
+                '<text x="{}" y="{}" font-size="11" text-anchor="end" fill="#666">{}</text>',
+                left, y(value), width - right, y(value), left - 6, f"{float(y(value)) + 4:.1f}", f"{value:g}",
             )
         )  # fmt: skip
     label_every = max(1, count // 12)
@@ -64,12 +65,12 @@ def hourly_line_chart(
         if index % label_every == 0 or index == count - 1:
             parts.append(
                 format_html(
-                    '<text x="{:.1f}" y="{}" font-size="11" text-anchor="middle" fill="#666">{}</text>',
+                    '<text x="{}" y="{}" font-size="11" text-anchor="middle" fill="#666">{}</text>',
                     x(index), height - bottom + 16, hour.strftime("%H:00"),
                 )
             )  # fmt: skip
     for line in series:
-        points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(line.values))
+        points = " ".join(f"{x(i)},{y(v)}" for i, v in enumerate(line.values))
         parts.append(
             format_html(
                 '<polyline class="series series-{}" fill="none" stroke="{}" stroke-width="2" points="{}"/>',
@@ -79,8 +80,8 @@ def hourly_line_chart(
         parts.append(
             format_html_join(
                 "",
-                '<circle class="data-point" data-series="{}" data-hour="{}" data-value="{}" cx="{:.1f}" '
-                'cy="{:.1f}" r="3" fill="{}"><title>{} {}: {}</title></circle>',
+                '<circle class="data-point" data-series="{}" data-hour="{}" data-value="{}" cx="{}" '
+                'cy="{}" r="3" fill="{}"><title>{} {}: {}</title></circle>',
                 (
                     (line.name, hours[i].isoformat(), v, x(i), y(v), line.colour,
                      hours[i].strftime("%Y-%m-%d %H:00"), line.name, v)
