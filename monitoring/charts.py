@@ -23,9 +23,9 @@ class Series:
 
 
 def _nice_ceiling(value: int) -> int:
-    """1, 2, 5, 10, 20, 50… ≥ value, so the axis labels are round numbers."""
-    if value <= 0:
-        return 1
+    """4, 5, 10, 20, 50… ≥ value, so the axis labels (quarters) are round numbers."""
+    if value <= 4:
+        return 4
     step = 1
     while True:
         for factor in (1, 2, 5):
@@ -38,7 +38,7 @@ def hourly_line_chart(
     *, hours: Sequence[datetime], series: Sequence[Series], width: int = 860, height: int = 260
 ) -> SafeString:
     """A line chart with one point per hour for each series, a y axis with 4 gridlines, hour labels."""
-    left, right, top, bottom = 48, 12, 16, 36
+    left, right, top, bottom = 48, 28, 24, 36
     plot_w, plot_h = width - left - right, height - top - bottom
     y_max = _nice_ceiling(max((max(s.values, default=0) for s in series), default=0))
     count = len(hours)
