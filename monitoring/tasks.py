@@ -25,3 +25,7 @@ def monitoring_tick_task() -> dict:
     changed = alarms_evaluate(brand=brand, snapshot=snapshot)
     delivered = alarm_notify_pending(brand=brand)
     return {"rollup_rows": upserted, "rollup_deleted": deleted, "alarms_changed": len(changed), "notified": delivered}
+
+
+# Registered with the worker through this module (Celery autodiscovers `<app>.tasks`).
+from monitoring.maintenance import maintenance_tick_task  # noqa: E402, F401
