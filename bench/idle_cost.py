@@ -25,6 +25,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+LOG_DIR = Path(os.environ.get("TMPDIR", "/tmp"))
 
 
 def manage(*args: str) -> None:
@@ -53,8 +54,9 @@ def start(role: str, web: str, port: int, env: dict) -> subprocess.Popen:
         "worker": [PY, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING", "--concurrency=2"],
         "beat": [PY, "-m", "celery", "-A", "config", "beat", "--loglevel=WARNING"],
     }  # fmt: skip
+    log = open(LOG_DIR / f"idle-{role}.log", "wb")  # noqa: SIM115 - lives as long as the process
     return subprocess.Popen(
-        commands[role], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        commands[role], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
 
 
@@ -102,12 +104,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=30, help="seconds after start-up before measuring")
     parser.add_argument("--brands", type=int, default=2, help="brands (schemas) the periodic jobs fan out to")
     parser.add_argument("--web", choices=["gunicorn", "runserver"], default="gunicorn")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="web port (default: a free one)")
     parser.add_argument("--skip-prepare", action="store_true")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
         sys.exit("set DATABASE_URL and REDIS_URL (a database and Redis of your own: beat fans out to every brand)")
 
+    if not args.port:
+        sys.path.insert(0, str(ROOT))
+        from bench._brand import free_port
+
+        args.port = free_port()
     if not args.skip_prepare:
         prepare(args.brands)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.base", "LOG_LEVEL": "WARNING"}
@@ -116,7 +123,8 @@ def main() -> None:
         time.sleep(args.warmup)
         for role, proc in procs.items():
             if proc.poll() is not None:
-                sys.exit(f"{role} exited during start-up (code {proc.returncode})")
+                tail = (LOG_DIR / f"idle-{role}.log").read_text(errors="replace")[-2000:]
+                sys.exit(f"{role} exited during start-up (code {proc.returncode}):\n{tail}")
         roots = {role: psutil.Process(proc.pid) for role, proc in procs.items()}
         print(f"measuring {args.seconds:.0f} s of idle ({args.web}, worker, beat; {args.brands} brands)…", flush=True)
         used = measure(roots, args.seconds)

@@ -27,15 +27,22 @@ def _due(task_name: str, every_seconds: int) -> bool:
     return cache.add(f"maintenance:last:{task_name}", 1, timeout=ttl)
 
 
+def _task(name: str):
+    if name not in app.tasks:
+        # The worker autodiscovered every app's tasks at start; elsewhere (a shell, tests) import them
+        # now. Not on every tick: it costs ~10 ms of CPU even when everything is imported.
+        app.loader.import_default_modules()
+    return app.tasks[name]
+
+
 @tenant_task(name="maintenance.tick")
 def maintenance_tick_task() -> dict[str, str]:
     outcomes: dict[str, str] = {}
-    app.loader.import_default_modules()  # every app's tasks module (a no-op once the worker imported them)
     for job in tick_jobs():
         if not _due(job.tenant_task, job.every_seconds or MAINTENANCE_TICK_SECONDS):
             continue
         try:
-            app.tasks[job.tenant_task]()  # in-process, in this brand's schema
+            _task(job.tenant_task)()  # in-process, in this brand's schema
             outcomes[job.tenant_task] = "ok"
         except Exception:
             logger.exception("maintenance job failed", extra={"job": job.tenant_task})

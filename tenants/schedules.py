@@ -27,7 +27,7 @@ class PeriodicJob:
 
 
 # The per-brand maintenance tick's period: the finest cadence of the jobs it runs (ADR 0008).
-MAINTENANCE_TICK_SECONDS = 10
+MAINTENANCE_TICK_SECONDS: int = settings.MAINTENANCE_TICK_SECONDS
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(

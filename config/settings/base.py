@@ -299,6 +299,8 @@ FCM_CREDENTIALS_FILE = env.str("FCM_CREDENTIALS_FILE", default="")
 FCM_BASE_URL = env.str("FCM_BASE_URL", default="https://fcm.googleapis.com")
 
 # --- Dashboards and alarms (monitoring/, docs/adr/0008-operations-dashboards-alarms.md)
+# One message per brand per period runs the frequent periodic jobs (tenants/schedules.py, in_tick).
+MAINTENANCE_TICK_SECONDS = env.int("MAINTENANCE_TICK_SECONDS", default=10)
 # The rollup tick recomputes this many past hours (plus the current one) from the raw rows.
 MONITORING_ROLLUP_HOURS = env.int("MONITORING_ROLLUP_HOURS", default=2)
 # Consecutive partner failures are counted among the attempts of this look-back window.
