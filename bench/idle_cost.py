@@ -40,7 +40,15 @@ def prepare(brands: int) -> None:
     manage("migrate_schemas", "--executor=standard")
     manage("setup_periodic_tasks")
     for index in range(1, brands + 1):
-        manage("create_brand", "--schema", f"idle_{index}", "--name", f"Idle {index}", "--domain", f"idle-{index}.localhost")
+        manage(
+            "create_brand",
+            "--schema",
+            f"idle_{index}",
+            "--name",
+            f"Idle {index}",
+            "--domain",
+            f"idle-{index}.localhost",
+        )
 
 
 def start(role: str, web: str, port: int, env: dict) -> subprocess.Popen:
@@ -54,7 +62,7 @@ def start(role: str, web: str, port: int, env: dict) -> subprocess.Popen:
         "worker": [PY, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING", "--concurrency=2"],
         "beat": [PY, "-m", "celery", "-A", "config", "beat", "--loglevel=WARNING"],
     }  # fmt: skip
-    log = open(LOG_DIR / f"idle-{role}.log", "wb")  # noqa: SIM115 - lives as long as the process
+    log = open(LOG_DIR / f"idle-{role}.log", "wb")
     return subprocess.Popen(
         commands[role], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -108,7 +116,9 @@ def main() -> None:
     parser.add_argument("--skip-prepare", action="store_true")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
-        sys.exit("set DATABASE_URL and REDIS_URL (a database and Redis of your own: beat fans out to every brand)")
+        sys.exit(
+            "set DATABASE_URL and REDIS_URL (a database and Redis of your own: beat fans out to every brand)"
+        )
 
     if not args.port:
         sys.path.insert(0, str(ROOT))
@@ -126,7 +136,10 @@ def main() -> None:
                 tail = (LOG_DIR / f"idle-{role}.log").read_text(errors="replace")[-2000:]
                 sys.exit(f"{role} exited during start-up (code {proc.returncode}):\n{tail}")
         roots = {role: psutil.Process(proc.pid) for role, proc in procs.items()}
-        print(f"measuring {args.seconds:.0f} s of idle ({args.web}, worker, beat; {args.brands} brands)…", flush=True)
+        print(
+            f"measuring {args.seconds:.0f} s of idle ({args.web}, worker, beat; {args.brands} brands)…",
+            flush=True,
+        )
         used = measure(roots, args.seconds)
     finally:
         for proc in procs.values():

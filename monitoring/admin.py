@@ -53,7 +53,11 @@ class CampaignDashboardAdmin(TenantOnlyAdminMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.campaign_dashboard_view),
                 name="monitoring_campaign_dashboard",
             ),
-            path("", self.admin_site.admin_view(self.changelist_view), name="monitoring_campaignhourlyrollup_changelist"),
+            path(
+                "",
+                self.admin_site.admin_view(self.changelist_view),
+                name="monitoring_campaignhourlyrollup_changelist",
+            ),
         ]
 
     def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
@@ -120,6 +124,10 @@ class CampaignDashboardAdmin(TenantOnlyAdminMixin, admin.ModelAdmin):
             "window": selectors.campaign_totals(campaign=campaign, since=points[0].hour),
             "lifetime": selectors.campaign_totals(campaign=campaign),
             "dispatches_now": selectors.campaign_dispatch_backlog(campaign_id=campaign.pk),
-            "points": [p for p in reversed(points) if p.evaluated or p.dispatch_sent + p.dispatch_retry + p.dispatch_dead or p.awards][:48],
+            "points": [
+                p
+                for p in reversed(points)
+                if p.evaluated or p.dispatch_sent + p.dispatch_retry + p.dispatch_dead or p.awards
+            ][:48],
         }
         return TemplateResponse(request, "admin/monitoring/campaign_dashboard.html", context)

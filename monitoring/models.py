@@ -20,7 +20,9 @@ class CampaignHourlyRollup(models.Model):
     * awards by `received_at`; notifications `sent` by `sent_at`, `failed` (failed or dead) by their last update.
     """
 
-    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="hourly_rollups")
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.CASCADE, related_name="hourly_rollups"
+    )
     hour = models.DateTimeField(help_text="Start of the UTC hour.")
     evaluated = models.PositiveIntegerField(default=0)
     eligible = models.PositiveIntegerField(default=0)
@@ -55,7 +57,9 @@ class HealthSnapshot(models.Model):
 
     backlog = models.PositiveIntegerField(default=0, help_text="Dispatches pending or retrying.")
     dead_letters = models.PositiveIntegerField(default=0, help_text="Dead dispatches awaiting replay.")
-    oldest_backlog_seconds = models.FloatField(default=0, help_text="Age of the oldest pending/retrying dispatch.")
+    oldest_backlog_seconds = models.FloatField(
+        default=0, help_text="Age of the oldest pending/retrying dispatch."
+    )
     outbox_lag_seconds = models.FloatField(default=0, help_text="Age of the oldest unrelayed outbox message.")
     notifications_dead = models.PositiveIntegerField(default=0)
     partner_consecutive_failures = models.JSONField(default=dict, blank=True)

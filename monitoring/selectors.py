@@ -93,7 +93,9 @@ def campaign_hourly_series(*, campaign_id: int, hours: int, now: datetime | None
     for index in range(hours):
         hour = start + timedelta(hours=index)
         row = stored.get(hour)
-        points.append(HourPoint(hour=hour, **{name: row[name] for name in FIGURES}) if row else HourPoint(hour=hour))
+        points.append(
+            HourPoint(hour=hour, **{name: row[name] for name in FIGURES}) if row else HourPoint(hour=hour)
+        )
     return points
 
 
@@ -102,7 +104,9 @@ def campaign_totals(*, campaign: Campaign, since: datetime | None = None) -> Cam
     if since is not None:
         rows = rows.filter(hour__gte=hour_floor(since))
     totals = _totals(_sums(rows))
-    totals.eligible_value = totals.eligible_value.quantize(quantum_for(campaign.currency), rounding=ROUND_HALF_UP)
+    totals.eligible_value = totals.eligible_value.quantize(
+        quantum_for(campaign.currency), rounding=ROUND_HALF_UP
+    )
     return totals
 
 

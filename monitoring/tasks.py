@@ -24,7 +24,12 @@ def monitoring_tick_task() -> dict:
     brand = Brand.objects.get(schema_name=connection.schema_name)
     changed = alarms_evaluate(brand=brand, snapshot=snapshot)
     delivered = alarm_notify_pending(brand=brand)
-    return {"rollup_rows": upserted, "rollup_deleted": deleted, "alarms_changed": len(changed), "notified": delivered}
+    return {
+        "rollup_rows": upserted,
+        "rollup_deleted": deleted,
+        "alarms_changed": len(changed),
+        "notified": delivered,
+    }
 
 
 # Registered with the worker through this module (Celery autodiscovers `<app>.tasks`).

@@ -309,7 +309,7 @@ ALARM_EMAIL_TO = env.list("ALARM_EMAIL_TO", default=[])
 ALARM_WEBHOOK_URL = env.str("ALARM_WEBHOOK_URL", default="")
 ALARM_WEBHOOK_SECRET = env.str("ALARM_WEBHOOK_SECRET", default="")  # whsec_… (Standard Webhooks)
 ALARM_WEBHOOK_TIMEOUT_SECONDS = env.float("ALARM_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
-# Operators' mail: EMAIL_URL (smtp://user:pass@host:587, submission with STARTTLS via ?tls=True) or EMAIL_HOST….
+# Operators' mail: EMAIL_URL (smtp+tls://user:pass@host:587 STARTTLS, smtp+ssl://…:465, smtp://…:25) or EMAIL_HOST….
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
 else:

@@ -14,7 +14,16 @@ from monitoring.alarms.selectors import platform_overview
 
 @admin.register(AlarmRule)
 class AlarmRuleAdmin(PublicOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "kind", "threshold", "window_minutes", "brand", "is_enabled", "notify_email", "notify_webhook"]
+    list_display = [
+        "name",
+        "kind",
+        "threshold",
+        "window_minutes",
+        "brand",
+        "is_enabled",
+        "notify_email",
+        "notify_webhook",
+    ]
     list_filter = ["kind", "is_enabled", "brand"]
     list_editable = ["threshold", "is_enabled"]
     search_fields = ["name"]
@@ -29,7 +38,16 @@ class AlarmRuleAdmin(PublicOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Alarm)
 class AlarmAdmin(PublicOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["rule", "brand", "partner_slug", "state", "fired_at", "fired_value", "last_value", "cleared_at"]
+    list_display = [
+        "rule",
+        "brand",
+        "partner_slug",
+        "state",
+        "fired_at",
+        "fired_value",
+        "last_value",
+        "cleared_at",
+    ]
     list_filter = [("cleared_at", admin.EmptyFieldListFilter), "rule", "brand"]
     list_select_related = ["rule", "brand"]
     date_hierarchy = "fired_at"

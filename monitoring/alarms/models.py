@@ -32,7 +32,9 @@ class AlarmRule(models.Model):
         help_text="Empty: the rule applies to every brand.",
     )
     is_enabled = models.BooleanField(default=True)
-    notify_email = models.BooleanField(default=True, help_text="Mail ALARM_EMAIL_TO when it fires and clears.")
+    notify_email = models.BooleanField(
+        default=True, help_text="Mail ALARM_EMAIL_TO when it fires and clears."
+    )
     notify_webhook = models.BooleanField(default=True, help_text="POST to ALARM_WEBHOOK_URL, signed.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -81,13 +83,13 @@ class Alarm(models.Model):
         ]
         indexes = [models.Index(fields=["brand", "cleared_at"], name="alarm_brand_open_idx")]
 
-    @property
-    def is_firing(self) -> bool:
-        return self.cleared_at is None
-
     def __str__(self) -> str:
         target = f"{self.brand_id}/{self.partner_slug}" if self.partner_slug else str(self.brand_id)
         return f"{self.rule} on {target} ({'firing' if self.is_firing else 'cleared'})"
+
+    @property
+    def is_firing(self) -> bool:
+        return self.cleared_at is None
 
 
 class PlatformDashboard(models.Model):
@@ -98,3 +100,6 @@ class PlatformDashboard(models.Model):
         default_permissions = ("view",)
         verbose_name = "platform dashboard"
         verbose_name_plural = "platform dashboard"
+
+    def __str__(self) -> str:
+        return "platform dashboard"

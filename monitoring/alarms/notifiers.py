@@ -65,7 +65,9 @@ def send_alarm_email(alarm: Alarm, event: str) -> None:
 
 def send_alarm_webhook(alarm: Alarm, event: str) -> None:
     body = json.dumps(alarm_payload(alarm, event), separators=(",", ":")).encode()
-    headers = signed_headers(secret=settings.ALARM_WEBHOOK_SECRET, msg_id=f"alarm-{alarm.pk}-{event}", body=body)
+    headers = signed_headers(
+        secret=settings.ALARM_WEBHOOK_SECRET, msg_id=f"alarm-{alarm.pk}-{event}", body=body
+    )
     response = requests.post(
         settings.ALARM_WEBHOOK_URL, data=body, headers=headers, timeout=settings.ALARM_WEBHOOK_TIMEOUT_SECONDS
     )

@@ -30,7 +30,10 @@ class BrandRow:
 def platform_overview(*, since: datetime | None = None) -> list[BrandRow]:
     since = since or timezone.now() - timedelta(hours=24)
     open_alarms = dict(
-        Alarm.objects.filter(cleared_at__isnull=True).values_list("brand_id").annotate(n=Count("id")).order_by()
+        Alarm.objects.filter(cleared_at__isnull=True)
+        .values_list("brand_id")
+        .annotate(n=Count("id"))
+        .order_by()
     )
     rows = []
     for brand in Brand.objects.exclude(schema_name=get_public_schema_name()).order_by("schema_name"):

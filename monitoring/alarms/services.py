@@ -53,12 +53,16 @@ def _observe(rule: AlarmRule, snapshot: HealthSnapshot) -> list[Observation]:
         return [Observation("", value, attempts >= rule.min_attempts and value > threshold)]
     if rule.kind == kind.PARTNER_FAILURES:
         failures = snapshot.partner_consecutive_failures or {}
-        return [Observation(slug, Decimal(n), Decimal(n) >= threshold) for slug, n in sorted(failures.items())]
+        return [
+            Observation(slug, Decimal(n), Decimal(n) >= threshold) for slug, n in sorted(failures.items())
+        ]
     raise ValueError(f"unknown alarm rule kind {rule.kind!r}")
 
 
 def rules_for_brand(*, brand: Brand) -> list[AlarmRule]:
-    return list(AlarmRule.objects.filter(Q(brand__isnull=True) | Q(brand=brand), is_enabled=True).order_by("pk"))
+    return list(
+        AlarmRule.objects.filter(Q(brand__isnull=True) | Q(brand=brand), is_enabled=True).order_by("pk")
+    )
 
 
 @transaction.atomic
@@ -146,13 +150,15 @@ def alarm_notify_pending(*, brand: Brand) -> int:
     and each delivery is recorded at once, so a failing channel is retried without repeating the others.
     """
     cutoff = timezone.now() - NOTIFY_MAX_AGE
-    candidates = Alarm.objects.filter(brand=brand).filter(
-        Q(fired_at__gte=cutoff) | Q(cleared_at__gte=cutoff)
-    ).filter(
-        Q(fire_notified_email_at__isnull=True)
-        | Q(fire_notified_webhook_at__isnull=True)
-        | Q(cleared_at__isnull=False, clear_notified_email_at__isnull=True)
-        | Q(cleared_at__isnull=False, clear_notified_webhook_at__isnull=True)
+    candidates = (
+        Alarm.objects.filter(brand=brand)
+        .filter(Q(fired_at__gte=cutoff) | Q(cleared_at__gte=cutoff))
+        .filter(
+            Q(fire_notified_email_at__isnull=True)
+            | Q(fire_notified_webhook_at__isnull=True)
+            | Q(cleared_at__isnull=False, clear_notified_email_at__isnull=True)
+            | Q(cleared_at__isnull=False, clear_notified_webhook_at__isnull=True)
+        )
     )
     delivered = 0
     for alarm_id in candidates.values_list("pk", flat=True).order_by("pk"):
@@ -169,9 +175,11 @@ def alarm_notify_pending(*, brand: Brand) -> int:
             for event, channel, column in _pending_deliveries(alarm):
                 try:
                     _SENDERS[channel](alarm, event)
-                except Exception as exc:  # noqa: BLE001 - any SMTP/HTTP failure: record it, retry next tick
+                except Exception as exc:
                     errors.append(f"{event} {channel}: {exc}"[:500])
-                    logger.warning("alarm notification failed", extra={"alarm_id": alarm.pk, "channel": channel})
+                    logger.warning(
+                        "alarm notification failed", extra={"alarm_id": alarm.pk, "channel": channel}
+                    )
                     continue
                 setattr(alarm, column, timezone.now())
                 delivered += 1

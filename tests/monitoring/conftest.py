@@ -49,7 +49,9 @@ def add_attempts(campaign: Campaign, at: datetime, outcomes: list[str]) -> Dispa
     return dispatch
 
 
-def add_award(campaign: Campaign, at: datetime, *, notification: str | None = None, notified_at=None) -> Award:
+def add_award(
+    campaign: Campaign, at: datetime, *, notification: str | None = None, notified_at=None
+) -> Award:
     award = Award.objects.create(
         partner=campaign.partner,
         award_id=f"aw-{uuid.uuid4().hex[:12]}",
@@ -86,7 +88,7 @@ class SmtpSink:
     def __init__(self) -> None:
         self.messages: list[dict] = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server, session, envelope):
         self.messages.append(
             {"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "data": envelope.content.decode()}
         )

@@ -4,8 +4,8 @@ server, aiosmtpd) and a signed webhook (a real local HTTP server); a failed deli
 from __future__ import annotations
 
 import email
-from email.header import decode_header, make_header
 from decimal import Decimal
+from email.header import decode_header, make_header
 
 import pytest
 from standardwebhooks import Webhook
@@ -54,7 +54,11 @@ def rules(brand_a):
     return [
         AlarmRule.objects.create(name="dead letters", kind=AlarmRule.Kind.DEAD_LETTERS, threshold=0),
         AlarmRule.objects.create(
-            name="failure rate", kind=AlarmRule.Kind.FAILURE_RATE, threshold=50, window_minutes=15, min_attempts=3
+            name="failure rate",
+            kind=AlarmRule.Kind.FAILURE_RATE,
+            threshold=50,
+            window_minutes=15,
+            min_attempts=3,
         ),
         AlarmRule.objects.create(name="partner down", kind=AlarmRule.Kind.PARTNER_FAILURES, threshold=3),
     ]
@@ -123,7 +127,10 @@ def test_partner_outage_fires_each_alarm_once_and_clears_it_once(
     assert cleared["partner down"].cleared_value == 0
     assert len(sink.messages) == 6
     assert sum("[alarm CLEARED]" in s for s in _subjects(sink)) == 3
-    assert sorted(w["type"] for w in _webhooks(webhook_server, secret)) == ["alarm.cleared"] * 3 + ["alarm.fired"] * 3
+    assert (
+        sorted(w["type"] for w in _webhooks(webhook_server, secret))
+        == ["alarm.cleared"] * 3 + ["alarm.fired"] * 3
+    )
 
     monitoring_tick_task.run()
     assert (len(sink.messages), len(webhook_server.log)) == (6, 6)
@@ -132,7 +139,7 @@ def test_partner_outage_fires_each_alarm_once_and_clears_it_once(
 def test_a_failed_delivery_is_retried_without_repeating_the_others(
     brand_a, httpserver, outage_partner, alarm_channels, rules, settings
 ):
-    sink, webhook_server, secret = alarm_channels
+    sink, webhook_server, _secret = alarm_channels
     smtp_port = settings.EMAIL_PORT
     settings.EMAIL_PORT = 9  # nothing listens there: the mail fails
     campaign = CampaignFactory(status="active", partner=outage_partner)
@@ -155,7 +162,9 @@ def test_a_failed_delivery_is_retried_without_repeating_the_others(
     assert (len(sink.messages), len(webhook_server.log)) == (1, 1)
 
 
-def test_rules_scoped_to_another_brand_and_disabled_rules_do_not_fire(brand_a, brand_b, outage_partner, rules):
+def test_rules_scoped_to_another_brand_and_disabled_rules_do_not_fire(
+    brand_a, brand_b, outage_partner, rules
+):
     AlarmRule.objects.update(brand=brand_b)
     campaign = CampaignFactory(status="active", partner=outage_partner)
     make_dispatch(partner=outage_partner, campaign=campaign, status="dead")

@@ -41,10 +41,14 @@ def crm_client(django_user_model, host: str, group: str = "CRM viewer", username
 @pytest.fixture
 def brand_a_activity(brand_a):
     now = timezone.now()
-    campaign = CampaignFactory(name="Xmas A", status=Campaign.Status.ACTIVE, partner=PartnerFactory(slug="p-a"))
+    campaign = CampaignFactory(
+        name="Xmas A", status=Campaign.Status.ACTIVE, partner=PartnerFactory(slug="p-a")
+    )
     for hours_ago, n in ((3, 4), (1, 2), (0, 1)):
         for i in range(n):
-            add_evaluation(campaign, hour_floor(now) - timedelta(hours=hours_ago, minutes=-i), eligible=i % 2 == 0)
+            add_evaluation(
+                campaign, hour_floor(now) - timedelta(hours=hours_ago, minutes=-i), eligible=i % 2 == 0
+            )
     add_attempts(campaign, hour_floor(now) - timedelta(hours=1), ["retry", "sent"])
     add_attempts(campaign, hour_floor(now) - timedelta(hours=1), ["dead"])
     rollup_refresh(since=now - timedelta(hours=4))
@@ -94,10 +98,15 @@ def test_the_campaign_change_page_links_to_its_dashboard(django_user_model, bran
     client = crm_client(django_user_model, BRAND_A_HOST, group="CRM editor")
     page = client.get(f"/admin/campaigns/campaign/{brand_a_activity.pk}/change/")
     assert page.status_code == 200
-    assert f'href="{dashboard_url(brand_a_activity.pk)}" class="campaign-dashboard-link"' in page.content.decode()
+    assert (
+        f'href="{dashboard_url(brand_a_activity.pk)}" class="campaign-dashboard-link"'
+        in page.content.decode()
+    )
 
 
-def test_a_brand_dashboard_never_shows_another_brands_data(django_user_model, brand_a_activity, brand_b_campaign):
+def test_a_brand_dashboard_never_shows_another_brands_data(
+    django_user_model, brand_a_activity, brand_b_campaign
+):
     client = crm_client(django_user_model, BRAND_A_HOST)
     overview = client.get(OVERVIEW).content.decode()
     assert "Xmas A" in overview
@@ -132,7 +141,9 @@ def test_platform_dashboard_lists_every_brand_from_its_own_schema(
     )
     client = Client(HTTP_HOST="localhost")
     with schema_context("public"):  # platform operators are users of the public schema
-        operator = django_user_model.objects.create_user("operator", password="pw", is_staff=True, is_superuser=True)
+        operator = django_user_model.objects.create_user(
+            "operator", password="pw", is_staff=True, is_superuser=True
+        )
         client.force_login(operator)
         response = client.get("/admin/alarms/platformdashboard/")
         assert response.status_code == 200
@@ -146,10 +157,16 @@ def test_platform_dashboard_lists_every_brand_from_its_own_schema(
         assert cells_a[-1] == "1" and cells_b[-1] == "0"  # alarms firing
         assert cells_a[2] == "1 / 1 / 1"  # attempts sent / retry / dead, last 24 h
         assert cells_a[8] == "1"  # dead letters of brand_a, now
-        for path in ("/admin/alarms/alarmrule/", "/admin/alarms/alarm/", f"/admin/alarms/alarmrule/{rule.pk}/change/"):
+        for path in (
+            "/admin/alarms/alarmrule/",
+            "/admin/alarms/alarm/",
+            f"/admin/alarms/alarmrule/{rule.pk}/change/",
+        ):
             assert client.get(path).status_code == 200
         # The CRM pages do not exist on the public host.
-        assert client.get(OVERVIEW).status_code == 403  # no CRM dashboard on the public host (no rollup there)
+        assert (
+            client.get(OVERVIEW).status_code == 403
+        )  # no CRM dashboard on the public host (no rollup there)
 
 
 def test_chart_has_one_point_per_hour_and_series_and_escapes_names():

@@ -39,7 +39,9 @@ def _seed(campaign, now):
     add_attempts(campaign, h2 + timedelta(minutes=3), ["retry", "retry"])
     add_attempts(campaign, h1 + timedelta(minutes=59, seconds=58), ["retry", "dead"])  # crosses the hour
     add_award(campaign, h2 + timedelta(minutes=4), notification="sent", notified_at=h1 + timedelta(minutes=1))
-    add_award(campaign, h1 + timedelta(minutes=4), notification="failed", notified_at=h1 + timedelta(minutes=6))
+    add_award(
+        campaign, h1 + timedelta(minutes=4), notification="failed", notified_at=h1 + timedelta(minutes=6)
+    )
     add_award(campaign, h0 + timedelta(seconds=1))
     return h0, h1, h2
 
@@ -84,7 +86,11 @@ def test_rollup_figures_equal_the_raw_rows(active_campaign):
         assert row["dispatch_retry"] == attempts.get("retry", 0)
         assert row["dispatch_dead"] == attempts.get("dead", 0)
     # And the figures themselves, worked out by hand.
-    assert (rows[h2]["evaluated"], rows[h2]["eligible"], rows[h2]["eligible_value"]) == (4, 3, Decimal("37.5"))
+    assert (rows[h2]["evaluated"], rows[h2]["eligible"], rows[h2]["eligible_value"]) == (
+        4,
+        3,
+        Decimal("37.5"),
+    )
     assert (rows[h2]["dispatch_sent"], rows[h2]["dispatch_retry"], rows[h2]["dispatch_dead"]) == (1, 2, 0)
     assert (rows[h1]["dispatch_retry"], rows[h1]["dispatch_dead"]) == (1, 0)
     assert (rows[h0]["dispatch_dead"], rows[h0]["evaluated"], rows[h0]["eligible"]) == (1, 1, 0)
@@ -107,7 +113,11 @@ def test_refresh_is_idempotent_and_drops_rows_the_raw_data_no_longer_supports(ac
     rollup_refresh(since=h2, now=now)
     rows = _rollup(active_campaign)
     assert rows[h1]["evaluated"] == 0  # the hour stays: it still has attempts and awards
-    assert (rows[h0]["evaluated"], rows[h0]["eligible"], rows[h0]["eligible_value"]) == (2, 1, Decimal("1.00"))
+    assert (rows[h0]["evaluated"], rows[h0]["eligible"], rows[h0]["eligible_value"]) == (
+        2,
+        1,
+        Decimal("1.00"),
+    )
 
     other = CampaignFactory(status="active", partner=active_campaign.partner)
     add_evaluation(other, h1 + timedelta(minutes=1), eligible=True)
@@ -129,3 +139,16 @@ def test_hours_before_the_window_are_left_alone(active_campaign):
     monitoring_tick_task.run()  # the default window: the last MONITORING_ROLLUP_HOURS hours
 
     assert _rollup(active_campaign)[old_hour]["evaluated"] == 1
+
+
+def test_refresh_rollups_command_backfills_a_brand(active_campaign, capsys):
+    import pytest
+    from django.core.management import CommandError, call_command
+
+    week_ago = hour_floor(timezone.now()) - timedelta(days=7)
+    add_evaluation(active_campaign, week_ago + timedelta(minutes=5), eligible=True, value="4.00")
+    call_command("refresh_rollups", "--schema", "brand_a", "--hours", str(24 * 8))
+    assert _rollup(active_campaign)[week_ago]["eligible_value"] == Decimal("4.00")
+    assert "brand_a: 1 hourly row(s) written" in capsys.readouterr().out
+    with pytest.raises(CommandError):
+        call_command("refresh_rollups", "--schema", "nope")
