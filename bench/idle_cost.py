@@ -57,7 +57,7 @@ def start(role: str, web: str, port: int, env: dict) -> subprocess.Popen:
             [str(Path(PY).parent / "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi:application",
              "--bind", f"127.0.0.1:{port}", "--workers", "2", "--log-level", "warning", "--access-logfile", "/dev/null"]
             if web == "gunicorn"
-            else [PY, "manage.py", "runserver", f"127.0.0.1:{port}"]
+            else [PY, "manage.py", "runserver", f"127.0.0.1:{port}", *(["--noreload"] if web == "runserver-noreload" else [])]
         ),
         "worker": [PY, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING", "--concurrency=2"],
         "beat": [PY, "-m", "celery", "-A", "config", "beat", "--loglevel=WARNING"],
@@ -111,7 +111,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=300)
     parser.add_argument("--warmup", type=float, default=30, help="seconds after start-up before measuring")
     parser.add_argument("--brands", type=int, default=2, help="brands (schemas) the periodic jobs fan out to")
-    parser.add_argument("--web", choices=["gunicorn", "runserver"], default="gunicorn")
+    parser.add_argument("--web", choices=["gunicorn", "runserver", "runserver-noreload"], default="gunicorn")
     parser.add_argument("--port", type=int, default=0, help="web port (default: a free one)")
     parser.add_argument("--skip-prepare", action="store_true")
     args = parser.parse_args()
