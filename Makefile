@@ -30,8 +30,8 @@ bootstrap: migrate ## migrate, then create the demo brand (brand-a.localhost) an
 	$(PY) manage.py setup_periodic_tasks
 	$(PY) manage.py bootstrap_demo --port $(PORT)
 
-run: bootstrap ## run web (:8000), a Celery worker and beat; Ctrl-C stops all three
-	PY=$(PY) PORT=$(PORT) DJANGO_DEBUG=$${DJANGO_DEBUG:-true} ./scripts/run_stack.sh
+run: bootstrap ## run web (:8000), a Celery worker, beat and the fake partner; Ctrl-C stops all (RELOAD=1: autoreload)
+	PY=$(PY) PORT=$(PORT) RELOAD=$(RELOAD) DJANGO_DEBUG=$${DJANGO_DEBUG:-true} ./scripts/run_stack.sh
 
 test: $(STAMP) ## run the test suite (pytest, --reuse-db); fails if models and migrations differ
 	$(PY) manage.py makemigrations --check --dry-run > /dev/null || (echo "models changed without a migration: run makemigrations" >&2; exit 1)

@@ -21,7 +21,13 @@ class PeriodicJob:
     description: str = ""
     # "tenant": run once per brand through tenants.for_each_tenant; "public": run once, as is.
     scope: str = "tenant"
+    # Run by the per-brand maintenance tick at this job's cadence instead of as its own beat entry
+    # (issue 7, idle cost: one message per brand per tick instead of one per job; ADR 0008).
+    in_tick: bool = False
 
+
+# The per-brand maintenance tick's period: the finest cadence of the jobs it runs (ADR 0008).
+MAINTENANCE_TICK_SECONDS: int = settings.MAINTENANCE_TICK_SECONDS
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(
@@ -29,12 +35,14 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         tenant_task="outbox.relay",
         every_seconds=10,
         description="Send outbox messages the commit-time fast path could not (broker was down).",
+        in_tick=True,
     ),
     PeriodicJob(
         name="metrics: brand gauges",
         tenant_task="metrics.refresh_tenant_gauges",
         every_seconds=30,
         description="Dispatch backlog, dead letters and outbox lag per brand, for /metrics.",
+        in_tick=True,
     ),
     PeriodicJob(
         name="metrics: queue gauges",
@@ -48,24 +56,43 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         tenant_task="notifications.retry_due",
         every_seconds=15,
         description="Re-send push notifications whose back-off has passed (waits live in next_attempt_at).",
+        in_tick=True,
     ),
     PeriodicJob(
         name="partner dispatch sweep",
         tenant_task="partners.send_due_dispatches",
-        every_seconds=5,
+        every_seconds=10,  # was 5; the maintenance tick's period (retries are due ≥ 1 s apart anyway)
         description="Send due retries, dispatches whose sender was lost, and lost first sends.",
+        in_tick=True,
     ),
     PeriodicJob(
         name="complete expired campaigns",
         tenant_task="campaigns.complete_expired",
         every_seconds=60,
         description="Complete active or paused campaigns whose ends_at has passed (SPEC §4).",
+        in_tick=True,
     ),
     PeriodicJob(
         name="purchases unevaluated sweep",
         tenant_task="purchases.sweep_unevaluated",
         every_seconds=30,
         description="Re-enqueue purchases left unevaluated for more than a minute (lost or failed messages).",
+        in_tick=True,
+    ),
+    # issue 7, ADR 0008: the one beat entry of the jobs marked in_tick (idle cost).
+    PeriodicJob(
+        name="maintenance tick",
+        tenant_task="maintenance.tick",
+        every_seconds=MAINTENANCE_TICK_SECONDS,
+        description="Per brand: runs the jobs marked in_tick, each at its own cadence (monitoring/maintenance.py).",
+    ),
+    # monitoring (issue 7): rollups, health snapshot, alarm rules (a few indexed aggregates).
+    PeriodicJob(
+        name="monitoring tick",
+        tenant_task="monitoring.tick",
+        every_seconds=60,
+        description="Hourly rollups (recent hours), health snapshot, alarm rules and their notifications.",
+        in_tick=True,
     ),
     # archive (issue 6): completed campaigns older than ARCHIVE_AFTER_DAYS, then purchases past retention.
     PeriodicJob(
@@ -76,3 +103,9 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         "ARCHIVE_AFTER_DAYS ago; then archive purchases past PURCHASE_RETENTION_DAYS.",
     ),
 )
+
+
+def tick_jobs() -> tuple[PeriodicJob, ...]:
+    """The jobs the maintenance tick runs, in order (the partner dispatch sweep, which may send, last)."""
+    jobs = [job for job in PERIODIC_JOBS if job.in_tick]
+    return tuple(sorted(jobs, key=lambda job: job.tenant_task == "partners.send_due_dispatches"))

@@ -59,6 +59,7 @@ SHARED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "monitoring.alarms",  # issue 7: alarm rules and alarms (platform), ADR 0008
 ]
 TENANT_APPS = [
     # Each brand has its own users, sessions and admin log: CRM staff never cross brands.
@@ -75,6 +76,7 @@ TENANT_APPS = [
     "partners",
     "notifications",
     "archive",
+    "monitoring",  # issue 7: hourly rollups + health snapshot per brand (CRM dashboard), ADR 0008
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -295,3 +297,28 @@ PUSH_GATEWAY_URL = env.str("PUSH_GATEWAY_URL", default="")
 PUSH_GATEWAY_SECRET = env.str("PUSH_GATEWAY_SECRET", default="")
 FCM_CREDENTIALS_FILE = env.str("FCM_CREDENTIALS_FILE", default="")
 FCM_BASE_URL = env.str("FCM_BASE_URL", default="https://fcm.googleapis.com")
+
+# --- Dashboards and alarms (monitoring/, docs/adr/0008-operations-dashboards-alarms.md)
+# One message per brand per period runs the frequent periodic jobs (tenants/schedules.py, in_tick).
+MAINTENANCE_TICK_SECONDS = env.int("MAINTENANCE_TICK_SECONDS", default=10)
+# The rollup tick recomputes this many past hours (plus the current one) from the raw rows.
+MONITORING_ROLLUP_HOURS = env.int("MONITORING_ROLLUP_HOURS", default=2)
+# Consecutive partner failures are counted among the attempts of this look-back window.
+ALARM_PARTNER_LOOKBACK_MINUTES = env.int("ALARM_PARTNER_LOOKBACK_MINUTES", default=60)
+ALARM_EMAIL_TO = env.list("ALARM_EMAIL_TO", default=[])
+ALARM_WEBHOOK_URL = env.str("ALARM_WEBHOOK_URL", default="")
+ALARM_WEBHOOK_SECRET = env.str("ALARM_WEBHOOK_SECRET", default="")  # whsec_… (Standard Webhooks)
+ALARM_WEBHOOK_TIMEOUT_SECONDS = env.float("ALARM_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Operators' mail: EMAIL_URL (smtp+tls://user:pass@host:587 STARTTLS, smtp+ssl://…:465, smtp://…:25) or EMAIL_HOST….
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+    EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+    EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="alarms@localhost")

@@ -13,6 +13,11 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, **options) -> None:
         for job in PERIODIC_JOBS:
+            if job.in_tick:
+                # Run by the maintenance tick (ADR 0008): no beat entry of its own; drop an old one.
+                if PeriodicTask.objects.filter(name=job.name).delete()[0]:
+                    self.stdout.write(f"removed: {job.name} (now run by the maintenance tick)")
+                continue
             per_brand = job.scope == "tenant"
             defaults = {
                 "task": "tenants.for_each_tenant" if per_brand else job.tenant_task,

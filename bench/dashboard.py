@@ -1,0 +1,183 @@
+"""Dashboards with millions of rows: the rollup tick, a full backfill, and the admin pages.
+
+Creates a throw-away brand (`bench_dashboard`), fills it server-side with `--rows` evaluations spread over
+the last 30 days in time order (20 % eligible, each eligible one dispatched with one attempt), then times:
+
+* the minute tick's refresh (`rollup_refresh()`: current hour + MONITORING_ROLLUP_HOURS);
+* a full backfill of the 30 days (`refresh_rollups --hours 744`);
+* the campaign dashboard page and the overview page (Django test client, staff user, median of 5).
+
+Then drops the schema.  DATABASE_URL=… REDIS_URL=… .venv/bin/python bench/dashboard.py --rows 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+from bench._brand import _ensure_database
+
+_ensure_database()
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from django_tenants.utils import schema_context  # noqa: E402
+
+from monitoring.rollups import rollup_refresh  # noqa: E402
+from tenants.models import Brand, Domain  # noqa: E402
+from tenants.services import brand_create  # noqa: E402
+
+SCHEMA = "bench_dashboard"
+HOST = "bench-dashboard.localhost"
+
+
+def drop_brand() -> None:
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
+    Domain.objects.filter(tenant__schema_name=SCHEMA).delete()
+    Brand.objects.filter(schema_name=SCHEMA).delete()
+
+
+def fill(rows: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO partners_partner (slug, name, submission_url, auth_url, secret, previous_secret,
+                timeout_seconds, max_attempts, is_active, created_at, updated_at)
+            VALUES ('bench', 'Bench', 'http://127.0.0.1:9/s', 'http://127.0.0.1:9/a',
+                'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '', 10, 8, true, now(), now())
+            RETURNING id
+            """
+        )
+        partner_id = cursor.fetchone()[0]
+        cursor.execute(
+            """
+            INSERT INTO campaigns_campaign (name, kind, status, starts_at, ends_at, purchase_channels,
+                currency, min_purchase_value, partner_id, reward, notification, version, created_at, updated_at)
+            VALUES ('Bench Christmas', 'christmas', 'active', now() - interval '31 days', now() + interval '5 days',
+                ARRAY['in_store','ecommerce'], 'EUR', 50, %s, '{}', '{}', 1, now(), now())
+            RETURNING id
+            """,
+            [partner_id],
+        )
+        campaign_id = cursor.fetchone()[0]
+        # Purchases in time order over the last 30 days (the evaluation hot path inserts in that order).
+        cursor.execute(
+            """
+            INSERT INTO purchases_purchase (external_id, customer_id, channel, purchased_at, currency, store_id,
+                items, total, body_hash, received_at, evaluated_at, evaluation_attempts)
+            SELECT 'p-' || g, 'c-' || (g %% 50000), 'in_store', t, 'EUR', '',
+                '[{"sku": "SKU-1", "quantity": 1, "unit_price": "60.0000"}]'::jsonb, 60, md5(g::text), t, t, 1
+            FROM generate_series(1, %(n)s) AS g,
+                 LATERAL (SELECT now() - interval '30 days' + (g::float / %(n)s) * interval '30 days' AS t) AS at
+            """,
+            {"n": rows},
+        )
+        cursor.execute(
+            """
+            INSERT INTO purchases_evaluation (purchase_id, campaign_id, campaign_version, eligible, eligible_value,
+                reason, evaluated_at)
+            SELECT p.id, %s, 1, p.id %% 5 = 0, CASE WHEN p.id %% 5 = 0 THEN 60 ELSE 0 END,
+                CASE WHEN p.id %% 5 = 0 THEN NULL ELSE 'below_minimum' END, p.received_at + interval '1 s'
+            FROM purchases_purchase p ORDER BY p.id
+            """,
+            [campaign_id],
+        )
+        cursor.execute(
+            """
+            INSERT INTO partners_dispatch (id, purchase_id, campaign_id, partner_id, status, attempts,
+                created_at, updated_at, sent_at, last_error)
+            SELECT gen_random_uuid(), p.id, %s, %s, 'sent', 1, p.received_at + interval '2 s',
+                p.received_at + interval '3 s', p.received_at + interval '3 s', ''
+            FROM purchases_purchase p WHERE p.id %% 5 = 0 ORDER BY p.id
+            """,
+            [campaign_id, partner_id],
+        )
+        cursor.execute(
+            """
+            INSERT INTO partners_dispatchattempt (dispatch_id, number, attempted_at, status_code, latency_ms,
+                outcome, error)
+            SELECT d.id, 1, d.created_at, 200, 50, 'sent', '' FROM partners_dispatch d ORDER BY d.created_at
+            """
+        )
+    # What autovacuum does to a live table (statistics; BRIN ranges summarised). Outside a transaction.
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE purchases_evaluation, partners_dispatchattempt, partners_dispatch")
+    return campaign_id
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--explain", action="store_true", help="print the tick's query plan")
+    options = parser.parse_args()
+    drop_brand()
+    brand_create(schema_name=SCHEMA, name="Bench dashboard", domain=HOST)
+    try:
+        with schema_context(SCHEMA):
+            started = time.monotonic()
+            campaign_id = fill(options.rows)
+            print(f"setup: {options.rows} evaluations over 30 days in {time.monotonic() - started:.1f} s")
+            backfill = timed(lambda: rollup_refresh(since=timezone.now() - timedelta(hours=744)))
+            ticks = [timed(rollup_refresh) for _ in range(5)]
+            if options.explain:
+                from monitoring.rollups import _REFRESH_SQL, hour_floor
+
+                with connection.cursor() as cursor:
+                    since = hour_floor(timezone.now() - timedelta(hours=2))
+                    cursor.execute("EXPLAIN ANALYZE " + _REFRESH_SQL, {"since": since, "now": timezone.now()})
+                    print("\n".join(row[0] for row in cursor.fetchall()))
+            from django.contrib.auth import get_user_model
+
+            user = get_user_model().objects.create_user(
+                "bench", password="x", is_staff=True, is_superuser=True
+            )
+        client = Client(HTTP_HOST=HOST)
+        with schema_context(SCHEMA):
+            client.force_login(user)
+        url = f"/admin/monitoring/campaignhourlyrollup/campaign/{campaign_id}/"
+        pages = {}
+        for name, path in (
+            ("dashboard", url),
+            ("dashboard_7d", url + "?hours=168"),
+            ("overview", url.split("campaign/")[0]),
+        ):
+            assert client.get(path).status_code == 200
+            pages[name] = statistics.median(timed(lambda p=path: client.get(p)) for _ in range(5))
+        connection.set_schema_to_public()
+    finally:
+        drop_brand()
+    print(f"rollup backfill of 30 days: {backfill:.2f} s")
+    print(f"minute tick refresh (median of 5): {statistics.median(ticks) * 1000:.1f} ms")
+    for name, seconds in pages.items():
+        print(f"page {name}: {seconds * 1000:.1f} ms")
+    print(
+        f"RESULT rows={options.rows} tick_refresh_ms={statistics.median(ticks) * 1000:.1f} "
+        f"backfill_s={backfill:.2f} dashboard_page_ms={pages['dashboard'] * 1000:.1f} "
+        f"overview_page_ms={pages['overview'] * 1000:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

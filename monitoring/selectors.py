@@ -1,0 +1,148 @@
+"""Dashboard reads: rollup rows (a few per campaign and hour) and the health snapshot, never raw rows
+— except the per-campaign retrying/dead dispatch counts, an index-only count on (campaign, status)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Count, Max, Sum
+from django.utils import timezone
+
+from campaigns.currencies import quantum_for
+from campaigns.models import Campaign
+from monitoring.models import CampaignHourlyRollup, HealthSnapshot
+from monitoring.rollups import hour_floor
+
+FIGURES = (
+    "evaluated",
+    "eligible",
+    "eligible_value",
+    "dispatch_sent",
+    "dispatch_retry",
+    "dispatch_dead",
+    "awards",
+    "notifications_sent",
+    "notifications_failed",
+)
+
+
+@dataclass
+class HourPoint:
+    hour: datetime
+    evaluated: int = 0
+    eligible: int = 0
+    eligible_value: Decimal = Decimal(0)
+    dispatch_sent: int = 0
+    dispatch_retry: int = 0
+    dispatch_dead: int = 0
+    awards: int = 0
+    notifications_sent: int = 0
+    notifications_failed: int = 0
+
+
+@dataclass
+class CampaignTotals:
+    evaluated: int = 0
+    eligible: int = 0
+    eligible_value: Decimal = Decimal(0)
+    dispatch_sent: int = 0
+    dispatch_retry: int = 0
+    dispatch_dead: int = 0
+    awards: int = 0
+    notifications_sent: int = 0
+    notifications_failed: int = 0
+    computed_at: datetime | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def attempts(self) -> int:
+        return self.dispatch_sent + self.dispatch_retry + self.dispatch_dead
+
+    @property
+    def success_rate(self) -> Decimal | None:
+        """Share of partner attempts that succeeded, in % (None: no attempt yet)."""
+        if not self.attempts:
+            return None
+        return (Decimal(100 * self.dispatch_sent) / self.attempts).quantize(Decimal("0.1"))
+
+
+def _sums(queryset) -> dict:
+    return queryset.aggregate(**{name: Sum(name) for name in FIGURES}, computed_at=Max("computed_at"))
+
+
+def _totals(values: dict) -> CampaignTotals:
+    return CampaignTotals(
+        **{name: values.get(name) or (Decimal(0) if name == "eligible_value" else 0) for name in FIGURES},
+        computed_at=values.get("computed_at"),
+    )
+
+
+def campaign_hourly_series(*, campaign_id: int, hours: int, now: datetime | None = None) -> list[HourPoint]:
+    """The campaign's last `hours` hours (the current one included), one point per hour, zeros filled in."""
+    end = hour_floor(now or timezone.now())
+    start = end - timedelta(hours=hours - 1)
+    stored = {
+        row["hour"]: row
+        for row in CampaignHourlyRollup.objects.filter(campaign_id=campaign_id, hour__gte=start).values(
+            "hour", *FIGURES
+        )
+    }
+    points = []
+    for index in range(hours):
+        hour = start + timedelta(hours=index)
+        row = stored.get(hour)
+        points.append(
+            HourPoint(hour=hour, **{name: row[name] for name in FIGURES}) if row else HourPoint(hour=hour)
+        )
+    return points
+
+
+def campaign_totals(*, campaign: Campaign, since: datetime | None = None) -> CampaignTotals:
+    rows = CampaignHourlyRollup.objects.filter(campaign=campaign)
+    if since is not None:
+        rows = rows.filter(hour__gte=hour_floor(since))
+    totals = _totals(_sums(rows))
+    totals.eligible_value = totals.eligible_value.quantize(
+        quantum_for(campaign.currency), rounding=ROUND_HALF_UP
+    )
+    return totals
+
+
+def campaign_dispatch_backlog(*, campaign_id: int) -> dict[str, int]:
+    """Current retrying and dead dispatches of the campaign (index on (campaign, status))."""
+    from partners.models import Dispatch
+
+    wanted = [Dispatch.Status.RETRYING, Dispatch.Status.DEAD]
+    counts = dict(
+        Dispatch.objects.filter(campaign_id=campaign_id, status__in=wanted)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {status.value: counts.get(status.value, 0) for status in wanted}
+
+
+def campaigns_overview(*, since: datetime | None = None) -> list[tuple[Campaign, CampaignTotals]]:
+    """Every campaign but drafts, with its rollup totals since `since` (all time when None), in one query."""
+    rows = CampaignHourlyRollup.objects.all()
+    if since is not None:
+        rows = rows.filter(hour__gte=hour_floor(since))
+    per_campaign = {
+        row["campaign_id"]: row
+        for row in rows.values("campaign_id")
+        .annotate(**{name: Sum(name) for name in FIGURES}, computed_at=Max("computed_at"))
+        .order_by()
+    }
+    campaigns = Campaign.objects.exclude(status__in=[Campaign.Status.DRAFT]).order_by("-starts_at", "name")
+    return [(campaign, _totals(per_campaign.get(campaign.pk, {}))) for campaign in campaigns]
+
+
+def brand_totals(*, since: datetime) -> CampaignTotals:
+    """All the brand's campaigns together since `since` (platform dashboard)."""
+    return _totals(_sums(CampaignHourlyRollup.objects.filter(hour__gte=hour_floor(since))))
+
+
+def brand_health() -> HealthSnapshot | None:
+    return HealthSnapshot.objects.filter(pk=1).first()

@@ -1,0 +1,36 @@
+"""The per-brand maintenance tick of the dashboards and alarms (a thin task: it calls the services)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import connection
+
+from config.celery import tenant_task
+
+logger = logging.getLogger(__name__)
+
+
+@tenant_task(name="monitoring.tick")
+def monitoring_tick_task() -> dict:
+    """Refresh the brand's hourly rollup and health snapshot, evaluate the alarm rules, notify."""
+    from monitoring.alarms.services import alarm_notify_pending, alarms_evaluate
+    from monitoring.health import health_refresh
+    from monitoring.rollups import rollup_refresh
+    from tenants.models import Brand
+
+    upserted, deleted = rollup_refresh()
+    snapshot = health_refresh()
+    brand = Brand.objects.get(schema_name=connection.schema_name)
+    changed = alarms_evaluate(brand=brand, snapshot=snapshot)
+    delivered = alarm_notify_pending(brand=brand)
+    return {
+        "rollup_rows": upserted,
+        "rollup_deleted": deleted,
+        "alarms_changed": len(changed),
+        "notified": delivered,
+    }
+
+
+# Registered with the worker through this module (Celery autodiscovers `<app>.tasks`).
+from monitoring.maintenance import maintenance_tick_task  # noqa: E402, F401
