@@ -290,13 +290,12 @@ def dispatch_claim(
         .order_by("created_at")
     )
     result.skipped = len(dispatch_ids) - len(rows)
+    # By purchase only (the unique (purchase, campaign) index; at most one row per evaluated campaign),
+    # paired up here. Adding `campaign_id IN (…)` let the planner pick the campaign index and read
+    # every eligible evaluation of those campaigns: a cost growing with the table (ADR 0004).
     evaluations = {
         (e.purchase_id, e.campaign_id): e
-        for e in Evaluation.objects.filter(
-            purchase_id__in={r.purchase_id for r in rows},
-            campaign_id__in={r.campaign_id for r in rows},
-            eligible=True,
-        )
+        for e in Evaluation.objects.filter(purchase_id__in={r.purchase_id for r in rows}, eligible=True)
     }
     tenant = connection.schema_name
     lease_until = _lease_until(
