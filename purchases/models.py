@@ -54,8 +54,22 @@ class Purchase(models.Model):
 class Evaluation(models.Model):
     """One purchase evaluated against one campaign: the result and the campaign version it used."""
 
-    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="evaluations")
-    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="evaluations")
+    # No database FK constraints and no single-column FK indexes (ADR 0004, "Performance"): ten rows
+    # are written per purchase, and the deferred per-row FK checks at commit cost as much as the COPY
+    # itself. Rows are only ever written by the evaluation (for a purchase it has just locked, against
+    # campaigns it has just read); cascades on delete are Django's (the ORM collector, unchanged) and
+    # purges delete evaluations before purchases (archive). The unique (purchase, campaign) index
+    # serves purchase lookups, `evaluation_campaign_idx` campaign lookups.
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.CASCADE, related_name="evaluations", db_constraint=False, db_index=False
+    )
+    campaign = models.ForeignKey(
+        "campaigns.Campaign",
+        on_delete=models.CASCADE,
+        related_name="evaluations",
+        db_constraint=False,
+        db_index=False,
+    )
     campaign_version = models.PositiveIntegerField()
     eligible = models.BooleanField()
     eligible_value = models.DecimalField(max_digits=18, decimal_places=4)

@@ -253,8 +253,10 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # --- Partner dispatch (partners/dispatch.py, docs/adr/0006-partner-dispatch.md)
 # Requests in flight at once within one batch (partner latency dominates; threads share one session).
 DISPATCH_SEND_CONCURRENCY = env.int("DISPATCH_SEND_CONCURRENCY", default=16)
-# Dispatches claimed (leased) together; each chunk is claimed just before it is sent.
-DISPATCH_CLAIM_CHUNK = env.int("DISPATCH_CLAIM_CHUNK", default=32)
+# Dispatches claimed (leased) together; each chunk is claimed just before it is sent. 128: the
+# per-chunk statements and commits amortised over more sends (ADR 0006 "Performance": 32 → 128
+# took the pipeline bench from ~3,000 to ~3,300 purchases/s); the lease grows with it.
+DISPATCH_CLAIM_CHUNK = env.int("DISPATCH_CLAIM_CHUNK", default=128)
 # Back-off: full jitter in [1 s, min(max, base * 2^(attempt-1))]; Retry-After raises it.
 DISPATCH_RETRY_BASE_SECONDS = env.float("DISPATCH_RETRY_BASE_SECONDS", default=10.0)
 DISPATCH_RETRY_MAX_SECONDS = env.float("DISPATCH_RETRY_MAX_SECONDS", default=3600.0)
