@@ -85,3 +85,26 @@ def pytest_sessionfinish(session, exitstatus):
         lines.append(f"| {row.scenario} | {' | '.join(cells)} | {row.outcome} | `{test}` |")
     lines.append("")
     REPORT.write_text("\n".join(lines))
+
+
+@pytest.fixture
+def campaign_payload(brand_a) -> dict:
+    """A valid campaign create body (SPEC §2 fields) with a partner of brand_a."""
+    from django.utils import timezone
+
+    from tests.partners.factories import PartnerFactory
+
+    partner = PartnerFactory(slug="resilience-partner")
+    now = timezone.now()
+    return {
+        "name": "Resilience 2026",
+        "kind": "christmas",
+        "starts_at": (now - dt.timedelta(days=1)).isoformat(),
+        "ends_at": (now + dt.timedelta(days=30)).isoformat(),
+        "purchase_channels": ["in_store", "ecommerce"],
+        "currency": "EUR",
+        "min_purchase_value": "50.00",
+        "partner": partner.slug,
+        "reward": {"type": "voucher", "value": "10.00", "description": "10 € off"},
+        "notification": {"title": "You won!", "body": "{{ award.value }} for {{ campaign.name }}"},
+    }

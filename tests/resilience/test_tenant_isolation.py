@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 from django_tenants.utils import tenant_context
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
@@ -54,7 +52,10 @@ OPERATIONS = tenant_operations()
 def seed_brand(brand, tag: str) -> dict[str, str]:
     """Rows of every kind in `brand`, each carrying a unique marker; returns path values + markers."""
     with tenant_context(brand):
-        partner = PartnerFactory(slug=f"partner-{tag}", name=f"Partner {tag}", )
+        partner = PartnerFactory(
+            slug=f"partner-{tag}",
+            name=f"Partner {tag}",
+        )
         campaign = CampaignFactory(name=f"Campaign {tag}", partner=partner, status=Campaign.Status.ACTIVE)
         rule = ItemRuleFactory(campaign=campaign, value=f"SKU-{tag}")
         dispatch = make_dispatch(partner=partner, campaign=campaign)
@@ -122,9 +123,7 @@ PROBE_BODIES = {
 
 
 @pytest.mark.parametrize(("target_schema", "other_schema"), [("brand_a", "brand_b"), ("brand_b", "brand_a")])
-def test_no_endpoint_answers_with_the_other_brands_data(
-    brands, db, target_schema, other_schema, reliability
-):
+def test_no_endpoint_answers_with_the_other_brands_data(brands, db, target_schema, other_schema, reliability):
     target, other = brands[target_schema], brands[other_schema]
     seeded = seed_brand(other, tag=f"{other_schema}-x9q")
     seed_brand(target, tag=f"{target_schema}-own")  # the target has rows too (same sequences)
