@@ -197,6 +197,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+# Every operation documents the standard error answers (401/403/404/429/503, 400/409/413/415 on writes).
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "core.openapi.document_error_responses",
+]
 
 # --- Celery (tenant-schemas-celery app in config/celery.py)
 CELERY_BROKER_URL = REDIS_URL
