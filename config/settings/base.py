@@ -92,7 +92,9 @@ MIDDLEWARE = [
     "core.middleware.HealthCheckMiddleware",  # /healthz, /readyz on any host, before tenant lookup
     "core.middleware.RequestContextMiddleware",  # request id + log context
     "core.middleware.BodySizeLimitMiddleware",
-    "django_tenants.middleware.main.TenantMainMiddleware",
+    # django-tenants' TenantMainMiddleware, answering 503 (not 500) while the database is unreachable
+    "core.middleware.TenantMiddleware",
+    "core.middleware.DatabaseUnavailableMiddleware",  # the same for views (process_exception)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -127,6 +129,8 @@ if not DATABASES["default"].get("HOST") and DATABASES["default"].get("OPTIONS", 
     DATABASES["default"]["HOST"] = DATABASES["default"]["OPTIONS"].pop("host")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# An unreachable database host must fail a request fast (503), not hang it until the proxy times out.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
