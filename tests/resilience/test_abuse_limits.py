@@ -274,3 +274,60 @@ def test_api_keys_are_stored_hashed(brand_a, reliability):
     assert "constant_time_compare" in crypto.Sha512ApiKeyHasher.verify.__code__.co_names
     reliability.record("API keys stored hashed (SHA-512), constant-time compare", leaks=len(leaked))
     assert not leaked
+
+
+def test_nul_characters_anywhere_are_4xx_never_500(
+    crm_client, make_api_client, campaign_payload, reliability
+):
+    """PostgreSQL cannot store or compare NUL; found by the fuzzer on the campaign's partner slug."""
+    ingest = make_api_client("brand_a", "ingest")
+    nul = "X\x00Y"
+    campaign = crm_client.post("/api/v1/campaigns/", campaign_payload, format="json").json()
+    probes = [
+        crm_client.post("/api/v1/campaigns/", campaign_payload | {"partner": nul}, format="json"),
+        crm_client.post("/api/v1/campaigns/", campaign_payload | {"name": nul}, format="json"),
+        crm_client.get("/api/v1/campaigns/", {"partner": nul, "status": nul}),
+        crm_client.get("/api/v1/dispatches/", {"status": nul, "campaign": nul}),
+        crm_client.patch(
+            f"/api/v1/campaigns/{campaign['id']}/",
+            {"reward": {"type": "voucher", "value": "1", "description": nul}},
+            format="json",
+        ),
+        crm_client.post(
+            f"/api/v1/campaigns/{campaign['id']}/item-rules/",
+            {"kind": "blacklist", "match": "sku", "value": nul},
+            format="json",
+        ),
+        crm_client.post(
+            "/api/v1/partners/",
+            {
+                "slug": "nul",
+                "name": nul,
+                "submission_url": "http://127.0.0.1/\x00",
+                "auth_url": "http://127.0.0.1/",
+            },
+            format="json",
+        ),
+        crm_client.get("/api/v1/partners/a%00b/"),
+        ingest.get("/api/v1/purchases/a%00b/"),
+        ingest.get("/api/v1/customers/a%00b/awards/"),
+        ingest.post("/api/v1/purchases/", purchase(1) | {"external_id": nul}, format="json"),
+        ingest.post(
+            "/api/v1/purchases/",
+            purchase(2) | {"items": [{"sku": nul, "category": nul, "quantity": 1, "unit_price": "1"}]},
+            format="json",
+        ),
+        ingest.post(
+            "/api/v1/purchases/batch/", {"purchases": [purchase(3) | {"customer_id": nul}]}, format="json"
+        ),
+        ingest.post(
+            f"/api/v1/campaigns/{campaign['id']}/participation-url/", {"customer_id": nul}, format="json"
+        ),
+        ingest.post(
+            "/api/v1/customers/c1/device-tokens/", {"token": nul, "platform": "android"}, format="json"
+        ),
+    ]
+    statuses = [response.status_code for response in probes]
+    five_xx = sum(status >= 500 for status in statuses)
+    reliability.record("NUL characters in bodies, queries and paths", cases=len(probes), five_xx=five_xx)
+    assert five_xx == 0, statuses

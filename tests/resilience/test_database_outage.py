@@ -15,7 +15,6 @@ import threading
 import time
 import uuid
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -45,7 +44,9 @@ def test_a_view_losing_the_database_is_503_not_500(crm_client, monkeypatch):
     from campaigns import api as campaigns_api
 
     view = next(
-        getattr(campaigns_api, name) for name in dir(campaigns_api) if name.endswith("ListApi") or name == "CampaignListCreateApi"
+        getattr(campaigns_api, name)
+        for name in dir(campaigns_api)
+        if name.endswith("ListApi") or name == "CampaignListCreateApi"
     )
 
     def lost(*args, **kwargs):
@@ -126,7 +127,9 @@ def test_database_down_under_load_answers_503_and_loses_nothing(
             external_id = f"{prefix}{n:05d}"
             n += 1
             try:
-                response = session.post(f"{base}/api/v1/purchases/", json=purchase_body(external_id), headers=headers, timeout=10)
+                response = session.post(
+                    f"{base}/api/v1/purchases/", json=purchase_body(external_id), headers=headers, timeout=10
+                )
             except requests.RequestException as exc:
                 bad.append((external_id, 0, str(exc)[:200]))
                 continue
@@ -134,7 +137,11 @@ def test_database_down_under_load_answers_503_and_loses_nothing(
                 acknowledged.append(external_id)
                 if restored_at and not first_ok_after_restore:
                     first_ok_after_restore.append(time.monotonic() - restored_at[0])
-            elif response.status_code == 503 and response.headers.get("Retry-After") and "error" in response.json():
+            elif (
+                response.status_code == 503
+                and response.headers.get("Retry-After")
+                and "error" in response.json()
+            ):
                 refused.append(external_id)
             else:
                 bad.append((external_id, response.status_code, response.text[:200]))
@@ -161,7 +168,9 @@ def test_database_down_under_load_answers_503_and_loses_nothing(
             # The refused ones are re-sent (as a client honouring Retry-After would) and accepted.
             retried = requests.Session()
             for external_id in refused:
-                response = retried.post(f"{base}/api/v1/purchases/", json=purchase_body(external_id), headers=headers, timeout=10)
+                response = retried.post(
+                    f"{base}/api/v1/purchases/", json=purchase_body(external_id), headers=headers, timeout=10
+                )
                 assert response.status_code in (200, 202), response.text[:200]
     finally:
         stop.set()
@@ -170,7 +179,9 @@ def test_database_down_under_load_answers_503_and_loses_nothing(
     from purchases.models import Purchase
 
     with django_db_blocker.unblock(), tenant_context(brands["brand_a"]):
-        stored = set(Purchase.objects.filter(external_id__startswith=prefix).values_list("external_id", flat=True))
+        stored = set(
+            Purchase.objects.filter(external_id__startswith=prefix).values_list("external_id", flat=True)
+        )
     lost = [external_id for external_id in acknowledged + refused if external_id not in stored]
     duplicates = len(stored) - len(set(acknowledged) | set(refused))
     five_xx = sum(1 for _, status, _ in bad if status >= 500)

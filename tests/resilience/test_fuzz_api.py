@@ -65,6 +65,7 @@ def test_fuzz_every_operation_with_both_roles(brand_a, wsgi_app, reliability):
 
     cases, five_xx, failures = 0, 0, Counter()
     started = time.monotonic()
+
     def fuzz(operation, role: str, key: str) -> None:
         @given(case=operation.as_strategy())
         @hypothesis.settings(
