@@ -108,3 +108,20 @@ def campaign_payload(brand_a) -> dict:
         "reward": {"type": "voucher", "value": "10.00", "description": "10 € off"},
         "notification": {"title": "You won!", "body": "{{ award.value }} for {{ campaign.name }}"},
     }
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_test_environment, django_db_blocker, django_db_keepdb, django_db_createdb):
+    """pytest-django sets the test database up only when a collected test uses `db`; the subprocess
+    scenarios commit through `django_db_blocker.unblock()` instead, so set it up unconditionally
+    (kept, as `--reuse-db` does; `.ci/run` drops it)."""
+    from django.test.utils import setup_databases
+
+    with django_db_blocker.unblock():
+        setup_databases(
+            verbosity=0,
+            interactive=False,
+            aliases={"default"},
+            keepdb=django_db_keepdb and not django_db_createdb,
+        )
+    yield

@@ -80,7 +80,7 @@ def committed_ingest_key(brands, django_db_blocker):
 
     prefix = f"outage-{uuid.uuid4().hex[:8]}-"
     with django_db_blocker.unblock(), tenant_context(brands["brand_a"]):
-        api_key, key = api_key_create(name=prefix, role="ingest")
+        _, key = api_key_create(name=prefix, role="ingest")
     yield key, prefix
     with django_db_blocker.unblock(), tenant_context(brands["brand_a"]):
         purchases = Purchase.objects.filter(external_id__startswith=prefix)
