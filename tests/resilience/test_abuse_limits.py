@@ -7,6 +7,7 @@ import json
 import logging
 from datetime import timedelta
 
+import pytest
 from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
@@ -219,12 +220,32 @@ def test_ssrf_guard_can_be_opened_for_local_partners(crm_client, brand_a):
     assert crm_client.post("/api/v1/partners/", body, format="json").status_code == 201
 
 
-def test_secrets_and_keys_never_reach_the_logs(crm_client, brand_a, httpserver, caplog, reliability):
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def all_logs():
+    """Every log record of every logger at DEBUG (independent of pytest's logging plugin)."""
+    root = logging.getLogger()
+    handler, level = _Collect(), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def test_secrets_and_keys_never_reach_the_logs(crm_client, brand_a, httpserver, all_logs, reliability):
     """Partner create, dispatch and the award webhook with every logger at DEBUG: no secret in any line."""
     secret = make_whsec()
     raw_key = crm_client.api_key
     httpserver.expect_request("/submissions").respond_with_json({"ok": True})
-    caplog.set_level(logging.DEBUG)
     created = crm_client.post(
         "/api/v1/partners/",
         {
@@ -251,7 +272,7 @@ def test_secrets_and_keys_never_reach_the_logs(crm_client, brand_a, httpserver, 
     connection.set_tenant(brand_a)
 
     needles = [secret, secret.removeprefix("whsec_"), raw_key]
-    lines = [f"{record.getMessage()} {record.__dict__}" for record in caplog.records]
+    lines = [f"{record.getMessage()} {record.__dict__}" for record in all_logs.records]
     assert len(lines) > 3  # the actions did log something
     found = [line[:300] for line in lines if any(needle in line for needle in needles)]
     reliability.record("secrets/API keys in logs (partner create, dispatch, award webhook)", leaks=len(found))
