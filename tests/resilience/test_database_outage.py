@@ -22,7 +22,7 @@ from django.db import OperationalError, connection
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from tests.resilience.stack import TcpProxy, gunicorn_args, process, stack_env, wait_until
+from tests.resilience.stack import TcpProxy, ThrowAwayRedis, gunicorn_args, process, stack_env, wait_until
 
 HOST = "brand-a.localhost"
 
@@ -110,7 +110,14 @@ def test_database_down_under_load_answers_503_and_loses_nothing(
     user = settings_dict.get("USER") or "postgres"
     password = settings_dict.get("PASSWORD") or ""
     auth = f"{user}:{password}@" if password else f"{user}@"
-    env = stack_env(DATABASE_URL=f"postgres://{auth}127.0.0.1:{port}/{db_name}", DB_CONNECT_TIMEOUT="2")
+    # Its own throw-away Redis: the outbox relays of this stack must not land on the shared one.
+    redis = ThrowAwayRedis(tmp_path).start()
+    env = stack_env(
+        DJANGO_SETTINGS_MODULE="config.settings.base",
+        REDIS_URL=redis.url,
+        DATABASE_URL=f"postgres://{auth}127.0.0.1:{port}/{db_name}",
+        DB_CONNECT_TIMEOUT="2",
+    )
     base = f"http://127.0.0.1:{web_port}"
     headers = {"Host": HOST, "Authorization": f"Api-Key {key}"}
     acknowledged: list[str] = []
@@ -175,6 +182,7 @@ def test_database_down_under_load_answers_503_and_loses_nothing(
     finally:
         stop.set()
         proxy.close()
+        redis.stop()
 
     from purchases.models import Purchase
 
