@@ -81,12 +81,12 @@ def committed_ingest_key(brands, django_db_blocker):
     prefix = f"outage-{uuid.uuid4().hex[:8]}-"
     with django_db_blocker.unblock(), tenant_context(brands["brand_a"]):
         _, key = api_key_create(name=prefix, role="ingest")
+        outbox_before = OutboxMessage.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     yield key, prefix
     with django_db_blocker.unblock(), tenant_context(brands["brand_a"]):
-        purchases = Purchase.objects.filter(external_id__startswith=prefix)
-        ids = list(purchases.values_list("pk", flat=True))
-        OutboxMessage.objects.filter(args__0__in=ids).delete() if ids else None
-        purchases.delete()
+        # The main suite expects no committed outbox rows: remove every row this stack wrote.
+        OutboxMessage.objects.filter(pk__gt=outbox_before).delete()
+        Purchase.objects.filter(external_id__startswith=prefix).delete()
         ApiKey.objects.filter(name=prefix).delete()
     connection.close()
 
