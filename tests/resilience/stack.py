@@ -295,3 +295,37 @@ class FakeBeat:
     def stop(self) -> None:
         self.stop_event.set()
         self.thread.join(10)
+
+
+class SupervisedProcess:
+    """A process restarted when it exits, as `restart: unless-stopped` does in docker-compose.yml."""
+
+    def __init__(self, args: list[str], *, env: dict[str, str], log: Path) -> None:
+        self.args, self.env, self.log = args, env, log
+        self.restarts = 0
+        self.proc: subprocess.Popen | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _spawn(self) -> None:
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            self.args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.5):
+            if self.proc is not None and self.proc.poll() is not None and not self._stop.is_set():
+                self.restarts += 1
+                self._spawn()
+
+    def __enter__(self) -> SupervisedProcess:
+        self._spawn()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        if self.proc is not None:
+            stop_group(self.proc)

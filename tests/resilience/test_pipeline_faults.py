@@ -30,6 +30,7 @@ from standardwebhooks import Webhook
 from tests.resilience.stack import (
     FakeBeat,
     RecordingPartner,
+    SupervisedProcess,
     ThrowAwayRedis,
     free_port,
     gunicorn_args,
@@ -311,7 +312,7 @@ def test_broker_outage_loses_nothing(brands, django_db_blocker, pipeline, reliab
     try:
         with (
             process(gunicorn_args(web_port), env=env, log=tmp / "web.log"),
-            process(worker_args(), env=env, log=tmp / "worker.log"),
+            SupervisedProcess(worker_args(), env=env, log=tmp / "worker.log") as worker,
         ):
             assert wait_until(lambda: web_up(base), timeout=30), (tmp / "web.log").read_text()[-2000:]
             thread = threading.Thread(target=client, daemon=True)
@@ -347,7 +348,8 @@ def test_broker_outage_loses_nothing(brands, django_db_blocker, pipeline, reliab
     duplicated += final["awards"] - len(awards)
     five_xx = sum(1 for _, status, _ in bad if status >= 500)
     reliability.record(
-        f"broker (Redis) stopped while {len(accepted)} purchases and {len(awards)} awards were accepted",
+        f"broker (Redis) stopped while {len(accepted)} purchases and {len(awards)} awards were accepted; "
+        f"worker restarted by its supervisor {worker.restarts}×",
         lost=max(lost, 0),
         duplicated=duplicated,
         recovery_s=recovery,
