@@ -8,7 +8,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint format migrate bootstrap embedded-status embedded-stop clean
+.PHONY: help run test test-resilience test-fast lint format migrate bootstrap embedded-status embedded-stop clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ run: bootstrap ## run web (:8000), a Celery worker, beat and the fake partner; C
 test: $(STAMP) ## run the test suite (pytest, --reuse-db); fails if models and migrations differ
 	$(PY) manage.py makemigrations --check --dry-run > /dev/null || (echo "models changed without a migration: run makemigrations" >&2; exit 1)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-resilience: $(STAMP) ## reliability/security suite (tests/resilience/): fault injection, fuzzing, isolation; rewrites docs/reliability.md
+	$(PY) -m pytest tests/resilience $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff check + format check
 	$(PY) -m ruff check .

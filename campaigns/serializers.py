@@ -17,6 +17,7 @@ from campaigns.services import (
     REWARD_TYPES,
     REWARD_VALUE_MAX_LENGTH,
 )
+from core.fields import SlugRelatedField
 from partners.models import Partner
 
 
@@ -81,7 +82,7 @@ class CampaignSerializer(serializers.ModelSerializer):
         required=False,
         help_text="Minimum eligible value (decimal string ≥ 0, at most the currency's decimal places).",
     )
-    partner = serializers.SlugRelatedField(
+    partner = SlugRelatedField(  # core.fields: refuses NUL characters before querying
         slug_field="slug",
         queryset=Partner.objects.all(),
         allow_null=True,

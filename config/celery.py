@@ -17,7 +17,22 @@ from tenant_schemas_celery.task import TenantTask
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
-app = CeleryApp("config")
+
+class App(CeleryApp):
+    def send_task(self, name, args=None, kwargs=None, **options):
+        # A task sent by name (outbox relay, beat fan-out) would otherwise subscribe this process to
+        # the task's result on the Redis result backend — with Redis down, 20 reconnects of 1 s inside
+        # a web request (found by tests/resilience, ADR 0009). Nothing reads those results.
+        # A registered task's own `ignore_result` wins (e.g. `tenants.schema_probe` wants its result).
+        if "ignore_result" not in options:
+            task = self.tasks.get(name)
+            options["ignore_result"] = (
+                task.ignore_result if task is not None else self.conf.task_ignore_result
+            )
+        return super().send_task(name, args=args, kwargs=kwargs, **options)
+
+
+app = App("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -65,7 +65,10 @@ class DeviceTokensApi(APIView):
 
     permission_classes = [IsIngest]
 
-    @extend_schema(request=DeviceTokenInputSerializer, responses=DeviceTokenOutputSerializer)
+    @extend_schema(
+        request=DeviceTokenInputSerializer,
+        responses={201: DeviceTokenOutputSerializer, 200: DeviceTokenOutputSerializer},
+    )
     def post(self, request: Request, customer_id: str) -> Response:
         serializer = DeviceTokenInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

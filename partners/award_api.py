@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from campaigns.currencies import is_iso_4217
 from core.permissions import IsIngest
+from core.throttling import FailOpenThrottleMixin
 from partners.awards import (
     AwardData,
     award_display_value,
@@ -146,7 +147,7 @@ class AwardOutputSerializer(serializers.ModelSerializer):
         return AwardNotificationSerializer(notification).data
 
 
-class AwardWebhookThrottle(SimpleRateThrottle):
+class AwardWebhookThrottle(FailOpenThrottleMixin, SimpleRateThrottle):
     """Per partner slug and client IP: the webhook has no API key to count against."""
 
     scope = "award_webhook"

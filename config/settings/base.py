@@ -94,7 +94,10 @@ MIDDLEWARE = [
     "core.middleware.HealthCheckMiddleware",  # /healthz, /readyz on any host, before tenant lookup
     "core.middleware.RequestContextMiddleware",  # request id + log context
     "core.middleware.BodySizeLimitMiddleware",
-    "django_tenants.middleware.main.TenantMainMiddleware",
+    "core.middleware.NulCharacterGuardMiddleware",  # NUL in the URL: 400, not a DataError 500
+    # django-tenants' TenantMainMiddleware, answering 503 (not 500) while the database is unreachable
+    "core.middleware.TenantMiddleware",
+    "core.middleware.DatabaseUnavailableMiddleware",  # the same for views (process_exception)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -129,6 +132,10 @@ if not DATABASES["default"].get("HOST") and DATABASES["default"].get("OPTIONS", 
     DATABASES["default"]["HOST"] = DATABASES["default"]["OPTIONS"].pop("host")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# An unreachable database host must fail a request fast (503), not hang it until the proxy times out.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5)
+)
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -141,6 +148,8 @@ CACHES = {
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="cbo"),
     }
 }
+# A Redis outage must fail cache calls fast (throttles then fail open), not hang requests.
+CACHES["default"]["OPTIONS"] = {"socket_connect_timeout": 1, "socket_timeout": 2}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -199,6 +208,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+# Every operation documents the standard error answers (401/403/404/429/503, 400/409/413/415 on writes).
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "core.openapi.document_error_responses",
+]
 
 # --- Celery (tenant-schemas-celery app in config/celery.py)
 CELERY_BROKER_URL = REDIS_URL
