@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from tests.campaigns.factories import CampaignFactory
+from tests.committed import in_committed_connection
 from tests.partners.factories import PartnerFactory
 
 
@@ -41,30 +42,5 @@ def make_campaign(brand_a):
 
 
 def committed(schema: str, fn, *args, **kwargs):
-    """Run `fn` in a thread of its own: its own connection, autocommit, inside `schema`; return its result.
-
-    For tests whose rows must be seen by another connection (a live server, a racing thread) while the
-    test itself keeps the usual rolled-back `db` transaction (never `transactional_db`).
-    """
-    import threading
-
-    from django.db import connections
-    from django_tenants.utils import schema_context
-
-    outcome: dict = {}
-
-    def run() -> None:
-        try:
-            with schema_context(schema):
-                outcome["value"] = fn(*args, **kwargs)
-        except BaseException as exc:
-            outcome["error"] = exc
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(timeout=60)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
+    """`fn(*args, **kwargs)` committed inside `schema` (see tests/committed.py)."""
+    return in_committed_connection(lambda: fn(*args, **kwargs), schema=schema)

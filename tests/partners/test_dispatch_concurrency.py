@@ -31,6 +31,7 @@ from partners.dispatch import BatchResult, dispatch_send_batch, dispatch_send_du
 from partners.models import Dispatch, DispatchAttempt, Partner
 from purchases.models import Purchase
 from tenants.models import Brand
+from tests.committed import in_committed_connection
 from tests.partners.dispatch_factories import PurchaseFactory, make_dispatch
 from tests.partners.factories import PartnerFactory
 
@@ -45,23 +46,7 @@ def in_own_connection(brand: Brand, work: Callable[[], T]) -> T:
     The test itself runs in a rolled-back transaction; what happens here is COMMITTED,
     and the test's connection (READ COMMITTED) sees it on its next statement.
     """
-    outcome: dict[str, object] = {}
-
-    def run() -> None:
-        connection.set_tenant(brand)
-        try:
-            outcome["value"] = work()
-        except BaseException as exc:
-            outcome["error"] = exc
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(timeout=60)
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome["value"]  # type: ignore[return-value]
+    return in_committed_connection(work, schema=brand.schema_name)
 
 
 def _delete_committed_rows() -> None:

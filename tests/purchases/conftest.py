@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -12,6 +11,7 @@ from django.db import connections
 from django.utils import timezone
 
 from campaigns.snapshots import clear_snapshot_cache
+from tests.committed import in_committed_connection
 
 _sequence = itertools.count(1)
 
@@ -53,21 +53,10 @@ def D(value: str) -> Decimal:
 
 
 def in_own_connection(test_database: str, work: Callable[[], Any]) -> Any:
-    """Run `work` in a new thread, i.e. on a new database connection that commits."""
-    outcome: dict[str, Any] = {}
+    """Run `work` on a new database connection that commits (see tests/committed.py)."""
 
-    def run() -> None:
+    def on_test_database() -> Any:
         connections["default"].settings_dict["NAME"] = test_database
-        try:
-            outcome["value"] = work()
-        except BaseException as exc:
-            outcome["error"] = exc
-        finally:
-            connections.close_all()
+        return work()
 
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(timeout=60)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
+    return in_committed_connection(on_test_database)

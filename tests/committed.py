@@ -1,0 +1,44 @@
+"""Run work on a connection of its own, so that what it writes is COMMITTED.
+
+For tests whose rows must be seen by another connection (a live server, a
+worker thread, a racing thread) while the test itself keeps pytest-django's
+rolled-back transaction — never `transactional_db`, whose flush would truncate
+the public schema (the session's brands). The caller cleans up what it commits.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.db import connections
+from django_tenants.utils import schema_context
+
+T = TypeVar("T")
+
+
+def in_committed_connection(work: Callable[[], T], *, schema: str | None = None, timeout: float = 60) -> T:
+    """Run `work()` in a new thread (hence a new, autocommit connection), inside `schema` if given."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            if schema is None:
+                outcome["value"] = work()
+            else:
+                with schema_context(schema):
+                    outcome["value"] = work()
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"work in a committed connection did not finish within {timeout} s")
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome.get("value")  # type: ignore[return-value]
