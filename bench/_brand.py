@@ -81,3 +81,32 @@ def start_gunicorn(port: int, *, workers: int = 1) -> subprocess.Popen:
         cwd=ROOT,
         env=env,
     )
+
+
+# The partner row the archive and dashboard benchmarks insert in raw SQL (their data is made
+# server-side, far faster than the ORM); its secret is a fixed, valid whsec_ value.
+BENCH_PARTNER_SQL = """
+    INSERT INTO partners_partner (slug, name, submission_url, auth_url, secret, previous_secret,
+        timeout_seconds, max_attempts, is_active, created_at, updated_at)
+    VALUES ('bench', 'Bench', 'http://127.0.0.1:9/s', 'http://127.0.0.1:9/a',
+        'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '', 10, 8, true, now(), now())
+    RETURNING id
+"""
+
+
+def insert_bench_partner(cursor) -> int:
+    cursor.execute(BENCH_PARTNER_SQL)
+    return cursor.fetchone()[0]
+
+
+def drop_brand(schema: str) -> None:
+    """Remove a throw-away bench brand: its schema, its host and its row."""
+    from django.db import connection
+
+    from tenants.models import Brand, Domain
+
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    Domain.objects.filter(tenant__schema_name=schema).delete()
+    Brand.objects.filter(schema_name=schema).delete()

@@ -1,4 +1,3 @@
-
 """Benchmark: archive one campaign of 1,000,000 evaluations (+ 20 % dispatches, one attempt each) end to end.
 
 Creates a throw-away brand schema (`bench_archive`), fills it server-side
@@ -38,7 +37,7 @@ from django.db import connection  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
 from archive.services import archive_campaign  # noqa: E402
-from tenants.models import Brand, Domain  # noqa: E402
+from bench import _brand  # noqa: E402
 from tenants.services import brand_create  # noqa: E402
 
 SCHEMA = "bench_archive"
@@ -54,27 +53,14 @@ def peak_rss_mb() -> float:
 
 
 def drop_brand() -> None:
-    connection.set_schema_to_public()
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
-    Domain.objects.filter(tenant__schema_name=SCHEMA).delete()
-    Brand.objects.filter(schema_name=SCHEMA).delete()
+    _brand.drop_brand(SCHEMA)
 
 
 def fill(evaluations: int) -> int:
     """One completed campaign with `evaluations` evaluations, 20 % dispatches, one attempt each."""
     dispatches = evaluations // 5
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO partners_partner (slug, name, submission_url, auth_url, secret, previous_secret,
-                timeout_seconds, max_attempts, is_active, created_at, updated_at)
-            VALUES ('bench', 'Bench', 'http://127.0.0.1:9/s', 'http://127.0.0.1:9/a',
-                'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '', 10, 8, true, now(), now())
-            RETURNING id
-            """
-        )
-        partner_id = cursor.fetchone()[0]
+        partner_id = _brand.insert_bench_partner(cursor)
         cursor.execute(
             """
             INSERT INTO campaigns_campaign (name, kind, status, starts_at, ends_at, purchase_channels,

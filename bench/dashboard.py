@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
+from bench import _brand
 from bench._brand import _ensure_database
 
 _ensure_database()
@@ -38,7 +39,6 @@ from django.utils import timezone  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
 from monitoring.rollups import rollup_refresh  # noqa: E402
-from tenants.models import Brand, Domain  # noqa: E402
 from tenants.services import brand_create  # noqa: E402
 
 SCHEMA = "bench_dashboard"
@@ -46,25 +46,12 @@ HOST = "bench-dashboard.localhost"
 
 
 def drop_brand() -> None:
-    connection.set_schema_to_public()
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
-    Domain.objects.filter(tenant__schema_name=SCHEMA).delete()
-    Brand.objects.filter(schema_name=SCHEMA).delete()
+    _brand.drop_brand(SCHEMA)
 
 
 def fill(rows: int) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO partners_partner (slug, name, submission_url, auth_url, secret, previous_secret,
-                timeout_seconds, max_attempts, is_active, created_at, updated_at)
-            VALUES ('bench', 'Bench', 'http://127.0.0.1:9/s', 'http://127.0.0.1:9/a',
-                'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '', 10, 8, true, now(), now())
-            RETURNING id
-            """
-        )
-        partner_id = cursor.fetchone()[0]
+        partner_id = _brand.insert_bench_partner(cursor)
         cursor.execute(
             """
             INSERT INTO campaigns_campaign (name, kind, status, starts_at, ends_at, purchase_channels,

@@ -19,9 +19,9 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
+from tests.browser import launch_chromium, requires_chromium
 from tests.campaigns.conftest import committed
 
-CHROMIUM = "/usr/bin/chromium"
 SCHEMA = "brand_a"
 HOST = "brand-a.localhost"
 USERNAME = "browser-crm"
@@ -30,15 +30,7 @@ CAMPAIGN_NAME = "Browser test campaign"
 PARTNER_SLUG = "browser-partner"
 SCREENSHOT_DIR = Path(os.environ.get("BROWSER_TEST_SCREENSHOTS", "/tmp"))
 
-pytestmark = [
-    pytest.mark.browser,
-    # CI installs Chromium (scripts/install_browser.sh) and sets REQUIRE_BROWSER=1, so there a
-    # missing browser fails instead of skipping; a bare developer machine skips with the reason.
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM) and not os.environ.get("REQUIRE_BROWSER"),
-        reason=f"{CHROMIUM} is absent (scripts/install_browser.sh)",
-    ),
-]
+pytestmark = requires_chromium
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -109,20 +101,7 @@ def test_crm_person_creates_and_activates_a_campaign(live_app, committed_crm_use
 
     now = timezone.now()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-                f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
-            ],
-        )
+        browser = launch_chromium(playwright, host=HOST)
         try:
             page = browser.new_page()
             page.set_default_timeout(20_000)

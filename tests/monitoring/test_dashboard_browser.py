@@ -6,14 +6,14 @@ rows the browser needs committed up front (another connection) and removed at th
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from tests.browser import launch_chromium, requires_chromium
 from tests.campaigns.conftest import committed
-from tests.campaigns.test_admin_browser import CHROMIUM, HOST, live_app  # noqa: F401 - the fixture
+from tests.campaigns.test_admin_browser import HOST, live_app  # noqa: F401 - the fixture
 
 SCHEMA = "brand_a"
 USERNAME = "dashboard-viewer"
@@ -22,13 +22,7 @@ CAMPAIGN_NAME = "Dashboard browser campaign"
 PARTNER_SLUG = "dashboard-browser-partner"
 PURCHASE_PREFIX = "dash-browser-"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM) and not os.environ.get("REQUIRE_BROWSER"),
-        reason=f"{CHROMIUM} is absent (scripts/install_browser.sh)",
-    ),
-]
+pytestmark = requires_chromium
 
 
 def _cleanup() -> None:
@@ -88,20 +82,7 @@ def test_campaign_dashboard_renders_its_chart(live_app, committed_dashboard, tmp
 
     url = f"{live_app}/admin/monitoring/campaignhourlyrollup/campaign/{committed_dashboard}/"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-                f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
-            ],
-        )
+        browser = launch_chromium(playwright, host=HOST)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(20_000)
