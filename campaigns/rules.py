@@ -291,6 +291,14 @@ class CompiledCampaign:
     def __repr__(self) -> str:
         return f"<CompiledCampaign id={self.id} version={self.version} currency={self.currency}>"
 
+    def shared_results(self) -> tuple[EvaluationResult, ...]:
+        """The prebuilt results `evaluate` returns as they are (checks 1-4, no eligible items).
+
+        They live as long as this object, so a caller may key a cache on their identity (the
+        evaluation writes each one's row text once per batch instead of once per purchase).
+        """
+        return (self._r_not_active, self._r_outside, self._r_channel, self._r_currency, self._r_no_items)
+
     def evaluate(self, purchase: PurchaseFacts) -> EvaluationResult:
         """Evaluate ``purchase`` against this campaign (SPEC §3).
 

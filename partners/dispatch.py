@@ -9,8 +9,9 @@ The flow of one batch (`dispatch_send_batch`, called by the task
    attempts) and a lease is written (`claimed_until`, `claim_token`). Rows
    under someone else's live lease, already `sent`/`dead`, or not yet due are
    skipped. The signed body is built here.
-2. **Send** (no transaction, no DB connection used): a small thread pool posts
-   the batch concurrently through the pooled client (`partners.client`).
+2. **Send** (no transaction, no DB connection used): the batch is posted
+   concurrently, at most `DISPATCH_SEND_CONCURRENCY` in flight, from the calling
+   thread by one libcurl multi handle (`partners.client.submit_many`).
 3. **Record** (one short transaction): an attempt row per request and the new
    state of each dispatch, written only where our `claim_token` still holds
    (fencing). `sent` and `dead` are final until a replay.
@@ -18,19 +19,22 @@ The flow of one batch (`dispatch_send_batch`, called by the task
 A worker killed between 2 and 3 leaves the lease to expire; the sweep then
 claims the row again, writes a "worker lost" attempt row and re-sends once,
 with the same `webhook-id`/`Idempotency-Key`. See docs/adr/0006-partner-dispatch.md.
+
+The first attempt of a new dispatch skips step 1: the evaluation creates the
+row already claimed (`dispatch_create_claimed`, in its own transaction) and
+sends it after its commit (`dispatch_send_claimed`: steps 2 and 3), so the
+hot path pays for no second message and no second claim. Retries, the sweep
+and replays go through `dispatch_send_batch`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import random
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -43,11 +47,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns.currencies import is_iso_4217, quantum_for
+from campaigns.models import Campaign
 from core import metrics
 from core.exceptions import ConflictError, NotFoundError
 from outbox.services import outbox_enqueue
 from partners import client
-from partners.models import Dispatch, DispatchAttempt
+from partners.models import Dispatch, DispatchAttempt, Partner
 from partners.signing import signed_headers
 from purchases.models import Evaluation
 
@@ -105,12 +110,51 @@ def _iso8601(moment: datetime) -> str:
 def dispatch_payload(*, dispatch: Dispatch, evaluation: Evaluation, tenant: str) -> dict[str, Any]:
     """The SPEC §5 body: version and eligible value come from the evaluation that made it eligible."""
     purchase = dispatch.purchase
-    campaign = dispatch.campaign
+    return _payload(
+        dispatch_id=dispatch.id,
+        tenant=tenant,
+        campaign_id=dispatch.campaign.id,
+        campaign_name=dispatch.campaign.name,
+        campaign_version=evaluation.campaign_version,
+        purchase=PurchaseFields(
+            external_id=purchase.external_id,
+            customer_id=purchase.customer_id,
+            channel=purchase.channel,
+            purchased_at=purchase.purchased_at,
+            currency=purchase.currency,
+            total=purchase.total,
+        ),
+        eligible_value=evaluation.eligible_value,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseFields:
+    """What a SPEC §5 body says of the purchase."""
+
+    external_id: str
+    customer_id: str
+    channel: str
+    purchased_at: datetime
+    currency: str
+    total: Decimal
+
+
+def _payload(
+    *,
+    dispatch_id: uuid.UUID,
+    tenant: str,
+    campaign_id: int,
+    campaign_name: str,
+    campaign_version: int,
+    purchase: PurchaseFields,
+    eligible_value: Decimal,
+) -> dict[str, Any]:
     return {
         "type": "purchase.eligible",
-        "dispatch_id": str(dispatch.id),
+        "dispatch_id": str(dispatch_id),
         "tenant": tenant,
-        "campaign": {"id": campaign.id, "name": campaign.name, "version": evaluation.campaign_version},
+        "campaign": {"id": campaign_id, "name": campaign_name, "version": campaign_version},
         "purchase": {
             "external_id": purchase.external_id,
             "customer_id": purchase.customer_id,
@@ -118,7 +162,7 @@ def dispatch_payload(*, dispatch: Dispatch, evaluation: Evaluation, tenant: str)
             "purchased_at": _iso8601(purchase.purchased_at),
             "currency": purchase.currency,
             "total": _money(purchase.total, purchase.currency),
-            "eligible_value": _money(evaluation.eligible_value, purchase.currency),
+            "eligible_value": _money(eligible_value, purchase.currency),
         },
     }
 
@@ -437,6 +481,140 @@ def dispatch_claim(
     return claimed, result
 
 
+@dataclass(frozen=True, slots=True)
+class EligibleDispatch:
+    """An eligible (purchase, campaign) pair handed over by the evaluation, with what its body needs."""
+
+    purchase_id: int
+    campaign_id: int
+    partner_id: int
+    campaign_version: int
+    eligible_value: Decimal
+    purchase: PurchaseFields
+
+
+@dataclass
+class CreatedDispatches:
+    """What `dispatch_create_claimed` wrote: the rows created, and those already claimed for sending."""
+
+    created: list[uuid.UUID] = field(default_factory=list)
+    claimed: list[ClaimedDispatch] = field(default_factory=list)
+    claim_token: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+def dispatch_create_claimed(*, eligible: Sequence[EligibleDispatch], now: datetime) -> CreatedDispatches:
+    """Create the dispatches of eligible pairs, already claimed by the caller, in the caller's transaction.
+
+    The evaluation calls this inside the transaction that writes the evaluations,
+    then sends the claimed dispatches itself once that transaction has committed
+    (`dispatch_send_claimed`): the hand-over costs no second message, no second
+    task and no second claim (ADR 0006, "Performance"). A row is inserted with the
+    lease and the attempt counter of its first attempt, exactly as
+    `dispatch_claim` would leave it: if the worker dies before recording, the
+    lease expires and the beat sweep sends it (same `Idempotency-Key`), as for any
+    lost sender. A pair that already has a dispatch is skipped (`ON CONFLICT DO
+    NOTHING` on the unique pair); a dispatch of an inactive partner is created
+    pending and unclaimed, left for the sweep once the partner is active again.
+    """
+    created = CreatedDispatches()
+    if not eligible:
+        return created
+    partners = {
+        row[0]: row[1:]
+        for row in Partner.objects.filter(id__in={e.partner_id for e in eligible}).values_list(
+            "id", "slug", "submission_url", "secret", "timeout_seconds", "max_attempts", "is_active"
+        )
+    }
+    names = dict(Campaign.objects.filter(id__in={e.campaign_id for e in eligible}).values_list("id", "name"))
+    lease_until = _lease_until(
+        now,
+        rows=len(eligible),
+        slowest_timeout_seconds=max((p[3] for p in partners.values()), default=1),
+    )
+    tenant = connection.schema_name
+    ids: list[uuid.UUID] = []
+    claims: list[ClaimedDispatch | None] = []
+    for pair in eligible:
+        dispatch_id = uuid.uuid4()
+        ids.append(dispatch_id)
+        slug, url, secret, timeout_seconds, max_attempts, is_active = partners[pair.partner_id]
+        if not is_active or max_attempts < 1:
+            claims.append(None)
+            continue
+        body = encode_body(
+            _payload(
+                dispatch_id=dispatch_id,
+                tenant=tenant,
+                campaign_id=pair.campaign_id,
+                campaign_name=names[pair.campaign_id],
+                campaign_version=pair.campaign_version,
+                purchase=pair.purchase,
+                eligible_value=pair.eligible_value,
+            )
+        )
+        claims.append(
+            ClaimedDispatch(
+                dispatch_id=dispatch_id,
+                attempt_number=1,
+                attempts_used=1,
+                max_attempts=max_attempts,
+                url=url,
+                secret=secret,
+                timeout_seconds=timeout_seconds,
+                body=body,
+                partner_slug=slug,
+            )
+        )
+    with connection.cursor() as cursor:
+        # One statement for the whole batch (unnest of arrays), RETURNING only the rows really inserted.
+        cursor.execute(
+            f"""
+            INSERT INTO {Dispatch._meta.db_table}
+                (id, purchase_id, campaign_id, partner_id, status, attempts, claimed_until, claim_token,
+                 last_error, created_at, updated_at)
+            SELECT pair.id, pair.purchase_id, pair.campaign_id, pair.partner_id, %s, pair.attempts,
+                   pair.claimed_until, pair.claim_token, '', %s, %s
+            FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::integer[],
+                        %s::timestamptz[], %s::uuid[])
+                AS pair(id, purchase_id, campaign_id, partner_id, attempts, claimed_until, claim_token)
+            ON CONFLICT (purchase_id, campaign_id) DO NOTHING
+            RETURNING id
+            """,  # noqa: S608 - the table name is ours, every value is a parameter
+            [
+                Dispatch.Status.PENDING.value,
+                now,
+                now,
+                ids,
+                [pair.purchase_id for pair in eligible],
+                [pair.campaign_id for pair in eligible],
+                [pair.partner_id for pair in eligible],
+                [0 if claim is None else 1 for claim in claims],
+                [None if claim is None else lease_until for claim in claims],
+                [None if claim is None else created.claim_token for claim in claims],
+            ],
+        )
+        inserted = {row[0] for row in cursor.fetchall()}
+    created.created = [dispatch_id for dispatch_id in ids if dispatch_id in inserted]
+    created.claimed = [claim for claim in claims if claim is not None and claim.dispatch_id in inserted]
+    return created
+
+
+def dispatch_send_claimed(*, claimed: Sequence[ClaimedDispatch], claim_token: uuid.UUID) -> BatchResult:
+    """Send dispatches created claimed (`dispatch_create_claimed`, committed) and record the outcomes."""
+    result = BatchResult(claimed=len(claimed))
+    chunk = _claim_chunk()
+    for start in range(0, len(claimed), chunk):
+        part = list(claimed[start : start + chunk])
+        recorded = dispatch_record_outcomes(
+            outcomes=list(zip(part, _submit_all(part), strict=True)),
+            claim_token=claim_token,
+            now=timezone.now(),
+        )
+        recorded.claimed = 0
+        result.merge(recorded)
+    return result
+
+
 def _mark_dead(row: Dispatch, error: str) -> None:
     row.status = Dispatch.Status.DEAD
     row.last_error = _excerpt(error)
@@ -449,37 +627,19 @@ def _mark_dead(row: Dispatch, error: str) -> None:
     )
 
 
-def dispatch_submit(claimed: ClaimedDispatch) -> client.SubmissionResponse:
-    """One signed POST of a claimed dispatch (no database access: safe in a thread)."""
-    msg_id = str(claimed.dispatch_id)
-    headers = signed_headers(secret=claimed.secret, msg_id=msg_id, body=claimed.body)
-    return client.submit(
-        url=claimed.url, body=claimed.body, headers=headers, timeout_seconds=claimed.timeout_seconds
+def _submission(claimed: ClaimedDispatch) -> client.SubmissionRequest:
+    """The signed POST of a claimed dispatch (signed now: the timestamp is the sending time)."""
+    return client.SubmissionRequest(
+        url=claimed.url,
+        body=claimed.body,
+        headers=signed_headers(secret=claimed.secret, msg_id=str(claimed.dispatch_id), body=claimed.body),
+        timeout_seconds=claimed.timeout_seconds,
     )
 
 
-_pool: ThreadPoolExecutor | None = None
-_pool_key: tuple[int, int] | None = None
-_pool_lock = threading.Lock()
-
-
-def _send_pool(size: int) -> ThreadPoolExecutor:
-    """The process's send threads, kept between batches (a fresh pool after a fork or a resize)."""
-    global _pool, _pool_key
-    key = (os.getpid(), size)
-    with _pool_lock:
-        if _pool is None or _pool_key != key:
-            if _pool is not None and _pool_key and _pool_key[0] == key[0]:
-                _pool.shutdown(wait=False)
-            _pool, _pool_key = ThreadPoolExecutor(max_workers=size, thread_name_prefix="dispatch"), key
-        return _pool
-
-
 def _submit_all(claimed: list[ClaimedDispatch]) -> list[client.SubmissionResponse]:
-    size = _send_concurrency()
-    if size <= 1 or len(claimed) <= 1:
-        return [dispatch_submit(c) for c in claimed]
-    return list(_send_pool(size).map(dispatch_submit, claimed))
+    """Send a chunk concurrently (at most DISPATCH_SEND_CONCURRENCY in flight) from this thread."""
+    return client.submit_many([_submission(c) for c in claimed], concurrency=_send_concurrency())
 
 
 @transaction.atomic

@@ -58,8 +58,14 @@ class Dispatch(models.Model):
         DEAD = "dead"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    purchase = models.ForeignKey("purchases.Purchase", on_delete=models.CASCADE, related_name="dispatches")
-    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="dispatches")
+    # No single-column indexes for these two: `dispatch_unique_pair` (purchase, campaign) and
+    # `dispatch_campaign_status_idx` (campaign, status) lead with them (ADR 0004, "Performance").
+    purchase = models.ForeignKey(
+        "purchases.Purchase", on_delete=models.CASCADE, related_name="dispatches", db_index=False
+    )
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.CASCADE, related_name="dispatches", db_index=False
+    )
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="dispatches")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)

@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 SHORT_RETRY_COUNTDOWN_MAX_SECONDS = 10
 
 
-def _schedule_short_retries(retry_soon: list[tuple[str, float]]) -> None:
+def schedule_short_retries(retry_soon: list[tuple[str, float]]) -> None:
+    """Send the retries due within seconds as one delayed message (the sweep covers a lost one)."""
     soon = [
         (dispatch_id, delay)
         for dispatch_id, delay in retry_soon
@@ -38,7 +39,7 @@ def _schedule_short_retries(retry_soon: list[tuple[str, float]]) -> None:
 def send_dispatches_task(dispatch_ids: list[str]) -> dict[str, int]:
     """Send a batch of dispatches (enqueued by the evaluation service through the outbox)."""
     result = dispatch_send_batch(dispatch_ids=dispatch_ids)
-    _schedule_short_retries(result.retry_soon)
+    schedule_short_retries(result.retry_soon)
     return {"sent": result.sent, "retrying": result.retrying, "dead": result.dead, "skipped": result.skipped}
 
 

@@ -1,57 +1,52 @@
 """The boundary between evaluation (this app) and partner dispatch (`partners`).
 
-Evaluation hands every eligible (purchase, campaign) pair over here, in its own
-transaction: a `pending` Dispatch row per pair (unique per pair, so a repeated
-evaluation never creates a second one) and ONE outbox message
-`partners.send_dispatches([dispatch ids])` per batch. Everything after that —
-signing, sending, retries, dead letters — is `partners.dispatch`'s job.
+Evaluation hands every eligible (purchase, campaign) pair over here in two steps:
+
+1. inside the evaluation's transaction, `partners_dispatches_create` writes a
+   Dispatch row per pair (unique per pair, so a repeated evaluation never
+   creates a second one), already claimed for its first attempt (lease, attempt
+   counter);
+2. once that transaction has committed, `partners_dispatches_send` sends the
+   claimed dispatches from the same task and records each outcome.
+
+The Dispatch rows are the durable record: if the worker dies between 1 and 2,
+or the send fails, the lease expires and the beat sweep
+(`partners.send_due_dispatches`) sends them, with the same Idempotency-Key.
+Everything after the first attempt — retries, dead letters, replay — is
+`partners.dispatch`'s job. (Until the Performance amendment of ADR 0006, step 1
+wrote pending rows plus an outbox message `partners.send_dispatches`, and a
+second task claimed and sent them.)
 """
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Sequence
+from datetime import datetime
 
-from django.db import connection, transaction
+from partners.dispatch import (
+    BatchResult,
+    CreatedDispatches,
+    EligibleDispatch,
+    PurchaseFields,
+    dispatch_create_claimed,
+    dispatch_send_claimed,
+)
 
-from outbox.services import outbox_enqueue
-from partners.models import Dispatch
+__all__ = [
+    "BatchResult",
+    "CreatedDispatches",
+    "EligibleDispatch",
+    "PurchaseFields",
+    "partners_dispatches_create",
+    "partners_dispatches_send",
+]
 
-SEND_DISPATCHES_TASK = "partners.send_dispatches"
+
+def partners_dispatches_create(*, eligible: Sequence[EligibleDispatch], now: datetime) -> CreatedDispatches:
+    """Create (claimed) the dispatches of eligible pairs; call inside the evaluation's transaction."""
+    return dispatch_create_claimed(eligible=eligible, now=now)
 
 
-@transaction.atomic
-def partners_dispatches_create(*, pairs: list[tuple[int, int, int]]) -> list[uuid.UUID]:
-    """Create pending dispatches for `(purchase_id, campaign_id, partner_id)` pairs and enqueue their sending.
-
-    Returns the ids of the dispatches created now; a pair that already has a
-    dispatch is skipped (`ON CONFLICT DO NOTHING` on the unique pair), so
-    calling this twice for the same pairs creates and enqueues nothing more.
-    """
-    if not pairs:
-        return []
-    ids = [uuid.uuid4() for _ in pairs]
-    table = Dispatch._meta.db_table
-    with connection.cursor() as cursor:
-        # One statement for the whole batch (unnest of arrays), RETURNING only the rows really inserted.
-        cursor.execute(
-            f"""
-            INSERT INTO {table}
-            (id, purchase_id, campaign_id, partner_id, status, attempts, last_error, created_at, updated_at)
-            SELECT pair.id, pair.purchase_id, pair.campaign_id, pair.partner_id, %s, 0, '', now(), now()
-            FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[])
-                AS pair(id, purchase_id, campaign_id, partner_id)
-            ON CONFLICT (purchase_id, campaign_id) DO NOTHING
-            RETURNING id
-            """,  # noqa: S608 - the table name is ours, every value is a parameter
-            [
-                Dispatch.Status.PENDING.value,
-                ids,
-                [pair[0] for pair in pairs],
-                [pair[1] for pair in pairs],
-                [pair[2] for pair in pairs],
-            ],
-        )
-        created = [row[0] for row in cursor.fetchall()]
-    if created:
-        outbox_enqueue(task_name=SEND_DISPATCHES_TASK, args=[[str(dispatch_id) for dispatch_id in created]])
-    return created
+def partners_dispatches_send(created: CreatedDispatches) -> BatchResult:
+    """Send what `partners_dispatches_create` claimed; call after its transaction committed."""
+    return dispatch_send_claimed(claimed=created.claimed, claim_token=created.claim_token)

@@ -11,9 +11,12 @@ class Purchase(models.Model):
         IN_STORE = "in_store"
         ECOMMERCE = "ecommerce"
 
-    # The sender's id: idempotency key of ingestion, unique per brand (schema).
-    external_id = models.CharField(max_length=200, unique=True)
-    customer_id = models.CharField(max_length=200, db_index=True)
+    # The sender's id: idempotency key of ingestion, unique per brand (schema). Unique and indexed
+    # through Meta (constraint, index), not `unique=True` / `db_index=True`: those also build a
+    # `varchar_pattern_ops` index for LIKE that nothing here uses (the admin searches `iexact`), and
+    # every index costs each insert and each non-HOT update of the hottest table (ADR 0004).
+    external_id = models.CharField(max_length=200)
+    customer_id = models.CharField(max_length=200)
     channel = models.CharField(max_length=20, choices=Channel.choices)
     purchased_at = models.DateTimeField()
     currency = models.CharField(max_length=3)
@@ -39,8 +42,10 @@ class Purchase(models.Model):
                 name="purchase_unevaluated_idx",
             ),
             models.Index(fields=["purchased_at"], name="purchase_purchased_at_idx"),
+            models.Index(fields=["customer_id"], name="purchase_customer_idx"),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="purchase_external_id_unique"),
             models.CheckConstraint(
                 condition=Q(channel__in=["in_store", "ecommerce"]), name="purchase_channel_valid"
             ),

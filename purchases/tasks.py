@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from config.celery import tenant_task
+from partners.tasks import schedule_short_retries
 from purchases.services import purchases_evaluate, purchases_sweep_unevaluated
 
 
 @tenant_task(name="purchases.evaluate_batch", bind=True)
 def evaluate_batch_task(self, purchase_ids: list[int]) -> int:
-    """Evaluate a batch of purchases (one message per ingestion request); safe to run twice.
+    """Evaluate a batch of purchases (one message per ingestion request) and send the dispatches; safe twice.
 
     `redelivered` is set by the broker when a worker died holding this message
     (acks_late + reject_on_worker_lost): the service then counts the attempt first.
     """
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-    return purchases_evaluate(purchase_ids=purchase_ids, redelivered=redelivered).evaluated
+    outcome = purchases_evaluate(purchase_ids=purchase_ids, redelivered=redelivered)
+    schedule_short_retries(outcome.dispatch.retry_soon)
+    return outcome.evaluated
 
 
 @tenant_task(name="purchases.sweep_unevaluated")

@@ -17,11 +17,12 @@ any change of a value does.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+import orjson
 
 from campaigns.currencies import is_iso_4217, quantum_for
 
@@ -48,6 +49,18 @@ class ValidPurchase:
     items: list[dict[str, Any]]
     total: Decimal
     body_hash: str
+
+
+def canonical_json(document: dict[str, Any]) -> bytes:
+    """Sorted keys, no spaces, UTF-8: the bytes that are hashed for idempotency.
+
+    orjson, ~10× faster than the standard library on the ingestion path, writes
+    exactly the bytes of `json.dumps(document, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False).encode()` for what a canonical purchase holds (str, int,
+    None, lists and dicts of them), so hashes stored before the switch still match
+    (property-tested in tests/purchases/test_validation.py).
+    """
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 
 
 def money_str(value: Decimal, currency: str) -> str:
@@ -244,9 +257,7 @@ def validate_purchase(data: Any) -> tuple[ValidPurchase | None, Errors]:
         "items": items,
         "total": format(lines_sum.normalize(), "f"),
     }
-    body_hash = hashlib.sha256(
-        json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    ).hexdigest()
+    body_hash = hashlib.sha256(canonical_json(canonical)).hexdigest()
     return (
         ValidPurchase(
             external_id=external_id,  # type: ignore[arg-type]

@@ -25,7 +25,10 @@ class CampaignFactory(factory.django.DjangoModelFactory):
     partner = factory.SubFactory(PartnerFactory)
     reward = factory.LazyFunction(lambda: {"type": "voucher", "value": "10.00", "description": "10 € off"})
     notification = factory.LazyFunction(
-        lambda: {"title": "You won!", "body": "{{ award.value }} {{ award.currency }} for {{ campaign.name }}"}
+        lambda: {
+            "title": "You won!",
+            "body": "{{ award.value }} {{ award.currency }} for {{ campaign.name }}",
+        }
     )
 
 

@@ -1,4 +1,4 @@
-"""Code paths added for throughput (ADR 0004/0006 "Performance"): the urllib3 client, the joined
+"""Code paths added for throughput (ADR 0004/0006 "Performance"): the partner client, the joined
 evaluation lookup of the claim, and evaluations without database FK constraints."""
 
 from __future__ import annotations

@@ -35,17 +35,23 @@ def send_messages(task_name: str) -> list[OutboxMessage]:
     return list(OutboxMessage.objects.filter(task_name=task_name).order_by("id"))
 
 
-def test_eligible_purchase_gets_evaluations_and_one_pending_dispatch(ingest_client):
+def test_eligible_purchase_gets_evaluations_and_one_dispatch_sent_by_the_evaluation(
+    ingest_client, httpserver
+):
     campaign = CampaignFactory(status=Campaign.Status.ACTIVE, min_purchase_value=Decimal("50"))
     ItemRuleFactory(
         campaign=campaign, kind="whitelist", match="category", value="toys", multiplier=Decimal(2)
     )
     small = CampaignFactory(status=Campaign.Status.ACTIVE, min_purchase_value=Decimal("500"))
+    campaign.partner.submission_url = httpserver.url_for("/submissions")
+    campaign.partner.save()
+    httpserver.expect_request("/submissions", method="POST").respond_with_json({"ok": True})
     purchase = ingest(ingest_client)
 
     outcome = purchases_evaluate(purchase_ids=[purchase.id])
 
     assert (outcome.evaluated, outcome.eligible, outcome.dispatches_created) == (1, 1, 1)
+    assert (outcome.dispatch.claimed, outcome.dispatch.sent) == (1, 1)
     by_campaign = {e.campaign_id: e for e in Evaluation.objects.filter(purchase=purchase)}
     # 2 × 20 × 2 (whitelisted toys) + 20 = 100.00
     assert by_campaign[campaign.id].eligible is True
@@ -57,14 +63,35 @@ def test_eligible_purchase_gets_evaluations_and_one_pending_dispatch(ingest_clie
     purchase.refresh_from_db()
     assert purchase.evaluated_at is not None and purchase.evaluation_attempts == 1
     (dispatch,) = Dispatch.objects.all()
-    assert (dispatch.purchase_id, dispatch.campaign_id, dispatch.partner_id, dispatch.status) == (
+    fields = (
+        "purchase_id",
+        "campaign_id",
+        "partner_id",
+        "status",
+        "attempts",
+        "claimed_until",
+        "claim_token",
+    )
+    assert tuple(getattr(dispatch, name) for name in fields) == (
         purchase.id,
         campaign.id,
         campaign.partner_id,
-        "pending",
+        "sent",
+        1,
+        None,
+        None,
     )
-    (message,) = send_messages("partners.send_dispatches")
-    assert message.args == [[str(dispatch.id)]]
+    # Sent by the evaluation task itself (ADR 0006 "Performance"): no second message, one request.
+    assert send_messages("partners.send_dispatches") == []
+    [(request, _)] = httpserver.log
+    assert request.headers["Idempotency-Key"] == str(dispatch.id)
+    sent = json.loads(request.data)
+    assert (sent["campaign"], sent["purchase"]["external_id"], sent["purchase"]["eligible_value"]) == (
+        {"id": campaign.id, "name": campaign.name, "version": campaign.version},
+        purchase.external_id,
+        "100.00",
+    )
+    assert list(dispatch.attempt_log.values_list("number", "status_code", "outcome")) == [(1, 200, "sent")]
 
 
 def test_get_shows_evaluations_and_dispatches(ingest_client, crm_client):
@@ -114,8 +141,9 @@ def test_get_shows_evaluations_and_dispatches(ingest_client, crm_client):
                 "reason": "campaign_not_active",
             },
         ]
+        # The evaluation made the first attempt; the test partner (port 9) refuses connections.
         assert body["dispatches"] == [
-            {"id": str(dispatch.id), "campaign_id": campaign.id, "status": "pending", "attempts": 0}
+            {"id": str(dispatch.id), "campaign_id": campaign.id, "status": "retrying", "attempts": 1}
         ]
 
 
@@ -210,8 +238,13 @@ def test_running_the_task_twice_evaluates_and_dispatches_once(ingest_client):
     assert evaluate_batch_task.run([purchase.id]) == 1
     assert evaluate_batch_task.run([purchase.id]) == 0
     assert Evaluation.objects.filter(purchase=purchase).count() == 2
-    assert Dispatch.objects.filter(purchase=purchase).count() == 2
-    assert len(send_messages("partners.send_dispatches")) == 1
+    # Each dispatch had its first attempt in the first run (the test partner refuses connections:
+    # retrying); the second run created and sent nothing.
+    assert sorted(Dispatch.objects.filter(purchase=purchase).values_list("attempts", "status")) == [
+        (1, "retrying"),
+        (1, "retrying"),
+    ]
+    assert sum(d.attempt_log.count() for d in Dispatch.objects.filter(purchase=purchase)) == 2
     purchase.refresh_from_db()
     assert purchase.evaluation_attempts == 1
 

@@ -1,0 +1,140 @@
+#!/usr/bin/env python
+"""Where the CPU of the purchase pipeline goes, step by step, in one process (no HTTP, no Celery).
+
+    DATABASE_URL=… REDIS_URL=… .venv/bin/python bench/pipeline_steps.py [--batches 10]
+
+Uses the brand of `bench/pipeline.py` (run that once first: it creates the
+brand, its 10 campaigns and partner). Starts the bench partner server, then for
+each batch of 1,000 purchases (the same mix as `bench/pipeline.py`) runs the
+services the web request and the Celery task run — ingest, then evaluate and send
+the dispatches — and measures, per step, this process's CPU time and the CPU time
+of its PostgreSQL backend (read from /proc: the database runs on this machine).
+Outbox messages are written as in production but relayed to a queue no worker
+reads (the steps are called directly). Prints milliseconds per 1,000 purchases;
+the last line is `RESULT ingest_py=… ingest_pg=… evaluate_py=… …`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+os.environ["CELERY_TASK_DEFAULT_QUEUE"] = "bench-pipeline-steps"
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("PARTNER_URL_ALLOW_PRIVATE", "true")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from django_tenants.utils import schema_context  # noqa: E402
+
+from bench.pipeline import SCHEMA, make_purchase  # noqa: E402
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+class StatementCosts:
+    """A Django execute wrapper: PostgreSQL backend CPU per kind of statement (its first words)."""
+
+    def __init__(self, backend: int) -> None:
+        self.backend = backend
+        self.spent: dict[str, list[float]] = {}
+
+    def __call__(self, execute, sql, params, many, context):
+        before = backend_cpu_seconds(self.backend)
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            key = " ".join(str(sql).split()[:6])[:70]
+            entry = self.spent.setdefault(key, [0, 0.0])
+            entry[0] += 1
+            entry[1] += backend_cpu_seconds(self.backend) - before
+
+
+class Steps:
+    def __init__(self) -> None:
+        self.spent: dict[str, list[float]] = {}
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            self.backend = cursor.fetchone()[0]
+
+    def run(self, name: str, function, *args, **kwargs):
+        python, database = time.process_time(), backend_cpu_seconds(self.backend)
+        result = function(*args, **kwargs)
+        entry = self.spent.setdefault(name, [0.0, 0.0])
+        entry[0] += time.process_time() - python
+        entry[1] += backend_cpu_seconds(self.backend) - database
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--partner-port", type=int, default=9765)
+    parser.add_argument("--per-statement", action="store_true", help="also PostgreSQL CPU per statement")
+    args = parser.parse_args()
+
+    from partners.models import Dispatch, Partner
+    from purchases.services import purchases_evaluate, purchases_ingest
+
+    partner_server = subprocess.Popen(
+        [sys.executable, "-m", "bench.partner_server", "--port", str(args.partner_port)], cwd=ROOT
+    )
+    time.sleep(1)
+    rng = random.Random(11)
+    purchased_at = (timezone.now() - timedelta(minutes=5)).isoformat()
+    run_id = int(time.time())
+    try:
+        with schema_context(SCHEMA):
+            Partner.objects.update(submission_url=f"http://127.0.0.1:{args.partner_port}/submissions")
+            steps = Steps()
+            statements = StatementCosts(steps.backend)
+            if args.per_statement:
+                connection.execute_wrappers.append(statements)
+            for batch in range(-1, args.batches):  # batch -1 warms up (imports, caches): not counted
+                if batch == 0:
+                    steps.spent.clear()
+                    statements.spent.clear()
+                bodies = [
+                    make_purchase(rng, f"steps-{run_id}-{batch}-{n}", purchased_at)[0] for n in range(1000)
+                ]
+                results = steps.run("ingest", purchases_ingest, bodies=bodies)
+                ids = [r.purchase_id for r in results]
+                # The evaluation task also sends the dispatches it creates (their first attempt).
+                steps.run("evaluate+send", purchases_evaluate, purchase_ids=ids)
+                dispatches = Dispatch.objects.filter(purchase_id__in=ids)
+                assert dispatches.count() == dispatches.filter(status="sent").count() > 0
+    finally:
+        partner_server.terminate()
+    for key, (count, seconds) in sorted(statements.spent.items(), key=lambda kv: -kv[1][1])[:25]:
+        print(f"  pg {seconds * 1000 / args.batches:6.1f} ms  {count:5d}×  {key}")
+    total_py = total_pg = 0.0
+    figures = []
+    for name, (python, database) in steps.spent.items():
+        python, database = python * 1000 / args.batches, database * 1000 / args.batches
+        total_py, total_pg = total_py + python, total_pg + database
+        print(f"{name:14s} python {python:6.1f} ms   postgres {database:6.1f} ms   per 1,000 purchases")
+        figures.append(f"{name.replace('+', '_')}_py={python:.1f} {name.replace('+', '_')}_pg={database:.1f}")
+    print(f"{'total':14s} python {total_py:6.1f} ms   postgres {total_pg:6.1f} ms")
+    print("RESULT " + " ".join(figures) + f" total_ms={total_py + total_pg:.1f}")
+
+
+if __name__ == "__main__":
+    main()
