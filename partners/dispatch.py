@@ -39,8 +39,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
+from enum import Enum
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -565,33 +567,43 @@ def dispatch_create_claimed(*, eligible: Sequence[EligibleDispatch], now: dateti
                 partner_slug=slug,
             )
         )
+    document = orjson.dumps(
+        [
+            {
+                "id": dispatch_id,
+                "purchase_id": pair.purchase_id,
+                "campaign_id": pair.campaign_id,
+                "partner_id": pair.partner_id,
+                "claimed": claim is not None,
+            }
+            for dispatch_id, pair, claim in zip(ids, eligible, claims, strict=True)
+        ]
+    ).decode()
     with connection.cursor() as cursor:
-        # One statement for the whole batch (unnest of arrays), RETURNING only the rows really inserted.
+        # One statement for the whole batch (one JSON document: a single parameter to quote),
+        # RETURNING only the rows really inserted.
         cursor.execute(
             f"""
             INSERT INTO {Dispatch._meta.db_table}
                 (id, purchase_id, campaign_id, partner_id, status, attempts, claimed_until, claim_token,
                  last_error, created_at, updated_at)
-            SELECT pair.id, pair.purchase_id, pair.campaign_id, pair.partner_id, %s, pair.attempts,
-                   pair.claimed_until, pair.claim_token, '', %s, %s
-            FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::integer[],
-                        %s::timestamptz[], %s::uuid[])
-                AS pair(id, purchase_id, campaign_id, partner_id, attempts, claimed_until, claim_token)
+            SELECT pair.id, pair.purchase_id, pair.campaign_id, pair.partner_id, %(pending)s,
+                   CASE WHEN pair.claimed THEN 1 ELSE 0 END,
+                   CASE WHEN pair.claimed THEN %(lease_until)s::timestamptz END,
+                   CASE WHEN pair.claimed THEN %(claim_token)s::uuid END,
+                   '', %(now)s, %(now)s
+            FROM jsonb_to_recordset(%(pairs)s::jsonb)
+                AS pair(id uuid, purchase_id bigint, campaign_id bigint, partner_id bigint, claimed boolean)
             ON CONFLICT (purchase_id, campaign_id) DO NOTHING
             RETURNING id
             """,  # noqa: S608 - the table name is ours, every value is a parameter
-            [
-                Dispatch.Status.PENDING.value,
-                now,
-                now,
-                ids,
-                [pair.purchase_id for pair in eligible],
-                [pair.campaign_id for pair in eligible],
-                [pair.partner_id for pair in eligible],
-                [0 if claim is None else 1 for claim in claims],
-                [None if claim is None else lease_until for claim in claims],
-                [None if claim is None else created.claim_token for claim in claims],
-            ],
+            {
+                "pending": Dispatch.Status.PENDING.value,
+                "lease_until": lease_until,
+                "claim_token": created.claim_token,
+                "now": now,
+                "pairs": document,
+            },
         )
         inserted = {row[0] for row in cursor.fetchall()}
     created.created = [dispatch_id for dispatch_id in ids if dispatch_id in inserted]
@@ -615,7 +627,7 @@ def dispatch_send_claimed(*, claimed: Sequence[ClaimedDispatch], claim_token: uu
     return result
 
 
-def _mark_dead(row: Dispatch, error: str) -> None:
+def _mark_dead(row: Dispatch | _RecordedRow, error: str) -> None:
     row.status = Dispatch.Status.DEAD
     row.last_error = _excerpt(error)
     row.next_attempt_at = None
@@ -652,14 +664,15 @@ def dispatch_record_outcomes(
 ) -> BatchResult:
     """Write each attempt and the dispatch's new state, where our claim still holds."""
     result = BatchResult()
-    rows = {
-        row.id: row
+    with connection.cursor() as cursor:
         # Only what the loop reads without assigning it first (every other field written below is set
-        # on every path): a lighter row than the whole model.
-        for row in Dispatch.objects.select_for_update()
-        .only("id", "campaign_id", "status", "sent_at")
-        .filter(id__in=[c.dispatch_id for c, _ in outcomes], claim_token=claim_token)
-    }
+        # on every path), as plain rows rather than model instances.
+        cursor.execute(
+            f"SELECT id, campaign_id, status, sent_at FROM {Dispatch._meta.db_table}"  # noqa: S608
+            " WHERE id = ANY(%s::uuid[]) AND claim_token = %s FOR UPDATE",
+            [_uuid_array(c.dispatch_id for c, _ in outcomes), claim_token],
+        )
+        rows = {row[0]: _RecordedRow(*row) for row in cursor.fetchall()}
     attempts: list[tuple] = []
     for claimed, response in outcomes:
         row = rows.get(claimed.dispatch_id)
@@ -740,30 +753,62 @@ def dispatch_record_outcomes(
 def _insert_attempts(attempts: Sequence[tuple]) -> None:
     """The audit rows of a chunk in one statement (`bulk_create` built a model instance per row).
 
-    Each tuple: (dispatch_id, number, attempted_at, status_code, latency_ms, outcome, error).
+    Each tuple: (dispatch_id, number, attempted_at, status_code, latency_ms, outcome, error). The
+    rows travel as one JSON document (orjson writes UUIDs and datetimes natively): one string to
+    quote instead of seven arrays of values quoted one by one.
     """
     if not attempts:
         return
-    columns = list(zip(*attempts, strict=True))
+    document = orjson.dumps([dict(zip(_ATTEMPT_COLUMNS, attempt, strict=True)) for attempt in attempts])
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO {DispatchAttempt._meta.db_table}
                 (dispatch_id, number, attempted_at, status_code, latency_ms, outcome, error)
-            SELECT * FROM unnest(%s::uuid[], %s::integer[], %s::timestamptz[], %s::smallint[],
-                                 %s::integer[], %s::varchar[], %s::text[])
+            SELECT dispatch_id, number, attempted_at, status_code, latency_ms, outcome, error
+            FROM jsonb_to_recordset(%s::jsonb) AS a(dispatch_id uuid, number integer,
+                attempted_at timestamptz, status_code smallint, latency_ms integer, outcome varchar, error text)
             """,  # noqa: S608 - the table name is ours, every value is a parameter
-            [list(column) for column in columns],
+            [document.decode()],
         )
 
 
-def _update_grouped(rows: Sequence[Dispatch], fields: Sequence[str]) -> None:
+_ATTEMPT_COLUMNS = ("dispatch_id", "number", "attempted_at", "status_code", "latency_ms", "outcome", "error")
+
+
+@dataclass(slots=True)
+class _RecordedRow:
+    """A dispatch as the recording reads and writes it (plain attributes, not a model instance)."""
+
+    id: uuid.UUID
+    campaign_id: int
+    status: str
+    sent_at: datetime | None
+    next_attempt_at: datetime | None = None
+    last_error: str = ""
+    last_status_code: int | None = None
+    claimed_until: datetime | None = None
+    claim_token: uuid.UUID | None = None
+    updated_at: datetime | None = None
+
+
+def _uuid_array(ids: Iterable[uuid.UUID]) -> str:
+    """A PostgreSQL uuid[] literal: one parameter instead of one quoted parameter per id."""
+    return "{" + ",".join(str(value) for value in ids) + "}"
+
+
+def _update_grouped(rows: Sequence[_RecordedRow], fields: Sequence[str]) -> None:
     """One UPDATE per distinct set of values: a batch that went well is a single statement."""
     groups: dict[tuple, list[uuid.UUID]] = {}
     for row in rows:
         groups.setdefault(tuple(getattr(row, name) for name in fields), []).append(row.id)
-    for values, ids in groups.items():
-        Dispatch.objects.filter(id__in=ids).update(**dict(zip(fields, values, strict=True)))
+    assignments = ", ".join(f"{name} = %s" for name in fields)
+    with connection.cursor() as cursor:
+        for values, ids in groups.items():
+            cursor.execute(
+                f"UPDATE {Dispatch._meta.db_table} SET {assignments} WHERE id = ANY(%s::uuid[])",  # noqa: S608
+                [*(str(v) if isinstance(v, Enum) else v for v in values), _uuid_array(ids)],
+            )
 
 
 def dispatch_send_batch(

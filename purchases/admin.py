@@ -60,9 +60,12 @@ class PurchaseAdmin(TenantOnlyAdminMixin, admin.ModelAdmin):
         "evaluation_attempts",
     ]
     list_filter = [EvaluationStateFilter, "channel", "currency"]
-    search_fields = ["=external_id", "=customer_id"]
+    # Exact (case-sensitive) matches, served by the unique external_id and the customer_id indexes;
+    # "=field" would be `iexact`, an UPPER() comparison no index serves (a scan of every purchase).
+    search_fields = ["external_id__exact", "customer_id__exact"]
     date_hierarchy = "received_at"
-    ordering = ["-received_at"]
+    # Newest first by id, which follows arrival: the primary key serves it (there is no received_at index).
+    ordering = ["-id"]
     show_full_result_count = False  # purchases are many: no COUNT(*) per page
     inlines = [EvaluationInline]
     actions = ["retry_evaluation"]

@@ -41,7 +41,6 @@ class Purchase(models.Model):
                 condition=Q(evaluated_at__isnull=True),
                 name="purchase_unevaluated_idx",
             ),
-            models.Index(fields=["purchased_at"], name="purchase_purchased_at_idx"),
             models.Index(fields=["customer_id"], name="purchase_customer_idx"),
         ]
         constraints = [

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from purchases.validation import canonical_json, validate_purchase
+from campaigns.currencies import is_iso_4217, quantum_for
+from purchases import validation
+from purchases.validation import canonical_json, money_str, validate_purchase
 
 # What a canonical purchase holds: text (any code point but lone surrogates, which cannot be UTF-8),
 # integers, None, and lists / objects of them.
@@ -57,3 +60,56 @@ def test_the_body_hash_is_the_sha256_of_the_reference_canonical_form():
         "total": "25",
     }
     assert purchase.body_hash == hashlib.sha256(reference(canonical)).hexdigest()
+
+
+# --- the fast paths of amounts give what the full checks give
+
+
+def reference_money_str(value: Decimal, currency: str) -> str:
+    """money_str as written before its fast path (normalise, then at least the minor unit)."""
+    normalized = value.normalize()
+    if normalized == 0:
+        normalized = Decimal(0)
+    quantum = quantum_for(currency) if is_iso_4217(currency) else Decimal("0.01")
+    if normalized.as_tuple().exponent > quantum.as_tuple().exponent:
+        normalized = normalized.quantize(quantum)
+    return format(normalized, "f")
+
+
+AMOUNTS = st.decimals(min_value=0, max_value=Decimal(10) ** 14 - 1, places=None, allow_nan=False).filter(
+    lambda d: d.as_tuple().exponent >= -6
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    AMOUNTS | st.decimals(min_value=0, max_value=10**6, places=2),
+    st.sampled_from(["EUR", "JPY", "BHD", "XXX1"]),
+)
+def test_money_str_is_the_reference(value, currency):
+    assert money_str(value, currency) == reference_money_str(value, currency)
+
+
+def test_money_str_of_a_negative_zero_is_canonical():
+    assert money_str(Decimal("-0.00"), "EUR") == "0.00"
+
+
+AMOUNT_TEXT = st.from_regex(r"\A[ ]?[-+]?[0-9]{0,16}(\.[0-9]{0,6})?([eE][-+]?[0-9])?[ ]?\Z") | st.text(
+    max_size=8
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(AMOUNT_TEXT)
+def test_amount_strings_get_the_same_answer_as_the_full_checks(text):
+    fast_errors, slow_errors = {}, {}
+    fast = validation._decimal(text, errors=fast_errors, field="unit_price")
+    # The full checks, reached by the same value given as a str subclass (the fast path takes `str` only).
+    slow = validation._decimal(Text(text), errors=slow_errors, field="unit_price")
+    assert (fast, bool(fast_errors)) == (slow, bool(slow_errors))
+    if fast is not None:
+        assert fast.as_tuple() == slow.as_tuple()
+
+
+class Text(str):
+    pass
