@@ -620,16 +620,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--partner-port", type=int, default=9765)
     parser.add_argument("--web-workers", type=int, default=2)
-    # 4 prefork processes on 2 cores: sending is I/O-bound (waiting on the partner), so one process
-    # evaluates while another waits on responses (2 → 4: ~2,200 → ~3,000 purchases/s, ADR 0004).
-    parser.add_argument("--worker-concurrency", type=int, default=4)
+    # 3 prefork processes on 2 cores: one evaluates while another waits on PostgreSQL or the partner.
+    # Measured 2 / 3 / 4: 5,083 / 5,802 / 5,169–5,594 purchases/s (ADR 0004, second amendment).
+    parser.add_argument("--worker-concurrency", type=int, default=3)
     # 3 clients: with 2, a client waiting on its response left the cores idle part of the time.
     parser.add_argument("--clients", type=int, default=3, help="concurrent HTTP clients / producers")
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument(
         "--max-queued",
         type=int,
-        default=10,
+        # Enough to keep every worker process busy; more only lengthens the queue (latency) and the
+        # drain at the end (10 → 5: p50 2.6 → 1.5 s, drain 2.4 → 1.3 s).
+        default=5,
         help="messages allowed to wait in the broker queue before the load generator pauses"
         " (the fast path's messages carry 1,000 purchases each)",
     )
