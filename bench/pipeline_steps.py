@@ -33,6 +33,7 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("PARTNER_URL_ALLOW_PRIVATE", "true")
 
 import django  # noqa: E402
+import psutil  # noqa: E402
 
 django.setup()
 
@@ -42,12 +43,10 @@ from django_tenants.utils import schema_context  # noqa: E402
 
 from bench.pipeline import SCHEMA, make_purchase  # noqa: E402
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
 
 def backend_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 class StatementCosts:

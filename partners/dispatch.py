@@ -441,18 +441,13 @@ def dispatch_claim(
         row.attempts += 1
         row.claimed_until = lease_until
         row.claim_token = claim_token
-        body = encode_body(dispatch_payload(dispatch=row, evaluation=evaluation, tenant=tenant))
         claimed.append(
-            ClaimedDispatch(
+            _claimed(
+                partner,
                 dispatch_id=row.id,
                 attempt_number=row.attempts,
                 attempts_used=row.attempts - row.attempt_base,
-                max_attempts=partner.max_attempts,
-                url=partner.submission_url,
-                secret=partner.secret,
-                timeout_seconds=partner.timeout_seconds,
-                body=body,
-                partner_slug=partner.slug,
+                payload=dispatch_payload(dispatch=row, evaluation=evaluation, tenant=tenant),
             )
         )
     if lost_attempts:
@@ -481,6 +476,40 @@ def dispatch_claim(
             )
     result.claimed = len(claimed)
     return claimed, result
+
+
+# What sending reads of a partner (`_claimed`, the lease).
+_SENDING_PARTNER_FIELDS = (
+    "id",
+    "slug",
+    "submission_url",
+    "secret",
+    "timeout_seconds",
+    "max_attempts",
+    "is_active",
+)
+
+
+def _claimed(
+    partner: Partner,
+    *,
+    dispatch_id: uuid.UUID,
+    attempt_number: int,
+    attempts_used: int,
+    payload: dict[str, Any],
+) -> ClaimedDispatch:
+    """A dispatch ready to send: where, with which secret and timeout, and the exact body bytes."""
+    return ClaimedDispatch(
+        dispatch_id=dispatch_id,
+        attempt_number=attempt_number,
+        attempts_used=attempts_used,
+        max_attempts=partner.max_attempts,
+        url=partner.submission_url,
+        secret=partner.secret,
+        timeout_seconds=partner.timeout_seconds,
+        body=encode_body(payload),
+        partner_slug=partner.slug,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,17 +550,12 @@ def dispatch_create_claimed(*, eligible: Sequence[EligibleDispatch], now: dateti
     created = CreatedDispatches()
     if not eligible:
         return created
-    partners = {
-        row[0]: row[1:]
-        for row in Partner.objects.filter(id__in={e.partner_id for e in eligible}).values_list(
-            "id", "slug", "submission_url", "secret", "timeout_seconds", "max_attempts", "is_active"
-        )
-    }
+    partners = Partner.objects.only(*_SENDING_PARTNER_FIELDS).in_bulk({e.partner_id for e in eligible})
     names = dict(Campaign.objects.filter(id__in={e.campaign_id for e in eligible}).values_list("id", "name"))
     lease_until = _lease_until(
         now,
         rows=len(eligible),
-        slowest_timeout_seconds=max((p[3] for p in partners.values()), default=1),
+        slowest_timeout_seconds=max((p.timeout_seconds for p in partners.values()), default=1),
     )
     tenant = connection.schema_name
     ids: list[uuid.UUID] = []
@@ -539,32 +563,25 @@ def dispatch_create_claimed(*, eligible: Sequence[EligibleDispatch], now: dateti
     for pair in eligible:
         dispatch_id = uuid.uuid4()
         ids.append(dispatch_id)
-        slug, url, secret, timeout_seconds, max_attempts, is_active = partners[pair.partner_id]
-        if not is_active or max_attempts < 1:
+        partner = partners[pair.partner_id]
+        if not partner.is_active or partner.max_attempts < 1:
             claims.append(None)
             continue
-        body = encode_body(
-            _payload(
-                dispatch_id=dispatch_id,
-                tenant=tenant,
-                campaign_id=pair.campaign_id,
-                campaign_name=names[pair.campaign_id],
-                campaign_version=pair.campaign_version,
-                purchase=pair.purchase,
-                eligible_value=pair.eligible_value,
-            )
-        )
         claims.append(
-            ClaimedDispatch(
+            _claimed(
+                partner,
                 dispatch_id=dispatch_id,
                 attempt_number=1,
                 attempts_used=1,
-                max_attempts=max_attempts,
-                url=url,
-                secret=secret,
-                timeout_seconds=timeout_seconds,
-                body=body,
-                partner_slug=slug,
+                payload=_payload(
+                    dispatch_id=dispatch_id,
+                    tenant=tenant,
+                    campaign_id=pair.campaign_id,
+                    campaign_name=names[pair.campaign_id],
+                    campaign_version=pair.campaign_version,
+                    purchase=pair.purchase,
+                    eligible_value=pair.eligible_value,
+                ),
             )
         )
     document = orjson.dumps(
@@ -616,14 +633,7 @@ def dispatch_send_claimed(*, claimed: Sequence[ClaimedDispatch], claim_token: uu
     result = BatchResult(claimed=len(claimed))
     chunk = _claim_chunk()
     for start in range(0, len(claimed), chunk):
-        part = list(claimed[start : start + chunk])
-        recorded = dispatch_record_outcomes(
-            outcomes=list(zip(part, _submit_all(part), strict=True)),
-            claim_token=claim_token,
-            now=timezone.now(),
-        )
-        recorded.claimed = 0
-        result.merge(recorded)
+        result.merge(_send_and_record(list(claimed[start : start + chunk]), claim_token=claim_token))
     return result
 
 
@@ -836,16 +846,22 @@ def _send_chunk(ids: list[uuid.UUID], *, rng: random.Random | None) -> BatchResu
     claim_token = uuid.uuid4()
     claimed, result = dispatch_claim(dispatch_ids=ids, claim_token=claim_token, now=timezone.now())
     if claimed:
-        responses = _submit_all(claimed)
-        recorded = dispatch_record_outcomes(
-            outcomes=list(zip(claimed, responses, strict=True)),
-            claim_token=claim_token,
-            now=timezone.now(),
-            rng=rng,
-        )
-        recorded.claimed = 0  # counted by the claim
-        result.merge(recorded)
+        result.merge(_send_and_record(claimed, claim_token=claim_token, rng=rng))
     return result
+
+
+def _send_and_record(
+    claimed: list[ClaimedDispatch], *, claim_token: uuid.UUID, rng: random.Random | None = None
+) -> BatchResult:
+    """Steps 2 and 3 for claimed dispatches (their claim is counted by whoever claimed them)."""
+    recorded = dispatch_record_outcomes(
+        outcomes=list(zip(claimed, _submit_all(claimed), strict=True)),
+        claim_token=claim_token,
+        now=timezone.now(),
+        rng=rng,
+    )
+    recorded.claimed = 0
+    return recorded
 
 
 # --- the sweep ------------------------------------------------------------------------------------

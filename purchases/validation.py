@@ -76,16 +76,20 @@ def money_str(value: Decimal, currency: str) -> str:
     normalized = value.normalize()
     if normalized == 0:
         normalized = Decimal(0)
-    quantum = quantum_for(currency) if is_iso_4217(currency) else Decimal("0.01")
-    if normalized.as_tuple().exponent > quantum.as_tuple().exponent:  # type: ignore[operator]
-        normalized = normalized.quantize(quantum)
+    if normalized.as_tuple().exponent > _minor_exponent(currency):  # type: ignore[operator]
+        normalized = normalized.quantize(_quantum(currency))
     return format(normalized, "f")
 
 
 @lru_cache(maxsize=512)
+def _quantum(currency: str) -> Decimal:
+    """The currency's minor unit (0.01 for a code that is not ISO 4217)."""
+    return quantum_for(currency) if is_iso_4217(currency) else Decimal("0.01")
+
+
+@lru_cache(maxsize=512)
 def _minor_exponent(currency: str) -> int:
-    quantum = quantum_for(currency) if is_iso_4217(currency) else Decimal("0.01")
-    return quantum.as_tuple().exponent  # type: ignore[return-value]
+    return _quantum(currency).as_tuple().exponent  # type: ignore[return-value]
 
 
 def _text(value: Any, *, required: bool, errors: Errors, field: str) -> str | None:
