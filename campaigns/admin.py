@@ -24,7 +24,6 @@ from campaigns import services
 from campaigns.models import Campaign, CampaignTransition, ItemRule
 from campaigns.serializers import decimal_text
 from core.actors import actor_for
-from core.admin import TenantOnlyAdminMixin
 from core.exceptions import ApplicationError
 
 STATUS_COLOURS = {
@@ -133,7 +132,7 @@ class CampaignTransitionInline(admin.TabularInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(TenantOnlyAdminMixin, admin.ModelAdmin):
+class CampaignAdmin(admin.ModelAdmin):
     form = CampaignAdminForm
     list_display = ["name", "status_badge", "kind", "starts_at", "ends_at", "partner", "currency", "version"]
     list_filter = ["status", "kind", "partner"]

@@ -1,12 +1,12 @@
 """URLs of the public host (localhost): platform operators only."""
 
-from django.contrib import admin
 from django.urls import path
 
+from core.admin_sites import platform_site
 from core.metrics_views import metrics_view
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    path("admin/", platform_site.urls),
     path("metrics", metrics_view, name="metrics"),
 ]
 

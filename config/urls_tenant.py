@@ -1,10 +1,10 @@
 """URLs of a brand's host (brand-a.localhost): CRM admin and the API."""
 
-from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from campaigns.stats_api import CampaignStatsApi
+from core.admin_sites import brand_site
 
 api_v1 = [
     path("", include("accounts.urls")),
@@ -17,7 +17,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    path("admin/", brand_site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -1,27 +1,23 @@
-from django.db import connection
-from django.http import HttpRequest
-from django_tenants.utils import get_public_schema_name
+"""Admin pieces every app may use (the sites themselves are in `core/admin_sites.py`)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Permission
+
+PERMISSION_FIELDS = {"permissions", "user_permissions"}
 
 
-def on_public_schema() -> bool:
-    return connection.schema_name == get_public_schema_name()
+class SitePermissionsAdminMixin:
+    """Offer only the permissions of the models the serving admin site has.
 
+    Content types (and so permissions) exist in every schema for every installed
+    app, so without this a brand's group form would offer "Can change periodic
+    task": a permission that means nothing on the brand's host.
+    """
 
-class TenantOnlyAdminMixin:
-    """Hide a tenant model from the platform (public) admin, where its table does not exist."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return not on_public_schema() and super().has_module_permission(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return not on_public_schema() and super().has_view_permission(request, obj)
-
-
-class PublicOnlyAdminMixin:
-    """Show a shared model only in the platform (public) admin, never to a brand's staff."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return on_public_schema() and super().has_module_permission(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return on_public_schema() and super().has_view_permission(request, obj)
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name in PERMISSION_FIELDS and db_field.related_model is Permission:
+            site_permissions = getattr(self.admin_site, "permissions_of_this_site", None)
+            if site_permissions is not None:
+                kwargs["queryset"] = site_permissions()
+        return super().formfield_for_manytomany(db_field, request, **kwargs)

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as django_admin_apps
 
 
 class CoreConfig(AppConfig):
@@ -6,3 +7,15 @@ class CoreConfig(AppConfig):
 
     name = "core"
     verbose_name = "Core"
+
+
+class AdminConfig(django_admin_apps.AdminConfig):
+    """Django's admin, then the split of its registrations into the brand and platform sites."""
+
+    default = False  # "core" alone means CoreConfig
+
+    def ready(self) -> None:
+        super().ready()  # autodiscover: every app's admin.py registers on the default site
+        from core.admin_sites import split_default_site
+
+        split_default_site()

@@ -18,7 +18,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from core.admin import TenantOnlyAdminMixin, on_public_schema
 from monitoring import selectors
 from monitoring.charts import Series, hourly_line_chart
 from monitoring.models import CampaignHourlyRollup
@@ -29,10 +28,10 @@ VIEW_CAMPAIGN = "campaigns.view_campaign"
 
 
 @admin.register(CampaignHourlyRollup)
-class CampaignDashboardAdmin(TenantOnlyAdminMixin, admin.ModelAdmin):
+class CampaignDashboardAdmin(admin.ModelAdmin):
     def has_module_permission(self, request: HttpRequest) -> bool:
         # Whoever may view campaigns may view their dashboards (no separate "monitoring" permission).
-        return not on_public_schema() and request.user.is_active and request.user.has_perm(VIEW_CAMPAIGN)
+        return request.user.is_active and request.user.has_perm(VIEW_CAMPAIGN)
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return self.has_module_permission(request)

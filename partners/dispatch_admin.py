@@ -6,7 +6,6 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from core.admin import TenantOnlyAdminMixin
 from core.exceptions import ConflictError
 from partners.dispatch import dispatch_replay
 from partners.models import Dispatch, DispatchAttempt
@@ -29,7 +28,7 @@ class DispatchAttemptInline(admin.TabularInline):
 
 
 @admin.register(Dispatch)
-class DispatchAdmin(TenantOnlyAdminMixin, admin.ModelAdmin):
+class DispatchAdmin(admin.ModelAdmin):
     list_display = [
         "id",
         "purchase_external_id",

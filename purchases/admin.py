@@ -6,7 +6,6 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from core.admin import TenantOnlyAdminMixin
 from purchases.models import Evaluation, Purchase
 from purchases.services import MAX_EVALUATION_ATTEMPTS, purchases_evaluation_retry
 
@@ -47,7 +46,7 @@ class EvaluationInline(admin.TabularInline):
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(TenantOnlyAdminMixin, admin.ModelAdmin):
+class PurchaseAdmin(admin.ModelAdmin):
     list_display = [
         "external_id",
         "customer_id",
@@ -91,7 +90,7 @@ class PurchaseAdmin(TenantOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Evaluation)
-class EvaluationAdmin(TenantOnlyAdminMixin, admin.ModelAdmin):
+class EvaluationAdmin(admin.ModelAdmin):
     list_display = [
         "purchase",
         "campaign",

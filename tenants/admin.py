@@ -1,6 +1,5 @@
 from django.contrib import admin
 
-from core.admin import PublicOnlyAdminMixin
 from tenants.models import Brand, Domain
 
 
@@ -10,7 +9,7 @@ class DomainInline(admin.TabularInline):
 
 
 @admin.register(Brand)
-class BrandAdmin(PublicOnlyAdminMixin, admin.ModelAdmin):
+class BrandAdmin(admin.ModelAdmin):
     list_display = ["name", "schema_name", "created_at"]
     search_fields = ["name", "schema_name"]
     inlines = [DomainInline]

@@ -53,7 +53,7 @@ SHARED_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.admin",
+    "core.apps.AdminConfig",  # the admin, split into brand and platform sites (core/admin_sites.py)
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
@@ -69,7 +69,7 @@ TENANT_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.admin",
+    "core.apps.AdminConfig",  # the admin, split into brand and platform sites (core/admin_sites.py)
     "rest_framework_api_key",
     "accounts",
     "outbox",

@@ -7,13 +7,12 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from core.admin import PublicOnlyAdminMixin
 from monitoring.alarms.models import Alarm, AlarmRule, PlatformDashboard
 from monitoring.alarms.selectors import platform_overview
 
 
 @admin.register(AlarmRule)
-class AlarmRuleAdmin(PublicOnlyAdminMixin, admin.ModelAdmin):
+class AlarmRuleAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "kind",
@@ -37,7 +36,7 @@ class AlarmRuleAdmin(PublicOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Alarm)
-class AlarmAdmin(PublicOnlyAdminMixin, admin.ModelAdmin):
+class AlarmAdmin(admin.ModelAdmin):
     list_display = [
         "rule",
         "brand",
@@ -64,7 +63,7 @@ class AlarmAdmin(PublicOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(PlatformDashboard)
-class PlatformDashboardAdmin(PublicOnlyAdminMixin, admin.ModelAdmin):
+class PlatformDashboardAdmin(admin.ModelAdmin):
     """Its changelist is the dashboard: per brand figures of the last 24 h, backlog, dead letters, alarms."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
