@@ -156,7 +156,7 @@ def _campaign_target(campaign: Campaign) -> _Target:
 
 def campaign_archive_blockers(*, campaign: Campaign, now: datetime | None = None) -> list[str]:
     """Why a campaign's data may still change (then it is not archived yet); empty when it may be."""
-    from partners.models import Dispatch
+    from dispatches.models import Dispatch
 
     now = now or timezone.now()
     blockers = []
@@ -283,7 +283,7 @@ def purchases_past_retention(*, cutoff: datetime) -> models.QuerySet:
     and no dispatch refers to it" is "no unarchived campaign refers to it".
     Never-evaluated purchases stay: the pipeline's sweep may still evaluate them.
     """
-    from partners.models import Dispatch
+    from dispatches.models import Dispatch
     from purchases.models import Evaluation, Purchase
 
     return Purchase.objects.filter(received_at__lt=cutoff, evaluated_at__isnull=False).filter(

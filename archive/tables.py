@@ -121,11 +121,11 @@ def _registry_entries() -> tuple[ArchivedTable, ...]:
     return (
         # Purge order: notifications point at awards; attempts at dispatches.
         ArchivedTable("notifications", "notifications.Notification", "campaign_id", "created_at"),
-        ArchivedTable("awards", "partners.Award", "campaign_id", "received_at"),
+        ArchivedTable("awards", "awards.Award", "campaign_id", "received_at"),
         ArchivedTable(
-            "dispatch_attempts", "partners.DispatchAttempt", "dispatch__campaign_id", "attempted_at"
+            "dispatch_attempts", "dispatches.DispatchAttempt", "dispatch__campaign_id", "attempted_at"
         ),
-        ArchivedTable("dispatches", "partners.Dispatch", "campaign_id", "created_at"),
+        ArchivedTable("dispatches", "dispatches.Dispatch", "campaign_id", "created_at"),
         ArchivedTable("evaluations", "purchases.Evaluation", "campaign_id", "evaluated_at"),
         ArchivedTable("transitions", "campaigns.CampaignTransition", "campaign_id", "created_at"),
     )

@@ -8,7 +8,7 @@ It migrates the public schema if needed, creates (once) the brand `bench_dispatc
 starts the fake partner (`partners/management/commands/fake_partner.py`) on a free
 port with LATENCY_MS of added latency per answer (default 20 ms), creates N
 (default 400) eligible purchases with their dispatches, and sends them all through
-`partners.dispatch.dispatch_send_batch` in batches of 100 ids (what one
+`dispatches.services.dispatch_send_batch` in batches of 100 ids (what one
 `partners.send_dispatches` message carries) at several send concurrencies. Every
 run must end with all N dispatches `sent` and one attempt each, or it fails loudly.
 The rows are deleted at the end. The last line is
@@ -58,7 +58,8 @@ def ensure_brand() -> None:
 
 def create_rows(n: int, submission_url: str, secret: str) -> list:
     from campaigns.models import Campaign
-    from partners.models import Dispatch, Partner
+    from dispatches.models import Dispatch
+    from partners.models import Partner
     from purchases.models import Evaluation, Purchase
 
     partner = Partner.objects.create(
@@ -112,7 +113,8 @@ def create_rows(n: int, submission_url: str, secret: str) -> list:
 
 def delete_rows() -> None:
     from campaigns.models import Campaign
-    from partners.models import Dispatch, Partner
+    from dispatches.models import Dispatch
+    from partners.models import Partner
     from purchases.models import Purchase
 
     Dispatch.objects.all().delete()
@@ -122,7 +124,7 @@ def delete_rows() -> None:
 
 
 def reset(ids: list) -> None:
-    from partners.models import Dispatch, DispatchAttempt
+    from dispatches.models import Dispatch, DispatchAttempt
 
     DispatchAttempt.objects.filter(dispatch_id__in=ids).delete()
     Dispatch.objects.filter(id__in=ids).update(
@@ -131,8 +133,8 @@ def reset(ids: list) -> None:
 
 
 def run(ids: list, concurrency: int) -> float:
-    from partners.dispatch import dispatch_send_batch
-    from partners.models import Dispatch, DispatchAttempt
+    from dispatches.models import Dispatch, DispatchAttempt
+    from dispatches.services import dispatch_send_batch
 
     reset(ids)
     with override_settings(DISPATCH_SEND_CONCURRENCY=concurrency, DISPATCH_CLAIM_CHUNK=32):

@@ -19,7 +19,7 @@ from django.utils import timezone
 from campaigns.currencies import quantum_for
 from campaigns.models import Campaign, ItemRule
 from config.celery import tenant_task
-from partners.models import Dispatch
+from dispatches.models import Dispatch
 from purchases.models import Evaluation, Purchase
 
 _session = requests.Session()

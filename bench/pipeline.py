@@ -333,8 +333,8 @@ def reset_purchases() -> None:
 def sender_exists() -> bool:
     from config.celery import app
 
-    if importlib.util.find_spec("partners.tasks") is not None:
-        importlib.import_module("partners.tasks")
+    if importlib.util.find_spec("dispatches.tasks") is not None:
+        importlib.import_module("dispatches.tasks")
     return "partners.send_dispatches" in app.tasks
 
 

@@ -111,7 +111,8 @@ def main() -> None:
     parser.add_argument("--per-statement", action="store_true", help="also PostgreSQL CPU per statement")
     args = parser.parse_args()
 
-    from partners.models import Dispatch, Partner
+    from dispatches.models import Dispatch
+    from partners.models import Partner
     from purchases.services import purchases_evaluate, purchases_ingest
 
     partner_server = subprocess.Popen(

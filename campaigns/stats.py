@@ -12,8 +12,8 @@ from django.db.models import Count, Q, Sum
 
 from campaigns.currencies import quantum_for
 from campaigns.models import Campaign
+from dispatches.models import Dispatch
 from notifications.selectors import award_count, notification_status_counts
-from partners.models import Dispatch
 from purchases.models import Evaluation
 
 DISPATCH_STATUSES = [choice.value for choice in Dispatch.Status]

@@ -9,8 +9,8 @@ from core.admin_sites import brand_site
 api_v1 = [
     path("", include("accounts.urls")),
     path("campaigns/<int:campaign_id>/stats/", CampaignStatsApi.as_view(), name="campaign-stats"),
-    path("", include("partners.award_urls")),
-    path("", include("partners.dispatch_urls")),  # dispatch audit and replay (issue 4)
+    path("", include("awards.urls")),
+    path("", include("dispatches.urls")),  # dispatch audit and replay (issue 4)
     path("", include("campaigns.urls")),
     path("", include("partners.urls")),
     path("", include("purchases.urls")),

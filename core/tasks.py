@@ -11,8 +11,8 @@ from core import metrics
 
 @tenant_task(name="metrics.refresh_tenant_gauges")
 def refresh_tenant_gauges_task() -> None:
+    from dispatches.models import Dispatch
     from outbox.services import outbox_oldest_pending_age_seconds
-    from partners.models import Dispatch
 
     schema = connection.schema_name
     backlog = Dispatch.objects.filter(status__in=[Dispatch.Status.PENDING, Dispatch.Status.RETRYING]).count()

@@ -42,7 +42,7 @@ def partner_consecutive_failures() -> dict[str, int]:
 
 def dispatch_failure_rate(*, window_minutes: int) -> tuple[int, int]:
     """(attempts, failed attempts) of the last `window_minutes`; failed = retry or dead outcome."""
-    from partners.models import DispatchAttempt
+    from dispatches.models import DispatchAttempt
 
     since = timezone.now() - timedelta(minutes=window_minutes)
     totals = DispatchAttempt.objects.filter(attempted_at__gte=since).aggregate(
@@ -54,9 +54,9 @@ def dispatch_failure_rate(*, window_minutes: int) -> tuple[int, int]:
 @transaction.atomic
 def health_refresh() -> HealthSnapshot:
     """Recompute and store the brand's snapshot (row id 1)."""
+    from dispatches.models import Dispatch
     from notifications.models import Notification
     from outbox.services import outbox_oldest_pending_age_seconds
-    from partners.models import Dispatch
 
     now = timezone.now()
     backlog_statuses = [Dispatch.Status.PENDING, Dispatch.Status.RETRYING]

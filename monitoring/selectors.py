@@ -112,7 +112,7 @@ def campaign_totals(*, campaign: Campaign, since: datetime | None = None) -> Cam
 
 def campaign_dispatch_backlog(*, campaign_id: int) -> dict[str, int]:
     """Current retrying and dead dispatches of the campaign (index on (campaign, status))."""
-    from partners.models import Dispatch
+    from dispatches.models import Dispatch
 
     wanted = [Dispatch.Status.RETRYING, Dispatch.Status.DEAD]
     counts = dict(

@@ -27,7 +27,7 @@ class Notification(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     customer_id = models.CharField(max_length=200, db_index=True)
     campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="notifications")
-    award = models.OneToOneField("partners.Award", on_delete=models.CASCADE, related_name="notification")
+    award = models.OneToOneField("awards.Award", on_delete=models.CASCADE, related_name="notification")
     title = models.CharField(max_length=255, blank=True, default="")
     body = models.TextField(blank=True, default="")
     provider = models.CharField(max_length=20)

@@ -28,7 +28,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from standardwebhooks import Webhook
 
-from partners.dispatch import parse_retry_after
+from core.delivery import parse_retry_after
 
 logger = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db.models import Count
 
+from awards.models import Award
 from notifications.models import Notification
-from partners.models import Award
 
 
 def notification_status_counts(*, campaign_id: int) -> dict[str, int]:

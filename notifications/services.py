@@ -21,13 +21,13 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from awards.services import award_display_value
 from core import metrics
 from core.exceptions import ConflictError, NotFoundError
 from notifications.models import DeviceToken, Notification
 from notifications.providers import ProviderError, PushMessage, SendResult, get_provider
 from notifications.templates import NotificationRenderError, render_notification
 from outbox.services import outbox_enqueue
-from partners.awards import award_display_value
 
 logger = logging.getLogger(__name__)
 

@@ -116,7 +116,3 @@ class PartnerAdmin(admin.ModelAdmin):
         response = TemplateResponse(request, "admin/partners/partner/secret_once.html", context)
         response["Cache-Control"] = "no-store"
         return response
-
-
-# The awards and dispatch admins live in their own modules; importing them registers them.
-from partners import award_admin, dispatch_admin  # noqa: E402, F401

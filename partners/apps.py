@@ -2,6 +2,6 @@ from django.apps import AppConfig
 
 
 class PartnersConfig(AppConfig):
-    """Tenant app: partners, dispatches and attempts, dead letters, participation tokens, awards."""
+    """Tenant app: reward partners, their secrets, participation tokens."""
 
     name = "partners"

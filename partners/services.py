@@ -19,8 +19,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.exceptions import NotFoundError
+from core.http.url_guard import UnsafeUrlError, assert_url_allowed
 from partners.models import Partner
-from partners.url_guard import UnsafeUrlError, assert_url_allowed
 
 logger = logging.getLogger(__name__)
 

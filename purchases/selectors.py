@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Prefetch
 
 from core.exceptions import NotFoundError
-from partners.models import Dispatch
+from dispatches.models import Dispatch
 from purchases.models import Evaluation, Purchase
 from purchases.validation import money_str
 

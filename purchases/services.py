@@ -41,16 +41,11 @@ from django.utils import timezone
 from campaigns.rules import PurchaseFacts, PurchaseLine
 from campaigns.snapshots import compiled_campaigns_for_evaluation
 from core import metrics
+from core.delivery import BatchResult
 from core.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
 from outbox.services import outbox_enqueue
-from purchases.dispatching import (
-    BatchResult,
-    CreatedDispatches,
-    EligibleDispatch,
-    PurchaseFields,
-    partners_dispatches_create,
-    partners_dispatches_send,
-)
+from purchases import handoff
+from purchases.handoff import EligibleDispatch, Handover, PurchaseFields
 from purchases.models import Evaluation, Purchase
 from purchases.validation import ValidPurchase, validate_purchase
 
@@ -327,7 +322,7 @@ class _EvaluationRows:
 @transaction.atomic
 def _evaluate_locked(
     purchase_ids: Sequence[int], *, now: datetime, count_attempt: bool
-) -> tuple[int, int, CreatedDispatches]:
+) -> tuple[int, int, Handover]:
     """Evaluate, write the evaluations and create the (claimed) dispatches: `(evaluated, eligible, created)`."""
     table = Purchase._meta.db_table
     attempts = "evaluation_attempts + 1" if count_attempt else "evaluation_attempts"
@@ -347,7 +342,7 @@ def _evaluate_locked(
         )
         rows = cursor.fetchall()
     if not rows:
-        return 0, 0, CreatedDispatches()
+        return 0, 0, handoff.NOTHING_HANDED_OVER
     campaigns = compiled_campaigns_for_evaluation(now=now)
     evaluations = _EvaluationRows([compiled for compiled, _ in campaigns], now)
     eligible: list[EligibleDispatch] = []
@@ -385,7 +380,7 @@ def _evaluate_locked(
                     )
     if evaluations.lines:
         _copy_evaluations(evaluations.lines)
-    created = partners_dispatches_create(eligible=eligible, now=now)
+    created = handoff.sender().create_claimed(eligible=eligible, now=now)
     _count_on_commit(
         campaign_ids=[compiled.id for compiled, _ in campaigns],
         purchases=len(rows),
@@ -448,7 +443,7 @@ def purchases_evaluate(*, purchase_ids: Sequence[int], redelivered: bool = False
     if not redelivered:
         ids, dead = _count_attempt(ids)
     evaluated = eligible = 0
-    batches: list[CreatedDispatches] = []
+    batches: list[Handover] = []
     for purchase_id in ids:
         try:
             one, one_eligible, created = _evaluate_locked([purchase_id], now=now, count_attempt=False)
@@ -460,15 +455,15 @@ def purchases_evaluate(*, purchase_ids: Sequence[int], redelivered: bool = False
     return _send(EvaluationOutcome(evaluated, eligible, sum(len(c.created) for c in batches), dead), batches)
 
 
-def _send(outcome: EvaluationOutcome, batches: list[CreatedDispatches]) -> EvaluationOutcome:
+def _send(outcome: EvaluationOutcome, batches: list[Handover]) -> EvaluationOutcome:
     """Send the dispatches the evaluation created (committed, claimed): their first attempt.
 
     Not wrapped in a try: a failure here is the task's failure (logged by Celery), and the
-    dispatches' leases expire into the beat sweep, which sends them (purchases/dispatching.py).
+    dispatches' leases expire into the beat sweep, which sends them (purchases/handoff.py).
     """
     for created in batches:
         if created.claimed:
-            outcome.dispatch.merge(partners_dispatches_send(created))
+            outcome.dispatch.merge(handoff.sender().send_claimed(created))
     return outcome
 
 

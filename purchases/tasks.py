@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from config.celery import tenant_task
-from partners.tasks import schedule_short_retries
+from purchases import handoff
 from purchases.services import purchases_evaluate, purchases_sweep_unevaluated
 
 
@@ -16,7 +16,7 @@ def evaluate_batch_task(self, purchase_ids: list[int]) -> int:
     """
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
     outcome = purchases_evaluate(purchase_ids=purchase_ids, redelivered=redelivered)
-    schedule_short_retries(outcome.dispatch.retry_soon)
+    handoff.sender().schedule_retries(outcome.dispatch.retry_soon)
     return outcome.evaluated
 
 

@@ -76,6 +76,8 @@ TENANT_APPS = [
     "campaigns",
     "purchases",
     "partners",
+    "dispatches",
+    "awards",
     "notifications",
     "archive",
     "monitoring",  # issue 7: hourly rollups + health snapshot per brand (CRM dashboard), ADR 0008
@@ -266,7 +268,7 @@ NOTIFICATION_PROVIDER = env.str("NOTIFICATION_PROVIDER", default="console")
 # When set, /metrics needs `Authorization: Bearer <token>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
-# --- Partner dispatch (partners/dispatch.py, docs/adr/0006-partner-dispatch.md)
+# --- Partner dispatch (dispatches/, docs/adr/0006-partner-dispatch.md)
 # Requests in flight at once within one batch (partner latency dominates; threads share one session).
 DISPATCH_SEND_CONCURRENCY = env.int("DISPATCH_SEND_CONCURRENCY", default=16)
 # Dispatches claimed (leased) together; each chunk is claimed just before it is sent. 128: the

@@ -14,8 +14,8 @@ import requests
 from django.conf import settings
 from django.core.mail import EmailMessage
 
+from core.http.signing import signed_headers
 from monitoring.alarms.models import Alarm
-from partners.signing import signed_headers
 
 FIRED = "fired"
 CLEARED = "cleared"

@@ -11,9 +11,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from awards.models import Award
 from campaigns.models import Campaign, CampaignTransition
+from dispatches.models import Dispatch, DispatchAttempt
 from notifications.models import Notification
-from partners.models import Award, Dispatch, DispatchAttempt
 from purchases.models import Evaluation, Purchase
 from tests.campaigns.factories import CampaignFactory, ItemRuleFactory
 

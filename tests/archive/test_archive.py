@@ -15,7 +15,7 @@ from archive.storage import TEMP_MARKER, ArchiveStorage
 from archive.tables import campaign_tables
 from campaigns.models import Campaign, CampaignTransition
 from core.exceptions import ConflictError
-from partners.models import Dispatch, DispatchAttempt
+from dispatches.models import Dispatch, DispatchAttempt
 from purchases.models import Evaluation
 from tests.archive.conftest import make_completed_campaign_with_data
 from tests.archive.helpers import archived_campaign_rows, campaign_database_rows

@@ -8,7 +8,7 @@ from django.apps import apps
 from archive.tables import ArchivedTable, campaign_tables, table_by_name
 
 PURGE_ORDER = ["notifications", "awards", "dispatch_attempts", "dispatches", "evaluations", "transitions"]
-OPTIONAL = {"notifications": "notifications.Notification", "awards": "partners.Award"}
+OPTIONAL = {"notifications": "notifications.Notification", "awards": "awards.Award"}
 
 
 def _model_exists(label: str) -> bool:

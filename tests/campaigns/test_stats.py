@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from partners.models import Dispatch
+from dispatches.models import Dispatch
 from purchases.models import Evaluation
 from tests.campaigns.factories import CampaignFactory
 from tests.purchases_helpers import make_purchase

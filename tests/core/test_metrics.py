@@ -7,8 +7,8 @@ from prometheus_client import REGISTRY
 
 from core import metrics
 from core.tasks import refresh_queue_gauges_task, refresh_tenant_gauges_task
+from dispatches.models import Dispatch
 from outbox.models import OutboxMessage
-from partners.models import Dispatch
 from tests.campaigns.factories import CampaignFactory
 
 DOCUMENTED_SERIES = [

@@ -12,9 +12,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from pytest_httpserver import HTTPServer
 
+from awards.models import Award
 from campaigns.models import Campaign
+from dispatches.models import Dispatch, DispatchAttempt
 from notifications.models import Notification
-from partners.models import Award, Dispatch, DispatchAttempt
 from tests.campaigns.factories import CampaignFactory
 from tests.partners.dispatch_factories import EvaluationFactory, PurchaseFactory
 from tests.partners.factories import PartnerFactory

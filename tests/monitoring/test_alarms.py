@@ -10,10 +10,10 @@ from email.header import decode_header, make_header
 import pytest
 from standardwebhooks import Webhook
 
+from dispatches.models import Dispatch
+from dispatches.services import dispatch_replay_dead, dispatch_send_batch
 from monitoring.alarms.models import Alarm, AlarmRule
 from monitoring.tasks import monitoring_tick_task
-from partners.dispatch import dispatch_replay_dead, dispatch_send_batch
-from partners.models import Dispatch
 from tests.campaigns.factories import CampaignFactory
 from tests.partners.dispatch_factories import make_dispatch
 from tests.partners.factories import PartnerFactory, make_whsec

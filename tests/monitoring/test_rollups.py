@@ -9,10 +9,10 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from dispatches.models import DispatchAttempt
 from monitoring.models import CampaignHourlyRollup
 from monitoring.rollups import hour_floor, rollup_refresh
 from monitoring.tasks import monitoring_tick_task
-from partners.models import DispatchAttempt
 from purchases.models import Evaluation
 from tests.campaigns.factories import CampaignFactory
 from tests.monitoring.conftest import add_attempts, add_award, add_evaluation

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from partners.awards import AwardData, award_receive
+from awards.services import AwardData, award_receive
 from tests.campaigns.factories import CampaignFactory
 from tests.partners.factories import PartnerFactory, make_whsec
 

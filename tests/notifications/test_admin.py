@@ -26,7 +26,7 @@ def test_award_changelist_shows_each_awards_notification_status(admin_client, ma
     Notification.objects.filter(pk=sent.notification.pk).update(status="sent")
     Notification.objects.filter(pk=dead.notification.pk).update(status="dead")
 
-    response = admin_client.get("/admin/partners/award/")
+    response = admin_client.get("/admin/awards/award/")
 
     assert response.status_code == 200
     page = response.content.decode()
@@ -38,21 +38,21 @@ def test_award_changelist_shows_each_awards_notification_status(admin_client, ma
 def test_award_admin_filters_and_search(admin_client, make_award):
     award = make_award(customer_id="findme")
     make_award(customer_id="other")
-    page = admin_client.get("/admin/partners/award/?q=findme").content.decode()
+    page = admin_client.get("/admin/awards/award/?q=findme").content.decode()
     assert "findme" in page and ">other<" not in page
-    by_campaign = admin_client.get(f"/admin/partners/award/?campaign__id__exact={award.campaign_id}")
+    by_campaign = admin_client.get(f"/admin/awards/award/?campaign__id__exact={award.campaign_id}")
     assert by_campaign.status_code == 200
     assert "findme" in by_campaign.content.decode()
-    assert admin_client.get("/admin/partners/award/?notification__status=queued").status_code == 200
+    assert admin_client.get("/admin/awards/award/?notification__status=queued").status_code == 200
 
 
 def test_awards_are_read_only_in_the_admin(admin_client, make_award):
     award = make_award()
-    assert admin_client.get("/admin/partners/award/add/").status_code == 403
-    detail = admin_client.get(f"/admin/partners/award/{award.pk}/change/")
+    assert admin_client.get("/admin/awards/award/add/").status_code == 403
+    detail = admin_client.get(f"/admin/awards/award/{award.pk}/change/")
     assert detail.status_code == 200
     assert 'name="_save"' not in detail.content.decode()
-    assert admin_client.post(f"/admin/partners/award/{award.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert admin_client.post(f"/admin/awards/award/{award.pk}/delete/", {"post": "yes"}).status_code == 403
 
 
 def test_the_replay_action_requeues_dead_notifications(admin_client, make_award):

@@ -9,7 +9,7 @@ import factory
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from partners.models import Dispatch
+from dispatches.models import Dispatch
 from purchases.models import Evaluation, Purchase
 from tests.campaigns.factories import CampaignFactory
 

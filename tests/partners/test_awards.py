@@ -10,11 +10,11 @@ import pytest
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-import partners.awards as awards_module
+import awards.services as awards_module
+from awards.models import Award
+from awards.services import AwardData, award_receive
 from notifications.models import Notification
 from outbox.models import OutboxMessage
-from partners.awards import AwardData, award_receive
-from partners.models import Award
 from tests.campaigns.factories import CampaignFactory
 from tests.notifications.helpers import MINUTES_6, award_body, post_award
 from tests.partners.factories import PartnerFactory, make_whsec
@@ -362,7 +362,7 @@ def test_a_stored_notification_that_is_not_an_object_does_not_break_the_webhook(
 def test_the_webhook_is_throttled_per_partner_and_ip(tenant_client, campaign, monkeypatch):
     from django.core.cache import cache
 
-    from partners.award_api import AwardWebhookThrottle
+    from awards.api import AwardWebhookThrottle
 
     monkeypatch.setattr(AwardWebhookThrottle, "THROTTLE_RATES", {"award_webhook": "2/min"})
     cache.delete_many([f"throttle_award_webhook_{slug}:127.0.0.1" for slug in ("acme", "other")])

@@ -15,10 +15,11 @@ from django.db import connection
 from django_tenants.utils import schema_context
 from rest_framework.test import APIClient
 
+from awards.models import Award
 from campaigns.models import Campaign
 from notifications.models import Notification
 from outbox.models import OutboxMessage
-from partners.models import Award, Partner
+from partners.models import Partner
 from tests.campaigns.factories import CampaignFactory
 from tests.notifications.helpers import award_body, post_award
 from tests.partners.factories import PartnerFactory

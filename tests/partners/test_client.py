@@ -1,4 +1,4 @@
-"""partners.client against real local servers: `submit_many` outcomes and order, concurrency, connection
+"""core.http.client against real local servers: `submit_many` outcomes and order, concurrency, connection
 reuse, the request on the wire, TLS verification, the SSRF guard and its address pinning, fork safety."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from partners import client
-from partners.client import NetworkFailure, SubmissionRequest
+from core.http import client
+from core.http.client import NetworkFailure, SubmissionRequest
 
 PRIVATE_REFUSAL = "resolves to a private or reserved address"
 

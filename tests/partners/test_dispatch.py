@@ -15,20 +15,14 @@ from pytest_httpserver import HTTPServer
 from standardwebhooks import Webhook
 from werkzeug import Response
 
+from core.delivery import ERROR_EXCERPT_CHARS, parse_retry_after
+from core.http import client
+from dispatches.claims import LEASE_MARGIN, dispatch_claim
+from dispatches.models import Dispatch, DispatchAttempt
+from dispatches.policy import backoff_seconds
+from dispatches.services import dispatch_due_ids, dispatch_send_batch, dispatch_send_due
+from dispatches.tasks import send_dispatches_task
 from outbox.models import OutboxMessage
-from partners import client
-from partners.dispatch import (
-    ERROR_EXCERPT_CHARS,
-    LEASE_MARGIN,
-    backoff_seconds,
-    dispatch_claim,
-    dispatch_due_ids,
-    dispatch_send_batch,
-    dispatch_send_due,
-    parse_retry_after,
-)
-from partners.models import Dispatch, DispatchAttempt
-from partners.tasks import send_dispatches_task
 from tests.partners.dispatch_factories import PurchaseFactory, make_dispatch
 
 SUBMISSIONS = "/submissions"
@@ -348,7 +342,7 @@ def test_the_sweep_sends_due_retries_and_stuck_pending_but_not_fresh_ones(partne
 
 
 def send_due_dispatches():
-    from partners.tasks import send_due_dispatches_task
+    from dispatches.tasks import send_due_dispatches_task
 
     return send_due_dispatches_task.run()
 
@@ -453,7 +447,7 @@ def test_a_private_partner_address_is_refused_unless_allowed(partner, httpserver
 def test_only_one_sweep_per_brand_runs_at_a_time(partner, httpserver):
     from django.core.cache import cache
 
-    from partners.tasks import SWEEP_LOCK_KEY, send_due_dispatches_task
+    from dispatches.tasks import SWEEP_LOCK_KEY, send_due_dispatches_task
 
     stuck = make_dispatch(partner=partner)
     Dispatch.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - timedelta(minutes=2))

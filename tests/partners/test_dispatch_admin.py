@@ -6,12 +6,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from dispatches.models import Dispatch
+from dispatches.services import dispatch_send_batch
 from outbox.models import OutboxMessage
-from partners.dispatch import dispatch_send_batch
-from partners.models import Dispatch
 from tests.partners.dispatch_factories import make_dispatch
 
-CHANGELIST = "/admin/partners/dispatch/"
+CHANGELIST = "/admin/dispatches/dispatch/"
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import uuid
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from dispatches.models import Dispatch, DispatchAttempt
+from dispatches.services import dispatch_send_batch
 from outbox.models import OutboxMessage
-from partners.dispatch import dispatch_send_batch
-from partners.models import Dispatch, DispatchAttempt
 from tests.campaigns.factories import CampaignFactory
 from tests.partners.dispatch_factories import make_dispatch
 from tests.partners.factories import PartnerFactory

@@ -13,11 +13,11 @@ import pytest
 import requests
 from django.core.management import CommandError, call_command
 
+from core.http.signing import signed_headers
+from dispatches.models import Dispatch
+from dispatches.services import dispatch_send_batch
 from outbox.models import OutboxMessage
-from partners.dispatch import dispatch_send_batch
 from partners.management.commands.fake_partner import FakePartner, build_server, secrets_of_schema
-from partners.models import Dispatch
-from partners.signing import signed_headers
 from tests.campaigns.factories import CampaignFactory
 from tests.partners.dispatch_factories import make_dispatch
 from tests.partners.factories import PartnerFactory, make_whsec
@@ -142,7 +142,7 @@ def test_dispatches_to_the_fake_partner_are_accepted_once(brand_a, running_fake)
     assert dispatch_send_batch(dispatch_ids=[dispatch.id]).sent == 1
     # A re-send with the same key (a lost worker, a replay) is not counted twice by the partner.
     Dispatch.objects.filter(pk=dispatch.pk).update(status="dead")
-    from partners.dispatch import dispatch_replay
+    from dispatches.services import dispatch_replay
 
     dispatch_replay(dispatch_id=dispatch.id)
     assert dispatch_send_batch(dispatch_ids=[dispatch.id]).sent == 1

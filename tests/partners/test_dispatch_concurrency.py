@@ -25,10 +25,12 @@ from django.utils import timezone
 from werkzeug import Response
 
 from campaigns.models import Campaign
+from core.delivery import BatchResult
+from dispatches.models import Dispatch, DispatchAttempt
+from dispatches.services import dispatch_send_batch, dispatch_send_due
 from outbox.models import OutboxMessage
 from outbox.services import outbox_enqueue
-from partners.dispatch import BatchResult, dispatch_send_batch, dispatch_send_due
-from partners.models import Dispatch, DispatchAttempt, Partner
+from partners.models import Partner
 from purchases.models import Purchase
 from tenants.models import Brand
 from tests.committed import in_committed_connection
@@ -138,7 +140,7 @@ import django
 django.setup()
 from django.db import connection
 from django_tenants.utils import schema_context
-from partners.dispatch import dispatch_send_batch
+from dispatches.services import dispatch_send_batch
 with schema_context("brand_a"):
     dispatch_send_batch(dispatch_ids=[sys.argv[1]])
 print("recorded", flush=True)

@@ -7,9 +7,9 @@ import base64
 import pytest
 from django.test import override_settings
 
+from core.http.url_guard import UnsafeUrlError, assert_url_allowed
 from partners.models import Partner
 from partners.services import partner_secret_generate
-from partners.url_guard import UnsafeUrlError, assert_url_allowed
 from tests.partners.factories import PartnerFactory, make_whsec
 
 URL = "/api/v1/partners/"

@@ -9,9 +9,10 @@ from decimal import Decimal
 from django.db import connection
 
 from campaigns.models import Campaign
-from partners import client
-from partners.dispatch import _eligible_evaluations, dispatch_claim, dispatch_send_batch
-from partners.models import Dispatch
+from core.http import client
+from dispatches.claims import _eligible_evaluations, dispatch_claim
+from dispatches.models import Dispatch
+from dispatches.services import dispatch_send_batch
 from purchases.models import Evaluation, Purchase
 from tests.campaigns.factories import CampaignFactory
 from tests.partners.dispatch_factories import EvaluationFactory, PurchaseFactory, make_dispatch

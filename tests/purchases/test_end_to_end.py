@@ -17,8 +17,9 @@ from rest_framework.test import APIClient
 from accounts.models import ApiKey
 from accounts.services import api_key_create
 from campaigns.models import Campaign
+from dispatches.models import Dispatch
 from outbox.models import OutboxMessage
-from partners.models import Dispatch, Partner
+from partners.models import Partner
 from purchases.models import Evaluation, Purchase
 from tests.campaigns.factories import CampaignFactory
 from tests.purchases.conftest import in_own_connection, purchase_body

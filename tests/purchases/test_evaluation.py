@@ -13,9 +13,9 @@ from kombu.exceptions import OperationalError
 
 from campaigns.models import Campaign
 from config.celery import app
+from dispatches.models import Dispatch
 from outbox.models import OutboxMessage
 from outbox.tasks import outbox_relay_task
-from partners.models import Dispatch
 from purchases import services
 from purchases.models import Evaluation, Purchase
 from purchases.services import MAX_EVALUATION_ATTEMPTS, purchases_evaluate, purchases_evaluation_retry

@@ -16,7 +16,7 @@ from accounts.models import ApiKey
 from accounts.services import api_key_create
 from campaigns.models import Campaign
 from core.throttling import ApiKeyRateThrottle
-from partners.dispatch import dispatch_send_batch
+from dispatches.services import dispatch_send_batch
 from partners.models import Partner
 from tests.campaigns.factories import CampaignFactory
 from tests.notifications.helpers import award_body, post_award

@@ -26,8 +26,17 @@ from core.admin_sites import platform_site, shared_app_labels, tenant_app_labels
 from monitoring.alarms.models import AlarmRule
 
 BRAND_HOST = "brand-a.localhost"
-# Generic admin routes that the brand site has too, for the brand's own tables (its index, login…).
-SHARED_ADMIN_ROUTES = {"index", "login", "logout", "password_change", "password_change_done", "jsi18n"}
+# Admin routes that the brand site has too, for the brand's own tables: its index, login, its own
+# users' password form (auth lives in both schemas).
+SHARED_ADMIN_ROUTES = {
+    "index",
+    "login",
+    "logout",
+    "password_change",
+    "password_change_done",
+    "jsi18n",
+    "auth_user_password_change",
+}
 
 
 def shared_only_labels() -> set[str]:

@@ -21,9 +21,9 @@ import pytest
 from django.utils import timezone
 from werkzeug import Response
 
-from partners import client
-from partners.dispatch import dispatch_send_batch
-from partners.models import Dispatch
+from core.http import client
+from dispatches.models import Dispatch
+from dispatches.services import dispatch_send_batch
 from tests.partners.dispatch_factories import make_dispatch
 from tests.partners.factories import PartnerFactory
 

@@ -114,9 +114,10 @@ def pipeline(brands, django_db_blocker, tmp_path):
     redis.stop()
     partner_server.close()
     with django_db_blocker.unblock(), tenant_context(brands["brand_a"]):
+        from awards.models import Award
+        from dispatches.models import Dispatch
         from notifications.models import Notification
         from outbox.models import OutboxMessage
-        from partners.models import Award, Dispatch
         from purchases.models import Purchase
 
         Notification.objects.filter(campaign=campaign).delete()
@@ -143,8 +144,9 @@ def purchase_body(external_id: str) -> dict:
 
 
 def progress(brands, django_db_blocker, pipeline) -> dict[str, int]:
+    from awards.models import Award
+    from dispatches.models import Dispatch
     from notifications.models import Notification
-    from partners.models import Award, Dispatch
     from purchases.models import Evaluation, Purchase
 
     tag, campaign = pipeline["tag"], pipeline["campaign"]

@@ -21,9 +21,9 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from accounts.services import api_key_create
+from awards.models import Award
 from campaigns.models import Campaign
 from notifications.models import DeviceToken, Notification
-from partners.models import Award
 from tests.campaigns.factories import CampaignFactory, ItemRuleFactory
 from tests.partners.dispatch_factories import make_dispatch
 from tests.partners.factories import PartnerFactory

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from partners.models import Dispatch, DispatchAttempt
+from dispatches.models import Dispatch, DispatchAttempt
 
 
 class DispatchAttemptSerializer(serializers.ModelSerializer):

@@ -12,10 +12,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.permissions import IsCrm
-from partners.dispatch import dispatch_replay
-from partners.dispatch_selectors import dispatch_get, dispatch_list
-from partners.dispatch_serializers import DispatchDetailSerializer, DispatchSerializer
-from partners.models import Dispatch
+from dispatches.models import Dispatch
+from dispatches.selectors import dispatch_get, dispatch_list
+from dispatches.serializers import DispatchDetailSerializer, DispatchSerializer
+from dispatches.services import dispatch_replay
 
 
 class DispatchFilter(django_filters.FilterSet):

@@ -5,8 +5,8 @@ from django_tenants.utils import get_public_schema_name, schema_context
 from tqdm import tqdm
 
 from campaigns.models import Campaign
-from partners.dispatch import dispatch_replay_dead
-from partners.models import Dispatch
+from dispatches.models import Dispatch
+from dispatches.services import dispatch_replay_dead
 from tenants.models import Brand
 
 

@@ -2,8 +2,8 @@
 
 from django.urls import path
 
+from awards.api import AwardWebhookApi, CustomerAwardsApi, ParticipationUrlApi
 from notifications.api import DeviceTokenDetailApi, DeviceTokensApi, NotificationReplayApi
-from partners.award_api import AwardWebhookApi, CustomerAwardsApi, ParticipationUrlApi
 
 urlpatterns = [
     path(

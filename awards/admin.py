@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from partners.models import Award
+from awards.models import Award
 
 
 @admin.register(Award)

@@ -1,4 +1,4 @@
-"""Thin tasks of the dispatch pipeline: they take ids and call `partners.dispatch`."""
+"""Thin tasks of the dispatch pipeline: they take ids and call `dispatches.services`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import uuid
 from django.core.cache import cache
 
 from config.celery import tenant_task
-from partners.dispatch import SEND_TASK_NAME, dispatch_send_batch, dispatch_send_due
+from dispatches.services import SEND_TASK_NAME, dispatch_send_batch, dispatch_send_due
 
 logger = logging.getLogger(__name__)
 

@@ -16,17 +16,17 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from campaigns.currencies import is_iso_4217
-from core.permissions import IsIngest
-from core.throttling import FailOpenThrottleMixin
-from partners.awards import (
+from awards.models import Award
+from awards.services import (
     AwardData,
     award_display_value,
     award_receive,
     award_webhook_authenticate,
     awards_of_customer,
 )
-from partners.models import Award
+from campaigns.currencies import is_iso_4217
+from core.permissions import IsIngest
+from core.throttling import FailOpenThrottleMixin
 from partners.participation import participation_token_issue
 
 MAX_WEBHOOK_ID_LENGTH = 200

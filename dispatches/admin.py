@@ -7,8 +7,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from core.exceptions import ConflictError
-from partners.dispatch import dispatch_replay
-from partners.models import Dispatch, DispatchAttempt
+from dispatches.models import Dispatch, DispatchAttempt
+from dispatches.services import dispatch_replay
 
 
 class DispatchAttemptInline(admin.TabularInline):

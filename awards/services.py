@@ -33,10 +33,11 @@ from rest_framework import status
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError, WebhookVerificationError
 
+from awards.models import Award
 from campaigns.currencies import is_iso_4217, quantum_for
 from campaigns.models import Campaign
 from core.exceptions import ApplicationError, UnprocessableError
-from partners.models import Award, Partner
+from partners.models import Partner
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Everything that talks to a partner's `submission_url` goes through
 `submit_many()` (a batch) or `submit()` (a batch of one). Neither raises for an
 HTTP or network outcome: each request gets a `SubmissionResponse` that says what
 happened (status code, a capped body excerpt, `Retry-After`, `Location`, or the
-network failure), and `partners.dispatch` decides what that means.
+network failure), and `dispatches.services` decides what that means.
 
 * pycurl, not urllib3: at ~1,000 submissions/s the per-request CPU is what
   limits sending. Measured against a local keep-alive server, 2,000 requests:
@@ -32,7 +32,7 @@ network failure), and `partners.dispatch` decides what that means.
   comes back with its `Location`. Only http and https are allowed, checked
   before curl sees the URL and enforced by curl (`PROTOCOLS`,
   `REDIR_PROTOCOLS`); a URL with credentials (which curl would send as Basic
-  auth) is refused too, as `partners.url_guard` refuses it at save time.
+  auth) is refused too, as `core.http.url_guard` refuses it at save time.
   HTTP/1.1, as with urllib3. One exception to "one attempt", built into
   libcurl: when a *reused* keep-alive connection turns out to be dead before
   any byte of the answer came back (the partner closed it while idle), libcurl

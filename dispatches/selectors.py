@@ -7,7 +7,7 @@ import uuid
 from django.db.models import Prefetch, QuerySet
 
 from core.exceptions import NotFoundError
-from partners.models import Dispatch, DispatchAttempt
+from dispatches.models import Dispatch, DispatchAttempt
 
 
 def dispatch_list() -> QuerySet[Dispatch]:

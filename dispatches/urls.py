@@ -1,6 +1,6 @@
 from django.urls import path
 
-from partners.dispatch_api import DispatchDetailApi, DispatchListApi, DispatchReplayApi
+from dispatches.api import DispatchDetailApi, DispatchListApi, DispatchReplayApi
 
 urlpatterns = [
     path("dispatches/", DispatchListApi.as_view(), name="dispatch-list"),

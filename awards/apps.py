@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AwardsConfig(AppConfig):
+    """Tenant app: the partners' award webhook and the awards it records."""
+
+    name = "awards"
