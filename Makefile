@@ -40,9 +40,10 @@ test: $(STAMP) ## run the test suite (pytest, --reuse-db); fails if models and m
 test-resilience: $(STAMP) ## reliability/security suite (tests/resilience/): fault injection, fuzzing, isolation; rewrites docs/reliability.md
 	$(PY) -m pytest tests/resilience $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff check + format check
+lint: $(STAMP) ## ruff check + format check + the import layers (import-linter, ADR 0011)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP) ## ruff format + autofix
 	$(PY) -m ruff format .

@@ -1,7 +1,7 @@
 """Archive runs in the brand's admin: per campaign, counts, location and duration (read-only).
 
-`ArchiveRunInline` is meant for the Campaign admin (campaigns/admin.py):
-`inlines = [..., ArchiveRunInline]` shows an archived campaign's data location.
+`ArchiveRunInline` is added to the Campaign admin here (the end of this module), so an
+archived campaign shows where its data went.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from archive.models import ArchiveRun
+from campaigns.admin import CampaignAdmin
+from campaigns.models import Campaign
 from outbox.services import outbox_enqueue
 
 _RUN_FIELDS = (
@@ -91,3 +93,13 @@ class ArchiveRunInline(admin.TabularInline):
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+# The campaign page shows where an archived campaign's data went: this app adds its inline to the
+# campaign admin (campaigns sits below archive and does not know of it).
+class CampaignWithArchiveAdmin(CampaignAdmin):
+    inlines = [*CampaignAdmin.inlines, ArchiveRunInline]
+
+
+admin.site.unregister(Campaign)
+admin.site.register(Campaign, CampaignWithArchiveAdmin)

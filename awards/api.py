@@ -25,9 +25,9 @@ from awards.services import (
     awards_of_customer,
 )
 from campaigns.currencies import is_iso_4217
+from campaigns.participation import participation_token_issue
 from core.permissions import IsIngest
 from core.throttling import FailOpenThrottleMixin
-from partners.participation import participation_token_issue
 
 MAX_WEBHOOK_ID_LENGTH = 200
 

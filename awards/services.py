@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -118,6 +118,18 @@ def _existing_award(*, partner: Partner, webhook_id: str, award_id: str) -> Awar
     )
 
 
+# Apps above this one act on a new award inside its transaction (notifications: the customer's push),
+# registered when Django starts; this app does not import them.
+_award_received_handlers: list[Callable[..., object]] = []
+
+
+def on_award_received(handler: Callable[..., object]) -> Callable[..., object]:
+    """Register `handler(award=...)`, called once per new award, in the transaction that records it."""
+    if handler not in _award_received_handlers:
+        _award_received_handlers.append(handler)
+    return handler
+
+
 @transaction.atomic
 def award_receive(*, partner: Partner, webhook_id: str, data: AwardData) -> tuple[Award, bool]:
     """Record the award once and enqueue its notification; returns (award, created).
@@ -125,8 +137,6 @@ def award_receive(*, partner: Partner, webhook_id: str, data: AwardData) -> tupl
     A known webhook-id or award_id returns the stored award (first write wins:
     a re-sent award with different fields is logged, not applied).
     """
-    from notifications.services import notification_create_for_award
-
     existing = _existing_award(partner=partner, webhook_id=webhook_id, award_id=data.award_id)
     if existing is not None:
         if existing.award_id != data.award_id:
@@ -168,7 +178,8 @@ def award_receive(*, partner: Partner, webhook_id: str, data: AwardData) -> tupl
         if existing is None:
             raise
         return existing, False
-    award.notification = notification_create_for_award(award=award)
+    for handler in _award_received_handlers:
+        handler(award=award)
     logger.info(
         "award received",
         extra={"partner": partner.slug, "award_id": award.award_id, "campaign": campaign.pk},

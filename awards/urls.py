@@ -3,7 +3,6 @@
 from django.urls import path
 
 from awards.api import AwardWebhookApi, CustomerAwardsApi, ParticipationUrlApi
-from notifications.api import DeviceTokenDetailApi, DeviceTokensApi, NotificationReplayApi
 
 urlpatterns = [
     path(
@@ -14,17 +13,4 @@ urlpatterns = [
     # <str:slug>, not <slug:>: an unknown or malformed slug must answer 401 like a bad signature, not 404.
     path("partners/<str:slug>/awards/", AwardWebhookApi.as_view(), name="partner-award-webhook"),
     path("customers/<str:customer_id>/awards/", CustomerAwardsApi.as_view(), name="customer-awards"),
-    path(
-        "customers/<str:customer_id>/device-tokens/", DeviceTokensApi.as_view(), name="customer-device-tokens"
-    ),
-    path(
-        "customers/<str:customer_id>/device-tokens/<str:token>/",
-        DeviceTokenDetailApi.as_view(),
-        name="customer-device-token",
-    ),
-    path(
-        "notifications/<uuid:notification_id>/replay/",
-        NotificationReplayApi.as_view(),
-        name="notification-replay",
-    ),
 ]

@@ -19,7 +19,6 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from archive.admin import ArchiveRunInline
 from campaigns import services
 from campaigns.models import Campaign, CampaignTransition, ItemRule
 from campaigns.serializers import decimal_text
@@ -140,8 +139,8 @@ class CampaignAdmin(admin.ModelAdmin):
     list_select_related = ["partner"]
     date_hierarchy = "starts_at"
     readonly_fields = ["status_badge", "version", "completed_at", "created_at", "updated_at"]
-    # ArchiveRunInline: an archived campaign shows where its data went (archive/admin.py).
-    inlines = [ItemRuleInline, CampaignTransitionInline, ArchiveRunInline]
+    # Apps above this one add their own inlines (archive/admin.py: where an archived campaign's data went).
+    inlines = [ItemRuleInline, CampaignTransitionInline]
     actions = ["activate", "pause", "resume", "complete", "cancel", "duplicate"]
     fieldsets = [
         (None, {"fields": ["name", "kind", "status_badge", "partner"]}),

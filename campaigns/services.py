@@ -35,7 +35,7 @@ from campaigns.currencies import ISO_4217_MINOR_UNITS, is_iso_4217
 from campaigns.models import Campaign, CampaignTransition, ItemRule
 from core.actors import SYSTEM_ACTOR
 from core.exceptions import ApplicationError, ConflictError, NotFoundError
-from notifications.templates import validate_notification_templates
+from core.templating import validate_notification_templates
 from partners.models import Partner
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def validate_notification(notification: Any) -> dict[str, str]:
     """`{"title", "body"}` push templates (strings). `{}` (none yet) is allowed.
 
     Only the shape and length are checked here; `campaign_validate` then
-    compiles them in the sandbox (notifications.templates).
+    compiles them in the sandbox (core.templating).
     """
     if notification is None or notification == {}:
         return {}

@@ -78,38 +78,6 @@ def tenant_task(*args, **kwargs):
     return app.task(*args, **kwargs)
 
 
-# --- Correlation id: the API request's id travels into the tasks it causes (logs carry it).
-from celery.signals import before_task_publish, task_postrun, task_prerun  # noqa: E402
-
-from core.logging import request_id_var  # noqa: E402
-
-REQUEST_ID_HEADER = "request_id"
-
-
-@before_task_publish.connect
-def _add_request_id_header(headers: dict | None = None, **kwargs) -> None:
-    request_id = request_id_var.get()
-    if headers is not None and request_id and not headers.get(REQUEST_ID_HEADER):
-        headers[REQUEST_ID_HEADER] = request_id
-
-
-@task_prerun.connect
-def _enter_request_id(task=None, **kwargs) -> None:
-    request = getattr(task, "request", None)
-    request_id = None
-    if request is not None:
-        request_id = (request.headers or {}).get(REQUEST_ID_HEADER) or request.get(REQUEST_ID_HEADER)
-    task._request_id_token = request_id_var.set(request_id)
-
-
-@task_postrun.connect
-def _leave_request_id(task=None, **kwargs) -> None:
-    token = getattr(task, "_request_id_token", None)
-    if token is not None:
-        request_id_var.reset(token)
-        task._request_id_token = None
-
-
 # --- Metrics of worker processes: an exporter in the worker's main process when
 # WORKER_METRICS_PORT is set (a worker on another host than the web tier cannot share
 # its PROMETHEUS_MULTIPROC_DIR with it).

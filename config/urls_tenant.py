@@ -3,14 +3,15 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from campaigns.stats_api import CampaignStatsApi
 from core.admin_sites import brand_site
+from monitoring.api import CampaignStatsApi
 
 api_v1 = [
     path("", include("accounts.urls")),
     path("campaigns/<int:campaign_id>/stats/", CampaignStatsApi.as_view(), name="campaign-stats"),
     path("", include("awards.urls")),
-    path("", include("dispatches.urls")),  # dispatch audit and replay (issue 4)
+    path("", include("dispatches.urls")),
+    path("", include("notifications.urls")),
     path("", include("campaigns.urls")),
     path("", include("partners.urls")),
     path("", include("purchases.urls")),

@@ -8,6 +8,9 @@ class CoreConfig(AppConfig):
     name = "core"
     verbose_name = "Core"
 
+    def ready(self) -> None:
+        from core import celery_signals  # noqa: F401  (connects the request-id signal handlers)
+
 
 class AdminConfig(django_admin_apps.AdminConfig):
     """Django's admin, then the split of its registrations into the brand and platform sites."""

@@ -46,9 +46,9 @@ AUTH_ERRORS = (401, 403, 429)
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    """Documents `Authorization: Api-Key <key>` (core.authentication.ApiKeyAuthentication)."""
+    """Documents `Authorization: Api-Key <key>` (accounts.authentication.ApiKeyAuthentication)."""
 
-    target_class = "core.authentication.ApiKeyAuthentication"
+    target_class = "accounts.authentication.ApiKeyAuthentication"
     name = "ApiKeyAuth"
 
     def get_security_definition(self, auto_schema):

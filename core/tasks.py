@@ -1,25 +1,11 @@
-"""Gauges computed from the database, refreshed by beat (never a query per scrape)."""
+"""The broker queue gauge, refreshed by beat (never a query per scrape; per-brand gauges: monitoring/tasks.py)."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import connection
 
-from config.celery import app, tenant_task
+from config.celery import app
 from core import metrics
-
-
-@tenant_task(name="metrics.refresh_tenant_gauges")
-def refresh_tenant_gauges_task() -> None:
-    from dispatches.models import Dispatch
-    from outbox.services import outbox_oldest_pending_age_seconds
-
-    schema = connection.schema_name
-    backlog = Dispatch.objects.filter(status__in=[Dispatch.Status.PENDING, Dispatch.Status.RETRYING]).count()
-    dead = Dispatch.objects.filter(status=Dispatch.Status.DEAD).count()
-    metrics.DISPATCH_BACKLOG.labels(tenant=schema).set(backlog)
-    metrics.DISPATCH_DEAD_LETTERS.labels(tenant=schema).set(dead)
-    metrics.OUTBOX_LAG_SECONDS.labels(tenant=schema).set(outbox_oldest_pending_age_seconds() or 0)
 
 
 @app.task(name="metrics.refresh_queue_gauges")

@@ -1,4 +1,4 @@
-"""The per-brand maintenance tick of the dashboards and alarms (a thin task: it calls the services)."""
+"""Thin per-brand tasks of operations: the dashboards' and alarms' maintenance tick, the Prometheus gauges."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import logging
 from django.db import connection
 
 from config.celery import tenant_task
+from core import metrics
+from dispatches.models import Dispatch
+from outbox.services import outbox_oldest_pending_age_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -34,3 +37,13 @@ def monitoring_tick_task() -> dict:
 
 # Registered with the worker through this module (Celery autodiscovers `<app>.tasks`).
 from monitoring.maintenance import maintenance_tick_task  # noqa: E402, F401
+
+
+@tenant_task(name="metrics.refresh_tenant_gauges")
+def refresh_tenant_gauges_task() -> None:
+    schema = connection.schema_name
+    backlog = Dispatch.objects.filter(status__in=[Dispatch.Status.PENDING, Dispatch.Status.RETRYING]).count()
+    dead = Dispatch.objects.filter(status=Dispatch.Status.DEAD).count()
+    metrics.DISPATCH_BACKLOG.labels(tenant=schema).set(backlog)
+    metrics.DISPATCH_DEAD_LETTERS.labels(tenant=schema).set(dead)
+    metrics.OUTBOX_LAG_SECONDS.labels(tenant=schema).set(outbox_oldest_pending_age_seconds() or 0)

@@ -24,9 +24,9 @@ from django.utils import timezone
 from awards.services import award_display_value
 from core import metrics
 from core.exceptions import ConflictError, NotFoundError
+from core.templating import NotificationRenderError, render_notification
 from notifications.models import DeviceToken, Notification
 from notifications.providers import ProviderError, PushMessage, SendResult, get_provider
-from notifications.templates import NotificationRenderError, render_notification
 from outbox.services import outbox_enqueue
 
 logger = logging.getLogger(__name__)

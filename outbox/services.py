@@ -15,7 +15,8 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from config.celery import REQUEST_ID_HEADER, app
+from config.celery import app
+from core.celery_signals import REQUEST_ID_HEADER
 from core.logging import request_id_var
 from outbox.models import OutboxMessage
 

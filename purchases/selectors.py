@@ -7,7 +7,6 @@ from typing import Any
 from django.db.models import Prefetch
 
 from core.exceptions import NotFoundError
-from dispatches.models import Dispatch
 from purchases.models import Evaluation, Purchase
 from purchases.validation import money_str
 
@@ -18,7 +17,8 @@ def purchase_get(*, external_id: str) -> Purchase:
         Purchase.objects.filter(external_id=external_id)
         .prefetch_related(
             Prefetch("evaluations", queryset=Evaluation.objects.order_by("campaign_id")),
-            Prefetch("dispatches", queryset=Dispatch.objects.order_by("campaign_id", "created_at")),
+            # The dispatches of the purchase (`dispatches` app, above this one: read through the relation).
+            "dispatches",
         )
         .first()
     )
@@ -65,6 +65,6 @@ def purchase_detail(*, purchase: Purchase) -> dict[str, Any]:
                 "status": dispatch.status,
                 "attempts": dispatch.attempts,
             }
-            for dispatch in purchase.dispatches.all()
+            for dispatch in sorted(purchase.dispatches.all(), key=lambda d: (d.campaign_id, d.created_at))
         ],
     }

@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from config.celery import REQUEST_ID_HEADER, app
+from config.celery import app
+from core.celery_signals import REQUEST_ID_HEADER
 from core.logging import ContextFilter, request_id_var
 from outbox.services import outbox_enqueue
 from tenants.tasks import schema_probe_task

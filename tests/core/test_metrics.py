@@ -6,8 +6,9 @@ from django.test import override_settings
 from prometheus_client import REGISTRY
 
 from core import metrics
-from core.tasks import refresh_queue_gauges_task, refresh_tenant_gauges_task
+from core.tasks import refresh_queue_gauges_task
 from dispatches.models import Dispatch
+from monitoring.tasks import refresh_tenant_gauges_task
 from outbox.models import OutboxMessage
 from tests.campaigns.factories import CampaignFactory
 

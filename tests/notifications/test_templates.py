@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from notifications.templates import (
+from core.templating import (
     DEFAULT_TEMPLATES,
     NotificationRenderError,
     render_notification,
@@ -167,7 +167,7 @@ def test_stored_templates_that_are_not_an_object_raise_a_render_error():
 
 
 def test_the_field_validator_form_reports_the_same_messages():
-    from notifications.templates import notification_templates_validator
+    from core.templating import notification_templates_validator
 
     notification_templates_validator({"title": "{{ campaign.name }}"})
     with pytest.raises(ValidationError) as raised:

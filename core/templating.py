@@ -1,4 +1,4 @@
-"""Push templates: the Django template language in a sandbox (SPEC §8).
+"""Message templates CRM staff write: the Django template language in a sandbox (SPEC §8).
 
 CRM staff write `{"title": "...", "body": "..."}` per campaign, e.g.
 `"{{ award.value }} {{ award.currency }} off at {{ campaign.name }}"`. A

@@ -6,8 +6,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campaigns.models import Campaign
-from campaigns.stats import campaign_stats
 from core.permissions import IsCrm
+from monitoring.campaign_stats import campaign_stats
 
 _counts = serializers.DictField(child=serializers.IntegerField())
 
