@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from tests.campaigns.factories import CampaignFactory
-from tests.committed import in_committed_connection
 from tests.partners.factories import PartnerFactory
+from tests.support.committed import in_committed_connection
 
 
 @pytest.fixture
@@ -42,5 +42,5 @@ def make_campaign(brand_a):
 
 
 def committed(schema: str, fn, *args, **kwargs):
-    """`fn(*args, **kwargs)` committed inside `schema` (see tests/committed.py)."""
+    """`fn(*args, **kwargs)` committed inside `schema` (see tests/support/committed.py)."""
     return in_committed_connection(lambda: fn(*args, **kwargs), schema=schema)

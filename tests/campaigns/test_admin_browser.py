@@ -19,8 +19,8 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from tests.browser import launch_chromium, requires_chromium
 from tests.campaigns.conftest import committed
+from tests.support.browser import launch_chromium, requires_chromium
 
 SCHEMA = "brand_a"
 HOST = "brand-a.localhost"

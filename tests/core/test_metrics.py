@@ -55,7 +55,7 @@ def _sample(name: str, **labels: str) -> float | None:
 
 
 def test_tenant_gauges_count_backlog_dead_letters_and_outbox_lag(brand_a):
-    from tests.purchases_helpers import make_purchase
+    from tests.purchases.factories import make_purchase
 
     campaign = CampaignFactory(status="active")
     statuses = ["pending", "retrying", "retrying", "dead", "sent"]

@@ -17,8 +17,8 @@ from campaigns.models import Campaign
 from dispatches.models import Dispatch, DispatchAttempt
 from notifications.models import Notification
 from tests.campaigns.factories import CampaignFactory
-from tests.partners.dispatch_factories import EvaluationFactory, PurchaseFactory
 from tests.partners.factories import PartnerFactory
+from tests.purchases.factories import EvaluationFactory, PurchaseFactory
 
 
 def add_evaluation(campaign: Campaign, at: datetime, *, eligible: bool, value: str = "10.00"):

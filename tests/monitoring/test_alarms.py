@@ -15,7 +15,7 @@ from dispatches.services import dispatch_replay_dead, dispatch_send_batch
 from monitoring.alarms.models import Alarm, AlarmRule
 from monitoring.tasks import monitoring_tick_task
 from tests.campaigns.factories import CampaignFactory
-from tests.partners.dispatch_factories import make_dispatch
+from tests.dispatches.factories import make_dispatch
 from tests.partners.factories import PartnerFactory, make_whsec
 
 SUBMISSIONS = "/submissions"

@@ -5,7 +5,7 @@ from django.utils import timezone
 from dispatches.models import Dispatch
 from purchases.models import Evaluation
 from tests.campaigns.factories import CampaignFactory
-from tests.purchases_helpers import make_purchase
+from tests.purchases.factories import make_purchase
 
 
 def _evaluate(campaign, *, eligible: bool, value: str, reason=None):

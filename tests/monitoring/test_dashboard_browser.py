@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.browser import launch_chromium, requires_chromium
 from tests.campaigns.conftest import committed
 from tests.campaigns.test_admin_browser import HOST, live_app  # noqa: F401 - the fixture
+from tests.support.browser import launch_chromium, requires_chromium
 
 SCHEMA = "brand_a"
 USERNAME = "dashboard-viewer"

@@ -11,7 +11,7 @@ from django.db import connections
 from django.utils import timezone
 
 from campaigns.snapshots import clear_snapshot_cache
-from tests.committed import in_committed_connection
+from tests.support.committed import in_committed_connection
 
 _sequence = itertools.count(1)
 
@@ -53,7 +53,7 @@ def D(value: str) -> Decimal:
 
 
 def in_own_connection(test_database: str, work: Callable[[], Any]) -> Any:
-    """Run `work` on a new database connection that commits (see tests/committed.py)."""
+    """Run `work` on a new database connection that commits (see tests/support/committed.py)."""
 
     def on_test_database() -> Any:
         connections["default"].settings_dict["NAME"] = test_database

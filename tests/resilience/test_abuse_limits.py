@@ -19,8 +19,8 @@ from core.throttling import ApiKeyRateThrottle
 from dispatches.services import dispatch_send_batch
 from partners.models import Partner
 from tests.campaigns.factories import CampaignFactory
+from tests.dispatches.factories import make_dispatch
 from tests.notifications.helpers import award_body, post_award
-from tests.partners.dispatch_factories import make_dispatch
 from tests.partners.factories import PartnerFactory, make_whsec
 
 

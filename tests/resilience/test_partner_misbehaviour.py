@@ -1,6 +1,6 @@
 """Partner misbehaviour, each scenario end to end: the misbehaviour, then the partner recovers.
 
-The unit-level cases live in tests/partners/test_dispatch.py (outcome classification,
+The unit-level cases live in tests/dispatches/test_sending.py (outcome classification,
 Retry-After parsing, the read cap); here each SPEC §5 scenario runs to its final state
 and gets a row in docs/reliability.md: a retryable failure ends `sent` with the partner
 accepting the dispatch's Idempotency-Key once; a redirect ends `dead` (replayable) without
@@ -24,7 +24,7 @@ from werkzeug import Response
 from core.http import client
 from dispatches.models import Dispatch
 from dispatches.services import dispatch_send_batch
-from tests.partners.dispatch_factories import make_dispatch
+from tests.dispatches.factories import make_dispatch
 from tests.partners.factories import PartnerFactory
 
 SUBMISSIONS = "/submissions"

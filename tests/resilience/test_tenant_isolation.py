@@ -25,7 +25,7 @@ from awards.models import Award
 from campaigns.models import Campaign
 from notifications.models import DeviceToken, Notification
 from tests.campaigns.factories import CampaignFactory, ItemRuleFactory
-from tests.partners.dispatch_factories import make_dispatch
+from tests.dispatches.factories import make_dispatch
 from tests.partners.factories import PartnerFactory
 
 HOSTS = {"brand_a": "brand-a.localhost", "brand_b": "brand-b.localhost"}

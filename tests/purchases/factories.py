@@ -1,7 +1,8 @@
-"""Rows the dispatch tests need (purchases and evaluations are made here, not by the ingestion code)."""
+"""Purchases and evaluations as rows (the pipeline's own code is not used to make them)."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from decimal import Decimal
 
@@ -9,9 +10,10 @@ import factory
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from dispatches.models import Dispatch
 from purchases.models import Evaluation, Purchase
 from tests.campaigns.factories import CampaignFactory
+
+_sequence = itertools.count(1)
 
 
 class PurchaseFactory(factory.django.DjangoModelFactory):
@@ -43,11 +45,17 @@ class EvaluationFactory(factory.django.DjangoModelFactory):
     evaluated_at = factory.LazyFunction(timezone.now)
 
 
-def make_dispatch(
-    *, partner, campaign=None, purchase=None, eligible_value: Decimal = Decimal("80.00"), **fields
-):
-    """An eligible evaluation and its pending dispatch to `partner`."""
-    campaign = campaign or CampaignFactory(partner=partner, status=Campaign.Status.ACTIVE)
-    purchase = purchase or PurchaseFactory()
-    EvaluationFactory(purchase=purchase, campaign=campaign, eligible_value=eligible_value)
-    return Dispatch.objects.create(purchase=purchase, campaign=campaign, partner=partner, **fields)
+def make_purchase(**overrides) -> Purchase:
+    number = next(_sequence)
+    values = {
+        "external_id": f"helper-{number}-{timezone.now().timestamp()}",
+        "customer_id": f"customer-{number}",
+        "channel": "in_store",
+        "purchased_at": timezone.now(),
+        "currency": "EUR",
+        "items": [{"sku": "SKU-1", "category": "food", "quantity": 1, "unit_price": "60.00"}],
+        "total": Decimal("60.00"),
+        "body_hash": "0" * 64,
+    }
+    values.update(overrides)
+    return Purchase.objects.create(**values)

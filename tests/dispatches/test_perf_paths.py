@@ -15,7 +15,8 @@ from dispatches.models import Dispatch
 from dispatches.services import dispatch_send_batch
 from purchases.models import Evaluation, Purchase
 from tests.campaigns.factories import CampaignFactory
-from tests.partners.dispatch_factories import EvaluationFactory, PurchaseFactory, make_dispatch
+from tests.dispatches.factories import make_dispatch
+from tests.purchases.factories import EvaluationFactory, PurchaseFactory
 
 SUBMISSIONS = "/submissions"
 

@@ -11,7 +11,7 @@ from dispatches.models import Dispatch, DispatchAttempt
 from dispatches.services import dispatch_send_batch
 from outbox.models import OutboxMessage
 from tests.campaigns.factories import CampaignFactory
-from tests.partners.dispatch_factories import make_dispatch
+from tests.dispatches.factories import make_dispatch
 from tests.partners.factories import PartnerFactory
 
 URL = "/api/v1/dispatches/"

@@ -23,7 +23,8 @@ from dispatches.policy import backoff_seconds
 from dispatches.services import dispatch_due_ids, dispatch_send_batch, dispatch_send_due
 from dispatches.tasks import send_dispatches_task
 from outbox.models import OutboxMessage
-from tests.partners.dispatch_factories import PurchaseFactory, make_dispatch
+from tests.dispatches.factories import make_dispatch
+from tests.purchases.factories import PurchaseFactory
 
 SUBMISSIONS = "/submissions"
 

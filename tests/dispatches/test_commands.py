@@ -19,7 +19,7 @@ from dispatches.services import dispatch_send_batch
 from outbox.models import OutboxMessage
 from partners.management.commands.fake_partner import FakePartner, build_server, secrets_of_schema
 from tests.campaigns.factories import CampaignFactory
-from tests.partners.dispatch_factories import make_dispatch
+from tests.dispatches.factories import make_dispatch
 from tests.partners.factories import PartnerFactory, make_whsec
 
 # --- replay_dead

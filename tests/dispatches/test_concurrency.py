@@ -33,9 +33,10 @@ from outbox.services import outbox_enqueue
 from partners.models import Partner
 from purchases.models import Purchase
 from tenants.models import Brand
-from tests.committed import in_committed_connection
-from tests.partners.dispatch_factories import PurchaseFactory, make_dispatch
+from tests.dispatches.factories import make_dispatch
 from tests.partners.factories import PartnerFactory
+from tests.purchases.factories import PurchaseFactory
+from tests.support.committed import in_committed_connection
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ from django.test import Client
 from dispatches.models import Dispatch
 from dispatches.services import dispatch_send_batch
 from outbox.models import OutboxMessage
-from tests.partners.dispatch_factories import make_dispatch
+from tests.dispatches.factories import make_dispatch
 
 CHANGELIST = "/admin/dispatches/dispatch/"
 

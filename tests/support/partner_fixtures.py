@@ -1,4 +1,4 @@
-"""Fixtures of the dispatch tests: a partner whose submission_url is a real local HTTP server."""
+"""The `partner` fixture: a partner of brand_a whose submission_url is a real local HTTP server."""
 
 from __future__ import annotations
 
