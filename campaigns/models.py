@@ -30,6 +30,9 @@ class Campaign(models.Model):
         IN_STORE = "in_store"
         ECOMMERCE = "ecommerce"
 
+    # PostgreSQL's name of the unique constraint `unique=True` creates (services read it off errors).
+    NAME_UNIQUE_CONSTRAINT = "campaigns_campaign_name_key"
+
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)

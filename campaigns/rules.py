@@ -166,6 +166,11 @@ class ItemRuleSpec:
     multiplier: Decimal = Decimal(1)
     bonus_per_unit: Decimal = Decimal(0)
 
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What makes a rule unique in its campaign (the `item_rule_unique` constraint)."""
+        return (self.kind, self.match, self.value)
+
 
 @dataclass(frozen=True, slots=True)
 class CampaignSpec:

@@ -33,7 +33,9 @@ from django.utils import timezone
 
 from campaigns.currencies import ISO_4217_MINOR_UNITS, is_iso_4217
 from campaigns.models import Campaign, CampaignTransition, ItemRule
+from campaigns.rules import ItemRuleSpec
 from core.actors import SYSTEM_ACTOR
+from core.db import violated_constraint
 from core.exceptions import ApplicationError, ConflictError, NotFoundError
 from core.templating import validate_notification_templates
 from partners.models import Partner
@@ -194,7 +196,7 @@ def _save_campaign(campaign: Campaign, **save_kwargs: Any) -> None:
         with transaction.atomic():
             campaign.save(**save_kwargs)
     except IntegrityError as exc:
-        if "name" in str(exc):
+        if violated_constraint(exc) == Campaign.NAME_UNIQUE_CONSTRAINT:
             raise DjangoValidationError({"name": [NAME_TAKEN_MESSAGE]}) from exc
         raise
 
@@ -515,21 +517,6 @@ def _decimal_error(value: Decimal, *, minimum: Decimal, digits: tuple[int, int])
     if whole_digits > max_digits - decimal_places:
         return f"must have at most {max_digits - decimal_places} digits before the decimal point."
     return None
-
-
-@dataclass(frozen=True)
-class ItemRuleSpec:
-    """One validated item rule, before it is saved."""
-
-    kind: str
-    match: str
-    value: str
-    multiplier: Decimal = Decimal(1)
-    bonus_per_unit: Decimal = Decimal(0)
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.kind, self.match, self.value)
 
 
 def _clean_rule(

@@ -9,6 +9,9 @@ from django.db.models import Q
 class Partner(models.Model):
     """A reward partner: where eligible purchases are sent and how they are signed (Standard Webhooks)."""
 
+    # PostgreSQL's name of the unique constraint `unique=True` creates (services read it off errors).
+    SLUG_UNIQUE_CONSTRAINT = "partners_partner_slug_key"
+
     slug = models.SlugField(max_length=100, unique=True)
     name = models.CharField(max_length=200)
     submission_url = models.URLField(max_length=500)

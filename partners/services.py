@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.db import violated_constraint
 from core.exceptions import NotFoundError
 from core.http.url_guard import UnsafeUrlError, assert_url_allowed
 from partners.models import Partner
@@ -98,7 +99,7 @@ def _save(partner: Partner, **kwargs: Any) -> None:
         with transaction.atomic():
             partner.save(**kwargs)
     except IntegrityError as exc:
-        if "slug" in str(exc):
+        if violated_constraint(exc) == Partner.SLUG_UNIQUE_CONSTRAINT:
             raise DjangoValidationError({"slug": [SLUG_TAKEN_MESSAGE]}) from exc
         raise
 
