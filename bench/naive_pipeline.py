@@ -16,9 +16,9 @@ import requests
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.currencies import quantum_for
 from campaigns.models import Campaign, ItemRule
 from config.celery import tenant_task
+from core.money import quantum_for
 from partners.models import Dispatch
 from purchases.models import Evaluation, Purchase
 

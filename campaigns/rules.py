@@ -72,7 +72,7 @@ from enum import StrEnum
 from threading import local
 from typing import Final
 
-from .currencies import quantum_for
+from core.money import quantum_for
 
 __all__ = [
     "EXACT_DIGITS",

@@ -8,7 +8,6 @@ from typing import Any
 
 from rest_framework import serializers
 
-from campaigns.currencies import ISO_4217_MINOR_UNITS, is_iso_4217, quantum_for
 from campaigns.models import Campaign, CampaignTransition, ItemRule
 from campaigns.services import (
     NOTIFICATION_BODY_MAX_LENGTH,
@@ -18,6 +17,7 @@ from campaigns.services import (
     REWARD_VALUE_MAX_LENGTH,
 )
 from core.fields import SlugRelatedField
+from core.money import ISO_4217_MINOR_UNITS, is_iso_4217, quantum_for
 from partners.models import Partner
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from django.db.models import Count, Q, Sum
 
-from campaigns.currencies import quantum_for
 from campaigns.models import Campaign
+from core.money import quantum_for
 from notifications.selectors import award_count, notification_status_counts
 from partners.models import Dispatch
 from purchases.models import Evaluation

@@ -10,8 +10,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
-from campaigns.currencies import quantum_for
 from campaigns.models import Campaign
+from core.money import quantum_for
 from monitoring.models import CampaignHourlyRollup, HealthSnapshot
 from monitoring.rollups import hour_floor
 

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from campaigns.currencies import is_iso_4217
+from core.money import is_iso_4217
 from core.permissions import IsIngest
 from core.throttling import FailOpenThrottleMixin
 from partners.awards import (

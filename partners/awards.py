@@ -33,9 +33,9 @@ from rest_framework import status
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError, WebhookVerificationError
 
-from campaigns.currencies import is_iso_4217, quantum_for
 from campaigns.models import Campaign
 from core.exceptions import ApplicationError, UnprocessableError
+from core.money import is_iso_4217, quantum_for
 from partners.models import Award, Partner
 
 logger = logging.getLogger(__name__)

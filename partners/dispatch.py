@@ -48,10 +48,10 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from campaigns.currencies import is_iso_4217, quantum_for
 from campaigns.models import Campaign
 from core import metrics
 from core.exceptions import ConflictError, NotFoundError
+from core.money import is_iso_4217, quantum_for
 from outbox.services import outbox_enqueue
 from partners import client
 from partners.models import Dispatch, DispatchAttempt, Partner

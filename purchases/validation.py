@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from campaigns.currencies import is_iso_4217, quantum_for
+from core.money import is_iso_4217, quantum_for
 
 CHANNELS = frozenset({"in_store", "ecommerce"})
 MAX_ID_LENGTH = 200

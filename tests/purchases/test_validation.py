@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campaigns.currencies import is_iso_4217, quantum_for
+from core.money import is_iso_4217, quantum_for
 from purchases import validation
 from purchases.validation import canonical_json, money_str, validate_purchase
 
