@@ -51,7 +51,7 @@ from django.utils import timezone
 from campaigns.models import Campaign
 from core import metrics
 from core.exceptions import ConflictError, NotFoundError
-from core.money import is_iso_4217, quantum_for
+from core.money import money_str
 from outbox.services import outbox_enqueue
 from partners import client
 from partners.models import Dispatch, DispatchAttempt, Partner
@@ -97,12 +97,6 @@ def _send_concurrency() -> int:
 
 
 # --- pure parts: payload, back-off, classification -------------------------------------------------
-
-
-def _money(value: Decimal, currency: str) -> str:
-    if is_iso_4217(currency):
-        value = value.quantize(quantum_for(currency))
-    return str(value)
 
 
 def _iso8601(moment: datetime) -> str:
@@ -163,8 +157,8 @@ def _payload(
             "channel": purchase.channel,
             "purchased_at": _iso8601(purchase.purchased_at),
             "currency": purchase.currency,
-            "total": _money(purchase.total, purchase.currency),
-            "eligible_value": _money(eligible_value, purchase.currency),
+            "total": money_str(purchase.total, purchase.currency),
+            "eligible_value": money_str(eligible_value, purchase.currency),
         },
     }
 
