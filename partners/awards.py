@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
@@ -35,7 +35,7 @@ from standardwebhooks.webhooks import EmptyWebhookSecretError, WebhookVerificati
 
 from campaigns.models import Campaign
 from core.exceptions import ApplicationError, UnprocessableError
-from core.money import is_iso_4217, quantum_for
+from core.money import is_iso_4217, money_str
 from partners.models import Award, Partner
 
 logger = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ def award_display_value(value: Decimal | None, currency: str) -> str | None:
     if value is None:
         return None
     if currency and is_iso_4217(currency):
-        return str(value.quantize(quantum_for(currency), rounding=ROUND_HALF_UP))
+        return money_str(value, currency)
     text = format(value, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
 
