@@ -24,8 +24,8 @@ from awards.services import (
     award_webhook_authenticate,
     awards_of_customer,
 )
-from campaigns.currencies import is_iso_4217
 from campaigns.participation import participation_token_issue
+from core.money import is_iso_4217
 from core.permissions import IsIngest
 from core.throttling import FailOpenThrottleMixin
 

@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
@@ -34,9 +34,9 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError, WebhookVerificationError
 
 from awards.models import Award
-from campaigns.currencies import is_iso_4217, quantum_for
 from campaigns.models import Campaign
 from core.exceptions import ApplicationError, UnprocessableError
+from core.money import is_iso_4217, money_str
 from partners.models import Partner
 
 logger = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ def award_display_value(value: Decimal | None, currency: str) -> str | None:
     if value is None:
         return None
     if currency and is_iso_4217(currency):
-        return str(value.quantize(quantum_for(currency), rounding=ROUND_HALF_UP))
+        return money_str(value, currency)
     text = format(value, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
 

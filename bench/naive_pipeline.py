@@ -10,15 +10,15 @@ Deliberately not a strawman: no query per line, rules filtered in the database.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 import requests
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.currencies import quantum_for
 from campaigns.models import Campaign, ItemRule
 from config.celery import tenant_task
+from core.money import to_minor_unit
 from dispatches.models import Dispatch
 from purchases.models import Evaluation, Purchase
 
@@ -47,7 +47,7 @@ def _value(campaign: Campaign, purchase: Purchase) -> Decimal:
             if rule.kind == "whitelist"
         ]
         total += max(boosts) if boosts else line_total
-    return total.quantize(quantum_for(campaign.currency), ROUND_HALF_UP)
+    return to_minor_unit(total, campaign.currency)
 
 
 def _reason(campaign: Campaign, purchase: Purchase, value: Decimal) -> str | None:

@@ -26,7 +26,9 @@ Eligible value, per line (``line_total = quantity * unit_price``): a matching
 blacklist rule (sku or category) makes the line count 0 -- blacklist beats
 whitelist; otherwise the LARGEST ``line_total * multiplier + quantity *
 bonus_per_unit`` over matching whitelist rules; otherwise ``line_total``. The sum is
-rounded ROUND_HALF_UP to the currency's minor unit once, at the end, in Decimal.
+rounded ROUND_HALF_UP to the currency's minor unit (``core.money.quantum_for``)
+once, at the end, in Decimal: the value ``core.money.to_minor_unit`` gives, computed
+here in the engine's own fast context (tests/core/test_money.py checks they agree).
 
 Decisions that are not spelled out by the spec (keep callers in sync):
 
@@ -72,7 +74,7 @@ from enum import StrEnum
 from threading import local
 from typing import Final
 
-from .currencies import quantum_for
+from core.money import quantum_for
 
 __all__ = [
     "EXACT_DIGITS",

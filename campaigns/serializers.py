@@ -8,7 +8,6 @@ from typing import Any
 
 from rest_framework import serializers
 
-from campaigns.currencies import ISO_4217_MINOR_UNITS, is_iso_4217, quantum_for
 from campaigns.models import Campaign, CampaignTransition, ItemRule
 from campaigns.services import (
     NOTIFICATION_BODY_MAX_LENGTH,
@@ -18,6 +17,7 @@ from campaigns.services import (
     REWARD_VALUE_MAX_LENGTH,
 )
 from core.fields import SlugRelatedField
+from core.money import is_iso_4217, money_str
 from partners.models import Partner
 
 
@@ -30,16 +30,15 @@ def datetime_text(value: datetime | None) -> str | None:
 
 
 def decimal_text(value: Decimal | None, *, currency: str | None = None) -> str | None:
-    """A decimal as JSON text: to the currency's minor unit when that loses nothing, else minimal.
+    """A decimal as JSON text: money (a currency given) as `core.money.money_str`, anything else minimal.
 
-    `Decimal("50.0000")` in EUR → `"50.00"`; a multiplier `Decimal("1.5000")` → `"1.5"`.
+    `Decimal("50.0000")` in EUR → `"50.00"`; a multiplier `Decimal("1.5000")` → `"1.5"`. A money
+    field never has more decimals than its currency (`campaign_validate`), so nothing is rounded away.
     """
     if value is None:
         return None
-    if currency in ISO_4217_MINOR_UNITS:
-        quantized = value.quantize(quantum_for(currency))
-        if quantized == value:
-            return str(quantized)
+    if currency is not None and is_iso_4217(currency):
+        return money_str(value, currency)
     return format(value.normalize(), "f")
 
 

@@ -31,12 +31,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from campaigns.currencies import ISO_4217_MINOR_UNITS, is_iso_4217
 from campaigns.models import Campaign, CampaignTransition, ItemRule
 from campaigns.rules import ItemRuleSpec
 from core.actors import SYSTEM_ACTOR
 from core.db import violated_constraint
 from core.exceptions import ApplicationError, ConflictError, NotFoundError
+from core.money import ISO_4217_MINOR_UNITS, is_iso_4217
 from core.templating import validate_notification_templates
 from partners.models import Partner
 

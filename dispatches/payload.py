@@ -9,19 +9,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from purchases.handoff import PurchaseFields
-
-from campaigns.currencies import is_iso_4217, quantum_for
+from core.money import money_str
 from dispatches.models import Dispatch
+from purchases.handoff import PurchaseFields
 from purchases.models import Evaluation
 
 logger = logging.getLogger(__name__)
-
-
-def _money(value: Decimal, currency: str) -> str:
-    if is_iso_4217(currency):
-        value = value.quantize(quantum_for(currency))
-    return str(value)
 
 
 def _iso8601(moment: datetime) -> str:
@@ -70,8 +63,8 @@ def purchase_eligible_payload(
             "channel": purchase.channel,
             "purchased_at": _iso8601(purchase.purchased_at),
             "currency": purchase.currency,
-            "total": _money(purchase.total, purchase.currency),
-            "eligible_value": _money(eligible_value, purchase.currency),
+            "total": money_str(purchase.total, purchase.currency),
+            "eligible_value": money_str(eligible_value, purchase.currency),
         },
     }
 

@@ -93,7 +93,7 @@ class CampaignDashboardAdmin(admin.ModelAdmin):
             hours = DEFAULT_CHART_HOURS
         if hours not in CHART_HOURS_CHOICES:
             hours = DEFAULT_CHART_HOURS
-        points = selectors.campaign_hourly_series(campaign_id=campaign.pk, hours=hours)
+        points = selectors.campaign_hourly_series(campaign=campaign, hours=hours)
         chart = hourly_line_chart(
             hours=[p.hour for p in points],
             series=[

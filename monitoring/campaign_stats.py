@@ -5,13 +5,13 @@ Each figure is one aggregate query over indexed columns of this campaign.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Q, Sum
 
-from campaigns.currencies import quantum_for
 from campaigns.models import Campaign
+from core.money import money_str
 from dispatches.models import Dispatch
 from notifications.selectors import award_count, notification_status_counts
 from purchases.models import Evaluation
@@ -35,15 +35,12 @@ def campaign_stats(*, campaign: Campaign) -> dict[str, Any]:
         .annotate(n=Count("id"))
         .order_by("status")
     )
-    eligible_value = (totals["value_sum"] or Decimal(0)).quantize(
-        quantum_for(campaign.currency), rounding=ROUND_HALF_UP
-    )
 
     return {
         "evaluated": totals["n_evaluated"],
         "eligible": totals["n_eligible"],
         "ineligible": ineligible,
-        "eligible_value": str(eligible_value),
+        "eligible_value": money_str(totals["value_sum"] or Decimal(0), campaign.currency),
         "dispatches": dispatches,
         "awards": award_count(campaign_id=campaign.pk),
         "notifications": notification_status_counts(campaign_id=campaign.pk),

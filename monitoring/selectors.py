@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
-from campaigns.currencies import quantum_for
 from campaigns.models import Campaign
+from core.money import to_minor_unit
 from monitoring.models import CampaignHourlyRollup, HealthSnapshot
 from monitoring.rollups import hour_floor
 
@@ -79,13 +79,21 @@ def _totals(values: dict) -> CampaignTotals:
     )
 
 
-def campaign_hourly_series(*, campaign_id: int, hours: int, now: datetime | None = None) -> list[HourPoint]:
-    """The campaign's last `hours` hours (the current one included), one point per hour, zeros filled in."""
+def _in_minor_units(totals: CampaignTotals, currency: str) -> CampaignTotals:
+    # The rollups sum exact stored values; what a page shows is rounded like every other amount.
+    totals.eligible_value = to_minor_unit(totals.eligible_value, currency)
+    return totals
+
+
+def campaign_hourly_series(*, campaign: Campaign, hours: int, now: datetime | None = None) -> list[HourPoint]:
+    """The campaign's last `hours` hours (the current one included), one point per hour, zeros filled in.
+
+    `eligible_value` is in the campaign currency's minor unit, like `campaign_totals`."""
     end = hour_floor(now or timezone.now())
     start = end - timedelta(hours=hours - 1)
     stored = {
         row["hour"]: row
-        for row in CampaignHourlyRollup.objects.filter(campaign_id=campaign_id, hour__gte=start).values(
+        for row in CampaignHourlyRollup.objects.filter(campaign=campaign, hour__gte=start).values(
             "hour", *FIGURES
         )
     }
@@ -93,21 +101,18 @@ def campaign_hourly_series(*, campaign_id: int, hours: int, now: datetime | None
     for index in range(hours):
         hour = start + timedelta(hours=index)
         row = stored.get(hour)
-        points.append(
-            HourPoint(hour=hour, **{name: row[name] for name in FIGURES}) if row else HourPoint(hour=hour)
-        )
+        point = HourPoint(hour=hour, **{name: row[name] for name in FIGURES}) if row else HourPoint(hour=hour)
+        point.eligible_value = to_minor_unit(point.eligible_value, campaign.currency)
+        points.append(point)
     return points
 
 
 def campaign_totals(*, campaign: Campaign, since: datetime | None = None) -> CampaignTotals:
+    """The campaign's rollup totals (since `since`, else all time), `eligible_value` in its minor unit."""
     rows = CampaignHourlyRollup.objects.filter(campaign=campaign)
     if since is not None:
         rows = rows.filter(hour__gte=hour_floor(since))
-    totals = _totals(_sums(rows))
-    totals.eligible_value = totals.eligible_value.quantize(
-        quantum_for(campaign.currency), rounding=ROUND_HALF_UP
-    )
-    return totals
+    return _in_minor_units(_totals(_sums(rows)), campaign.currency)
 
 
 def campaign_dispatch_backlog(*, campaign_id: int) -> dict[str, int]:
@@ -136,7 +141,10 @@ def campaigns_overview(*, since: datetime | None = None) -> list[tuple[Campaign,
         .order_by()
     }
     campaigns = Campaign.objects.exclude(status__in=[Campaign.Status.DRAFT]).order_by("-starts_at", "name")
-    return [(campaign, _totals(per_campaign.get(campaign.pk, {}))) for campaign in campaigns]
+    return [
+        (campaign, _in_minor_units(_totals(per_campaign.get(campaign.pk, {})), campaign.currency))
+        for campaign in campaigns
+    ]
 
 
 def brand_totals(*, since: datetime) -> CampaignTotals:

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.money import money_str
 from purchases.models import Evaluation, Purchase
 from purchases.services import MAX_EVALUATION_ATTEMPTS, purchases_evaluation_retry
 
@@ -53,7 +54,7 @@ class PurchaseAdmin(admin.ModelAdmin):
         "channel",
         "purchased_at",
         "currency",
-        "total",
+        "total_display",
         "received_at",
         "evaluated_at",
         "evaluation_attempts",
@@ -68,6 +69,11 @@ class PurchaseAdmin(admin.ModelAdmin):
     show_full_result_count = False  # purchases are many: no COUNT(*) per page
     inlines = [EvaluationInline]
     actions = ["retry_evaluation"]
+
+    @admin.display(description="total", ordering="total")
+    def total_display(self, purchase: Purchase) -> str:
+        # The list reads as the API and the partner body do; the change page shows the exact stored value.
+        return money_str(purchase.total, purchase.currency)
 
     def get_readonly_fields(self, request, obj=None):
         # Purchases are what the sender said: never edited by hand (idempotency compares their hash).
@@ -96,7 +102,7 @@ class EvaluationAdmin(admin.ModelAdmin):
         "campaign",
         "campaign_version",
         "eligible",
-        "eligible_value",
+        "eligible_value_display",
         "reason",
         "evaluated_at",
     ]
@@ -104,6 +110,10 @@ class EvaluationAdmin(admin.ModelAdmin):
     search_fields = ["=purchase__external_id"]
     list_select_related = ["purchase", "campaign"]
     show_full_result_count = False
+
+    @admin.display(description="eligible value", ordering="eligible_value")
+    def eligible_value_display(self, evaluation: Evaluation) -> str:
+        return money_str(evaluation.eligible_value, evaluation.purchase.currency)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -7,8 +7,8 @@ from typing import Any
 from django.db.models import Prefetch
 
 from core.exceptions import NotFoundError
+from core.money import money_str
 from purchases.models import Evaluation, Purchase
-from purchases.validation import money_str
 
 
 def purchase_get(*, external_id: str) -> Purchase:
@@ -42,10 +42,12 @@ def purchase_detail(*, purchase: Purchase) -> dict[str, Any]:
                 "sku": item["sku"],
                 "category": item.get("category"),
                 "quantity": item["quantity"],
+                # As sent (exact, canonical spelling): a unit price may be finer than the minor unit.
                 "unit_price": item["unit_price"],
             }
             for item in purchase.items
         ],
+        # Stored exactly, rendered half up to the minor unit: the string the partner receives.
         "total": money_str(purchase.total, currency),
         "evaluations": [
             {

@@ -14,7 +14,12 @@ class PurchaseItemSerializer(serializers.Serializer):
     sku = serializers.CharField(max_length=200)
     category = serializers.CharField(max_length=200, required=False, allow_null=True)
     quantity = serializers.IntegerField(min_value=1)
-    unit_price = serializers.DecimalField(max_digits=18, decimal_places=4, min_value=0)
+    unit_price = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=4,
+        min_value=0,
+        help_text="May be finer than the currency's minor unit; stored and returned exactly.",
+    )
 
 
 class PurchaseInputSerializer(serializers.Serializer):
@@ -53,11 +58,15 @@ class PurchaseBatchResultSerializer(serializers.Serializer):
     results = PurchaseBatchItemResultSerializer(many=True)
 
 
+# Output amounts are `core.money.money_str`: exactly the currency's decimals, rounded half up.
+_ROUNDED_HELP = 'Rounded half up to the currency\'s minor unit (0.125 EUR is "0.13", 5 JPY is "5").'
+
+
 class EvaluationOutputSerializer(serializers.Serializer):
     campaign_id = serializers.IntegerField()
     campaign_version = serializers.IntegerField()
     eligible = serializers.BooleanField()
-    eligible_value = serializers.DecimalField(max_digits=18, decimal_places=4)
+    eligible_value = serializers.DecimalField(max_digits=18, decimal_places=4, help_text=_ROUNDED_HELP)
     reason = serializers.CharField(allow_null=True)
 
 
@@ -69,5 +78,12 @@ class DispatchSummarySerializer(serializers.Serializer):
 
 
 class PurchaseDetailSerializer(PurchaseInputSerializer):
+    total = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=4,
+        help_text="The sum of the lines (stored exactly). "
+        + _ROUNDED_HELP
+        + " The partner receives the same.",
+    )
     evaluations = EvaluationOutputSerializer(many=True)
     dispatches = DispatchSummarySerializer(many=True)

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from campaigns.currencies import is_iso_4217, quantum_for
+from core.money import is_iso_4217, quantum_for
 
 CHANNELS = frozenset({"in_store", "ecommerce"})
 MAX_ID_LENGTH = 200
@@ -64,10 +64,14 @@ def canonical_json(document: dict[str, Any]) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 
 
-def money_str(value: Decimal, currency: str) -> str:
-    """A canonical, readable amount: at least the currency's minor unit, no trailing zeros beyond it.
+def canonical_amount(value: Decimal, currency: str) -> str:
+    """The exact spelling of an incoming amount: at least the currency's minor unit, no trailing zeros beyond.
 
-    "12.5" EUR → "12.50"; "0.125" EUR → "0.125"; "3.0000" JPY → "3".
+    "12.5" EUR → "12.50"; "0.0125" EUR → "0.0125"; "3.0000" JPY → "3". It never
+    rounds: unit prices may carry more decimals than their currency, this string is
+    what `Purchase.items` stores and what the idempotency hash covers, and the line
+    sums must stay exact. Rounding to the minor unit is for rendering totals
+    (`core.money.money_str`).
     """
     sign, _, exponent = value.as_tuple()
     if not sign and exponent == _minor_exponent(currency):
@@ -278,7 +282,7 @@ def validate_purchase(data: Any) -> tuple[ValidPurchase | None, Errors]:
     if lines_sum >= MAX_AMOUNT:
         return None, {"total": [f"The sum of the lines must be less than {MAX_AMOUNT}."]}
     for item in items:
-        item["unit_price"] = money_str(item["unit_price"], currency)  # type: ignore[arg-type]
+        item["unit_price"] = canonical_amount(item["unit_price"], currency)  # type: ignore[arg-type]
 
     canonical = {
         "external_id": external_id,

@@ -26,7 +26,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from campaigns.currencies import ISO_4217_MINOR_UNITS, is_iso_4217, quantum_for
 from campaigns.rules import (
     EXACT_DIGITS,
     CampaignSpec,
@@ -39,6 +38,7 @@ from campaigns.rules import (
     compile_campaign,
     evaluate_purchase,
 )
+from core.money import ISO_4217_MINOR_UNITS, is_iso_4217, quantum_for
 
 UTC = UTC
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -641,16 +641,18 @@ def test_compiled_campaign_is_reusable_and_rule_order_irrelevant() -> None:
 
 def test_engine_module_is_pure_python() -> None:
     """No Django (or any I/O library) in the engine: it must run without an app registry."""
-    root = Path(__file__).resolve().parents[2] / "campaigns"
-    for name in ("rules.py", "currencies.py"):
+    root = Path(__file__).resolve().parents[2]
+    for name in ("campaigns/rules.py", "core/money.py"):
         tree = ast.parse((root / name).read_text())
         imported: set[str] = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 imported.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                imported.add(node.module.split(".")[0])
+                # core.money is checked by this same loop; the rest of core is not pure.
+                imported.add(node.module if node.module == "core.money" else node.module.split(".")[0])
         assert imported <= {
+            "core.money",
             "__future__",
             "dataclasses",
             "datetime",

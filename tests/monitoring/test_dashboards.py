@@ -94,6 +94,27 @@ def test_crm_viewer_sees_the_campaign_dashboard_with_its_chart(django_user_model
     assert dashboard_url(brand_a_activity.pk) in overview.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("currency", "values", "shown"), [("JPY", ["1500", "2"], "1502"), ("BHD", ["1.235", "0.5"], "1.735")]
+)
+def test_eligible_values_are_shown_in_the_campaigns_minor_unit(
+    django_user_model, brand_a, currency, values, shown
+):
+    campaign = CampaignFactory(
+        name=f"In {currency}", currency=currency, status=Campaign.Status.ACTIVE, partner=PartnerFactory()
+    )
+    at = hour_floor(timezone.now()) - timedelta(hours=1)
+    for value in values:
+        add_evaluation(campaign, at, eligible=True, value=value)
+    rollup_refresh(since=at)
+    client = crm_client(django_user_model, BRAND_A_HOST)
+
+    html = client.get(dashboard_url(campaign.pk)).content.decode()
+    assert re.search(rf'id="lifetime-eligible-value">{shown} {currency}<', html)
+    assert f'<td class="num">{shown}</td>' in html  # the hourly table, not "1502.00" or "1.73"
+    assert f"{shown} {currency}" in client.get(OVERVIEW).content.decode()
+
+
 def test_the_campaign_change_page_links_to_its_dashboard(django_user_model, brand_a_activity):
     client = crm_client(django_user_model, BRAND_A_HOST, group="CRM editor")
     page = client.get(f"/admin/campaigns/campaign/{brand_a_activity.pk}/change/")

@@ -9,9 +9,9 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campaigns.currencies import is_iso_4217, quantum_for
+from core.money import is_iso_4217, quantum_for
 from purchases import validation
-from purchases.validation import canonical_json, money_str, validate_purchase
+from purchases.validation import canonical_amount, canonical_json, validate_purchase
 
 # What a canonical purchase holds: text (any code point but lone surrogates, which cannot be UTF-8),
 # integers, None, and lists / objects of them.
@@ -65,8 +65,8 @@ def test_the_body_hash_is_the_sha256_of_the_reference_canonical_form():
 # --- the fast paths of amounts give what the full checks give
 
 
-def reference_money_str(value: Decimal, currency: str) -> str:
-    """money_str as written before its fast path (normalise, then at least the minor unit)."""
+def reference_canonical_amount(value: Decimal, currency: str) -> str:
+    """canonical_amount as written before its fast path (normalise, then at least the minor unit)."""
     normalized = value.normalize()
     if normalized == 0:
         normalized = Decimal(0)
@@ -86,12 +86,12 @@ AMOUNTS = st.decimals(min_value=0, max_value=Decimal(10) ** 14 - 1, places=None,
     AMOUNTS | st.decimals(min_value=0, max_value=10**6, places=2),
     st.sampled_from(["EUR", "JPY", "BHD", "XXX1"]),
 )
-def test_money_str_is_the_reference(value, currency):
-    assert money_str(value, currency) == reference_money_str(value, currency)
+def test_canonical_amount_is_the_reference(value, currency):
+    assert canonical_amount(value, currency) == reference_canonical_amount(value, currency)
 
 
-def test_money_str_of_a_negative_zero_is_canonical():
-    assert money_str(Decimal("-0.00"), "EUR") == "0.00"
+def test_canonical_amount_of_a_negative_zero_is_canonical():
+    assert canonical_amount(Decimal("-0.00"), "EUR") == "0.00"
 
 
 AMOUNT_TEXT = st.from_regex(r"\A[ ]?[-+]?[0-9]{0,16}(\.[0-9]{0,6})?([eE][-+]?[0-9])?[ ]?\Z") | st.text(

@@ -1,7 +1,16 @@
-"""ISO 4217 currency codes and their minor units.
+"""Money: ISO 4217 currency codes, their minor units, and the one rounding and rendering of amounts.
 
 Pure Python (no Django, no I/O) so the rules engine and anything else can use it
 without an app registry.
+
+Every amount that leaves the platform -- the API, the partner body, the
+dashboards, a notification -- goes through ``money_str``, and every amount
+rounded to a currency's minor unit goes through ``to_minor_unit``, so two
+places can never show the same amount differently. The rule is SPEC §3's:
+half up (ties away from zero, ``ROUND_HALF_UP``), never Decimal's default
+half-even, which rounds 0.125 EUR down to 0.12 but 0.135 EUR up to 0.14. Amounts are stored exactly (a unit price may carry more decimals than
+its currency); rounding happens when an amount is rendered, or where the spec
+asks for it (the eligible value).
 
 Why a hand-kept table instead of a dependency: money is rounded to the currency's
 minor unit (``quantum_for``) on every evaluation, and that table changes a few
@@ -22,10 +31,11 @@ List One (e.g. ANG, CUC, HRK, SLL, ZWL, VEF, MRO) are also absent.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from threading import local
 from typing import Final
 
-__all__ = ["ISO_4217_MINOR_UNITS", "is_iso_4217", "quantum_for"]
+__all__ = ["ISO_4217_MINOR_UNITS", "is_iso_4217", "money_str", "quantum_for", "to_minor_unit"]
 
 ISO_4217_MINOR_UNITS: Final[dict[str, int]] = {
     "AED": 2,  # UAE Dirham
@@ -226,3 +236,54 @@ def quantum_for(currency: str) -> Decimal:
         return _QUANTA[currency]
     except KeyError:
         raise ValueError(f"not an ISO 4217 currency code with a minor unit: {currency!r}") from None
+
+
+# Rounding runs in a context of its own, so the caller's ambient context (a low
+# precision, another rounding) cannot change an amount. 100 digits is far beyond
+# any amount; a result that would not fit raises InvalidOperation instead of being
+# cut. One context per thread, because decimal writes status flags into the
+# context it uses.
+_PRECISION: Final = 100
+_contexts = local()
+
+
+def _context() -> Context:
+    try:
+        return _contexts.context
+    except AttributeError:
+        _contexts.context = Context(prec=_PRECISION, rounding=ROUND_HALF_UP, traps=[InvalidOperation])
+        return _contexts.context
+
+
+def to_minor_unit(value: Decimal | int, currency: str) -> Decimal:
+    """Round ``value`` half up to ``currency``'s minor unit.
+
+    ``to_minor_unit(Decimal("0.125"), "EUR") == Decimal("0.13")`` (exponent -2),
+    ``Decimal("2.5")`` JPY -> ``Decimal("3")``, ``Decimal("1.2345")`` BHD ->
+    ``Decimal("1.235")``; ties of negative amounts go away from zero
+    (``-0.125`` EUR -> ``-0.13``), and an amount that rounds to nothing is a
+    positive zero (``-0.004`` EUR -> ``0.00``). The result always has exactly the
+    currency's number of decimals.
+
+    Raises ``ValueError`` for an unknown currency (see ``quantum_for``) or a
+    non-finite value, ``TypeError`` for a float or anything else that is not a
+    Decimal or an int: money never passes through binary floating point.
+    """
+    if type(value) is not Decimal:
+        if isinstance(value, bool) or not isinstance(value, int | Decimal):
+            raise TypeError(f"money must be a Decimal or an int, not {type(value).__name__}")
+        value = Decimal(value)
+    if not value.is_finite():
+        raise ValueError(f"not a finite amount: {value!r}")
+    rounded = value.quantize(quantum_for(currency), rounding=ROUND_HALF_UP, context=_context())
+    return rounded if rounded else rounded.copy_abs()
+
+
+def money_str(value: Decimal | int, currency: str) -> str:
+    """The wire form of an amount: rounded half up, exactly the currency's number of decimals.
+
+    ``"0.13"`` for 0.125 EUR, ``"5"`` for 5 JPY, ``"1.235"`` for 1.2345 BHD,
+    ``"12.50"`` for 12.5 EUR. Plain digits, never an exponent (``1E+3`` EUR is
+    ``"1000.00"``). Errors as ``to_minor_unit``.
+    """
+    return format(to_minor_unit(value, currency), "f")
