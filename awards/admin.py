@@ -1,4 +1,4 @@
-"""Awards admin (issue 5): read-only, with each award's notification status."""
+"""Awards admin: read-only, with each award's notification status."""
 
 from django.contrib import admin
 from django.http import HttpRequest

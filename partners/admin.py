@@ -9,7 +9,7 @@ from core.actors import actor_for
 from partners import services
 from partners.models import Partner
 
-# ---------------------------------------------------------------------------- Partner (issue 3)
+# ---------------------------------------------------------------------------- Partner
 
 
 class PartnerAdminForm(forms.ModelForm):

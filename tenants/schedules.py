@@ -22,7 +22,7 @@ class PeriodicJob:
     # "tenant": run once per brand through tenants.for_each_tenant; "public": run once, as is.
     scope: str = "tenant"
     # Run by the per-brand maintenance tick at this job's cadence instead of as its own beat entry
-    # (issue 7, idle cost: one message per brand per tick instead of one per job; ADR 0008).
+    # (idle cost: one message per brand per tick instead of one per job; ADR 0008).
     in_tick: bool = False
 
 
@@ -79,14 +79,14 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         description="Re-enqueue purchases left unevaluated for more than a minute (lost or failed messages).",
         in_tick=True,
     ),
-    # issue 7, ADR 0008: the one beat entry of the jobs marked in_tick (idle cost).
+    # ADR 0008: the one beat entry of the jobs marked in_tick (idle cost).
     PeriodicJob(
         name="maintenance tick",
         tenant_task="maintenance.tick",
         every_seconds=MAINTENANCE_TICK_SECONDS,
         description="Per brand: runs the jobs marked in_tick, each at its own cadence (monitoring/maintenance.py).",
     ),
-    # monitoring (issue 7): rollups, health snapshot, alarm rules (a few indexed aggregates).
+    # monitoring: rollups, health snapshot, alarm rules (a few indexed aggregates).
     PeriodicJob(
         name="monitoring tick",
         tenant_task="monitoring.tick",
@@ -94,7 +94,7 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         description="Hourly rollups (recent hours), health snapshot, alarm rules and their notifications.",
         in_tick=True,
     ),
-    # archive (issue 6): completed campaigns older than ARCHIVE_AFTER_DAYS, then purchases past retention.
+    # archive: completed campaigns older than ARCHIVE_AFTER_DAYS, then purchases past retention.
     PeriodicJob(
         name="archive completed campaigns",
         tenant_task="archive.run_due",

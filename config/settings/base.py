@@ -61,7 +61,7 @@ SHARED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
-    "monitoring.alarms",  # issue 7: alarm rules and alarms (platform), ADR 0008
+    "monitoring.alarms",  # alarm rules and alarms of the platform (ADR 0008)
 ]
 TENANT_APPS = [
     # Each brand has its own users, sessions and admin log: CRM staff never cross brands.
@@ -80,7 +80,7 @@ TENANT_APPS = [
     "awards",
     "notifications",
     "archive",
-    "monitoring",  # issue 7: hourly rollups + health snapshot per brand (CRM dashboard), ADR 0008
+    "monitoring",  # hourly rollups and health snapshot per brand: the CRM dashboards (ADR 0008)
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
