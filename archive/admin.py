@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from archive.models import ArchiveRun
 from campaigns.admin import CampaignAdmin
 from campaigns.models import Campaign
+from core import task_names
 from outbox.services import outbox_enqueue
 
 _RUN_FIELDS = (
@@ -71,9 +72,9 @@ class ArchiveRunAdmin(admin.ModelAdmin):
         resumed = 0
         for run in queryset.exclude(status=ArchiveRun.Status.COMPLETED):
             if run.kind == ArchiveRun.Kind.CAMPAIGN:
-                outbox_enqueue(task_name="archive.archive_campaign", args=[run.campaign_id])
+                outbox_enqueue(task_name=task_names.ARCHIVE_CAMPAIGN, args=[run.campaign_id])
             else:
-                outbox_enqueue(task_name="archive.archive_expired_purchases")
+                outbox_enqueue(task_name=task_names.ARCHIVE_EXPIRED_PURCHASES)
             resumed += 1
         self.message_user(request, f"{resumed} run(s) queued to resume.", messages.SUCCESS)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.conf import settings
 
 from config.celery import app
-from core import metrics
+from core import metrics, task_names
 
 
-@app.task(name="metrics.refresh_queue_gauges")
+@app.task(name=task_names.REFRESH_QUEUE_GAUGES)
 def refresh_queue_gauges_task() -> dict[str, int]:
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     with app.connection_for_read() as conn:

@@ -41,6 +41,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core import task_names
 from core.delivery import (
     BatchResult,
 )
@@ -54,9 +55,6 @@ from dispatches.recording import dispatch_record_outcomes
 from outbox.services import outbox_enqueue
 
 logger = logging.getLogger(__name__)
-
-
-SEND_TASK_NAME = "partners.send_dispatches"
 
 
 # A dispatch still pending this long after its creation lost its enqueue message: the sweep sends it.
@@ -221,7 +219,7 @@ def dispatch_replay(*, dispatch_id: uuid.UUID | str, actor: str = "") -> Dispatc
         )
     _reset_for_replay(row, timezone.now())
     row.save(update_fields=_REPLAY_FIELDS)
-    outbox_enqueue(task_name=SEND_TASK_NAME, args=[[str(row.id)]])
+    outbox_enqueue(task_name=task_names.SEND_DISPATCHES, args=[[str(row.id)]])
     logger.info("dispatch replayed", extra={"dispatch_id": str(row.id), "actor": actor})
     return row
 
@@ -251,7 +249,7 @@ def dispatch_replay_dead(
                 _reset_for_replay(row, now)
             Dispatch.objects.bulk_update(rows, _REPLAY_FIELDS)
             if rows:
-                outbox_enqueue(task_name=SEND_TASK_NAME, args=[[str(row.id) for row in rows]])
+                outbox_enqueue(task_name=task_names.SEND_DISPATCHES, args=[[str(row.id) for row in rows]])
         replayed += len(rows)
         if progress:
             progress(len(ids[start : start + chunk]))

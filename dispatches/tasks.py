@@ -8,7 +8,8 @@ import uuid
 from django.core.cache import cache
 
 from config.celery import tenant_task
-from dispatches.services import SEND_TASK_NAME, dispatch_send_batch, dispatch_send_due
+from core import task_names
+from dispatches.services import dispatch_send_batch, dispatch_send_due
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def schedule_short_retries(retry_soon: list[tuple[str, float]]) -> None:
         logger.warning("could not schedule short retries; the sweep will send them", exc_info=True)
 
 
-@tenant_task(name=SEND_TASK_NAME)
+@tenant_task(name=task_names.SEND_DISPATCHES)
 def send_dispatches_task(dispatch_ids: list[str]) -> dict[str, int]:
     """Send a batch of dispatches (enqueued by the evaluation service through the outbox)."""
     result = dispatch_send_batch(dispatch_ids=dispatch_ids)
@@ -49,7 +50,7 @@ SWEEP_LOCK_KEY = "partners:dispatch-sweep"
 SWEEP_LOCK_SECONDS = 120
 
 
-@tenant_task(name="partners.send_due_dispatches")
+@tenant_task(name=task_names.SEND_DUE_DISPATCHES)
 def send_due_dispatches_task() -> dict[str, int]:
     """Per-brand beat sweep: due retries, expired leases, and pending dispatches whose message was lost."""
     token = str(uuid.uuid4())

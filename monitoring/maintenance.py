@@ -16,6 +16,7 @@ import logging
 from django.core.cache import cache
 
 from config.celery import app, tenant_task
+from core import task_names
 from tenants.schedules import MAINTENANCE_TICK_SECONDS, tick_jobs
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def _task(name: str):
     return app.tasks[name]
 
 
-@tenant_task(name="maintenance.tick")
+@tenant_task(name=task_names.MAINTENANCE_TICK)
 def maintenance_tick_task() -> dict[str, str]:
     outcomes: dict[str, str] = {}
     for job in tick_jobs():

@@ -7,14 +7,14 @@ import logging
 from django.db import connection
 
 from config.celery import tenant_task
-from core import metrics
+from core import metrics, task_names
 from dispatches.models import Dispatch
 from outbox.services import outbox_oldest_pending_age_seconds
 
 logger = logging.getLogger(__name__)
 
 
-@tenant_task(name="monitoring.tick")
+@tenant_task(name=task_names.MONITORING_TICK)
 def monitoring_tick_task() -> dict:
     """Refresh the brand's hourly rollup and health snapshot, evaluate the alarm rules, notify."""
     from monitoring.alarms.services import alarm_notify_pending, alarms_evaluate
@@ -39,7 +39,7 @@ def monitoring_tick_task() -> dict:
 from monitoring.maintenance import maintenance_tick_task  # noqa: E402, F401
 
 
-@tenant_task(name="metrics.refresh_tenant_gauges")
+@tenant_task(name=task_names.REFRESH_TENANT_GAUGES)
 def refresh_tenant_gauges_task() -> None:
     schema = connection.schema_name
     backlog = Dispatch.objects.filter(status__in=[Dispatch.Status.PENDING, Dispatch.Status.RETRYING]).count()

@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from awards.services import award_display_value
-from core import metrics
+from core import metrics, task_names
 from core.exceptions import ConflictError, NotFoundError
 from core.templating import NotificationRenderError, render_notification
 from notifications.models import DeviceToken, Notification
@@ -31,7 +31,6 @@ from outbox.services import outbox_enqueue
 
 logger = logging.getLogger(__name__)
 
-SEND_TASK = "notifications.send"
 # A queued notification whose task message vanished (worker lost it) is re-sent by the sweep after this.
 STALE_QUEUED_AFTER = timedelta(minutes=10)
 SWEEP_BATCH = 500
@@ -68,7 +67,7 @@ def _render(notification: Notification, award: Any) -> None:
 
 
 def _enqueue_send(notification: Notification) -> None:
-    outbox_enqueue(task_name=SEND_TASK, args=[str(notification.pk)])
+    outbox_enqueue(task_name=task_names.SEND_NOTIFICATION, args=[str(notification.pk)])
 
 
 @transaction.atomic
@@ -231,7 +230,7 @@ def notifications_enqueue_due(*, limit: int = SWEEP_BATCH) -> int:
         .values_list("pk", flat=True)[:limit]
     )
     for notification_id in due_ids:
-        outbox_enqueue(task_name=SEND_TASK, args=[str(notification_id)])
+        outbox_enqueue(task_name=task_names.SEND_NOTIFICATION, args=[str(notification_id)])
     if due_ids:
         # Touch the stale queued ones so the next sweep does not enqueue them again at once.
         Notification.objects.filter(pk__in=due_ids, status=Notification.Status.QUEUED).update(updated_at=now)

@@ -1,8 +1,9 @@
 from config.celery import tenant_task
+from core import task_names
 from outbox.services import outbox_purge_relayed, outbox_relay
 
 
-@tenant_task(name="outbox.relay")
+@tenant_task(name=task_names.RELAY_OUTBOX)
 def outbox_relay_task() -> int:
     """Per-brand sweep (beat, via tenants.for_each_tenant): send what the fast path could not."""
     sent = 0

@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from campaigns.rules import PurchaseFacts, PurchaseLine
 from campaigns.snapshots import compiled_campaigns_for_evaluation
-from core import metrics
+from core import metrics, task_names
 from core.delivery import BatchResult
 from core.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
 from outbox.services import outbox_enqueue
@@ -51,7 +51,6 @@ from purchases.validation import ValidPurchase, validate_purchase
 
 logger = logging.getLogger(__name__)
 
-EVALUATE_TASK = "purchases.evaluate_batch"
 MAX_BATCH_SIZE = 1000
 MAX_EVALUATION_ATTEMPTS = 5
 # The sweep re-enqueues purchases still unevaluated this long after they were received.
@@ -183,7 +182,7 @@ def purchases_ingest(*, bodies: Sequence[Any]) -> list[IngestResult]:
         results[index] = IngestResult(external_id, status, stored_id, errors)
 
     if inserted:
-        outbox_enqueue(task_name=EVALUATE_TASK, args=[sorted(inserted.values())])
+        outbox_enqueue(task_name=task_names.EVALUATE_PURCHASES, args=[sorted(inserted.values())])
         tenant, received = connection.schema_name, len(inserted)
         transaction.on_commit(lambda: metrics.PURCHASES_RECEIVED.labels(tenant=tenant).inc(received))
     return results  # type: ignore[return-value]
@@ -491,7 +490,7 @@ def purchases_sweep_unevaluated(*, stuck_after: timedelta = STUCK_AFTER, limit: 
     )
     with transaction.atomic():
         for start in range(0, len(ids), SWEEP_CHUNK):
-            outbox_enqueue(task_name=EVALUATE_TASK, args=[ids[start : start + SWEEP_CHUNK]])
+            outbox_enqueue(task_name=task_names.EVALUATE_PURCHASES, args=[ids[start : start + SWEEP_CHUNK]])
     if ids:
         logger.warning("re-enqueued %d unevaluated purchase(s)", len(ids))
     return len(ids)
@@ -508,5 +507,5 @@ def purchases_evaluation_retry(*, purchase_ids: Sequence[int]) -> int:
     if ids:
         Purchase.objects.filter(pk__in=ids).update(evaluation_attempts=0)
         for start in range(0, len(ids), SWEEP_CHUNK):
-            outbox_enqueue(task_name=EVALUATE_TASK, args=[ids[start : start + SWEEP_CHUNK]])
+            outbox_enqueue(task_name=task_names.EVALUATE_PURCHASES, args=[ids[start : start + SWEEP_CHUNK]])
     return len(ids)

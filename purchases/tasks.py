@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from config.celery import tenant_task
+from core import task_names
 from purchases import handoff
 from purchases.services import purchases_evaluate, purchases_sweep_unevaluated
 
 
-@tenant_task(name="purchases.evaluate_batch", bind=True)
+@tenant_task(name=task_names.EVALUATE_PURCHASES, bind=True)
 def evaluate_batch_task(self, purchase_ids: list[int]) -> int:
     """Evaluate a batch of purchases (one message per ingestion request) and send the dispatches; safe twice.
 
@@ -20,7 +21,7 @@ def evaluate_batch_task(self, purchase_ids: list[int]) -> int:
     return outcome.evaluated
 
 
-@tenant_task(name="purchases.sweep_unevaluated")
+@tenant_task(name=task_names.SWEEP_UNEVALUATED_PURCHASES)
 def sweep_unevaluated_task() -> int:
     """Per-brand beat job: re-enqueue purchases left unevaluated for more than a minute."""
     return purchases_sweep_unevaluated()

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from core import task_names
+
 
 @dataclass(frozen=True)
 class PeriodicJob:
@@ -32,49 +34,49 @@ MAINTENANCE_TICK_SECONDS: int = settings.MAINTENANCE_TICK_SECONDS
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(
         name="outbox relay sweep",
-        tenant_task="outbox.relay",
+        tenant_task=task_names.RELAY_OUTBOX,
         every_seconds=10,
         description="Send outbox messages the commit-time fast path could not (broker was down).",
         in_tick=True,
     ),
     PeriodicJob(
         name="metrics: brand gauges",
-        tenant_task="metrics.refresh_tenant_gauges",
+        tenant_task=task_names.REFRESH_TENANT_GAUGES,
         every_seconds=30,
         description="Dispatch backlog, dead letters and outbox lag per brand, for /metrics.",
         in_tick=True,
     ),
     PeriodicJob(
         name="metrics: queue gauges",
-        tenant_task="metrics.refresh_queue_gauges",
+        tenant_task=task_names.REFRESH_QUEUE_GAUGES,
         every_seconds=15,
         scope="public",
         description="Celery queue length, for /metrics.",
     ),
     PeriodicJob(
         name="notification retry sweep",
-        tenant_task="notifications.retry_due",
+        tenant_task=task_names.RETRY_DUE_NOTIFICATIONS,
         every_seconds=15,
         description="Re-send push notifications whose back-off has passed (waits live in next_attempt_at).",
         in_tick=True,
     ),
     PeriodicJob(
         name="partner dispatch sweep",
-        tenant_task="partners.send_due_dispatches",
+        tenant_task=task_names.SEND_DUE_DISPATCHES,
         every_seconds=10,  # was 5; the maintenance tick's period (retries are due ≥ 1 s apart anyway)
         description="Send due retries, dispatches whose sender was lost, and lost first sends.",
         in_tick=True,
     ),
     PeriodicJob(
         name="complete expired campaigns",
-        tenant_task="campaigns.complete_expired",
+        tenant_task=task_names.COMPLETE_EXPIRED_CAMPAIGNS,
         every_seconds=60,
         description="Complete active or paused campaigns whose ends_at has passed (SPEC §4).",
         in_tick=True,
     ),
     PeriodicJob(
         name="purchases unevaluated sweep",
-        tenant_task="purchases.sweep_unevaluated",
+        tenant_task=task_names.SWEEP_UNEVALUATED_PURCHASES,
         every_seconds=30,
         description="Re-enqueue purchases left unevaluated for more than a minute (lost or failed messages).",
         in_tick=True,
@@ -82,14 +84,14 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     # ADR 0008: the one beat entry of the jobs marked in_tick (idle cost).
     PeriodicJob(
         name="maintenance tick",
-        tenant_task="maintenance.tick",
+        tenant_task=task_names.MAINTENANCE_TICK,
         every_seconds=MAINTENANCE_TICK_SECONDS,
         description="Per brand: runs the jobs marked in_tick, each at its own cadence (monitoring/maintenance.py).",
     ),
     # monitoring: rollups, health snapshot, alarm rules (a few indexed aggregates).
     PeriodicJob(
         name="monitoring tick",
-        tenant_task="monitoring.tick",
+        tenant_task=task_names.MONITORING_TICK,
         every_seconds=60,
         description="Hourly rollups (recent hours), health snapshot, alarm rules and their notifications.",
         in_tick=True,
@@ -97,7 +99,7 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     # archive: completed campaigns older than ARCHIVE_AFTER_DAYS, then purchases past retention.
     PeriodicJob(
         name="archive completed campaigns",
-        tenant_task="archive.run_due",
+        tenant_task=task_names.RUN_DUE_ARCHIVES,
         crontab=settings.ARCHIVE_CRONTAB,
         description="Export to Parquet, verify, purge and mark archived the campaigns completed more than "
         "ARCHIVE_AFTER_DAYS ago; then archive purchases past PURCHASE_RETENTION_DAYS.",
@@ -108,4 +110,4 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
 def tick_jobs() -> tuple[PeriodicJob, ...]:
     """The jobs the maintenance tick runs, in order (the partner dispatch sweep, which may send, last)."""
     jobs = [job for job in PERIODIC_JOBS if job.in_tick]
-    return tuple(sorted(jobs, key=lambda job: job.tenant_task == "partners.send_due_dispatches"))
+    return tuple(sorted(jobs, key=lambda job: job.tenant_task == task_names.SEND_DUE_DISPATCHES))

@@ -14,6 +14,7 @@ from django.db import connection
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from config.celery import app, tenant_task
+from core import task_names
 from tenants.models import Brand
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def for_each_tenant(task_name: str, *, args: list | None = None, stagger_seconds
     return sent
 
 
-@app.task(name="tenants.for_each_tenant")
+@app.task(name=task_names.FOR_EACH_TENANT)
 def for_each_tenant_task(task_name: str, args: list | None = None, stagger_seconds: float = 0.5) -> int:
     """The public dispatcher beat calls for every per-brand periodic job."""
     if connection.schema_name != get_public_schema_name():
@@ -47,7 +48,7 @@ def for_each_tenant_task(task_name: str, args: list | None = None, stagger_secon
     return sent
 
 
-@tenant_task(name="tenants.schema_probe", ignore_result=False)
+@tenant_task(name=task_names.SCHEMA_PROBE, ignore_result=False)
 def schema_probe_task() -> str:
     """Operator diagnostic: answers the schema the worker ran it in (`celery call` to check routing)."""
     logger.info("schema probe ran in %s", connection.schema_name)

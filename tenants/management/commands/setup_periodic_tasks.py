@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
+from core import task_names
 from tenants.schedules import PERIODIC_JOBS
 
 
@@ -20,7 +21,7 @@ class Command(BaseCommand):
                 continue
             per_brand = job.scope == "tenant"
             defaults = {
-                "task": "tenants.for_each_tenant" if per_brand else job.tenant_task,
+                "task": task_names.FOR_EACH_TENANT if per_brand else job.tenant_task,
                 "args": json.dumps([job.tenant_task] if per_brand else []),
                 "description": job.description,
                 "interval": None,

@@ -1,0 +1,35 @@
+"""The name of every Celery task, once: the wire names in the broker, the outbox and the beat schedule.
+
+A task's name is a contract with messages already queued and beat entries already
+written, so it outlives refactors (`partners.*` names belong to tasks that now
+live in `dispatches`). Senders that sit below the task's app in the layers (the
+outbox, the beat schedule in `tenants`) name it from here instead of importing it.
+"""
+
+from __future__ import annotations
+
+# campaigns
+COMPLETE_EXPIRED_CAMPAIGNS = "campaigns.complete_expired"
+# purchases
+EVALUATE_PURCHASES = "purchases.evaluate_batch"
+SWEEP_UNEVALUATED_PURCHASES = "purchases.sweep_unevaluated"
+# dispatches
+SEND_DISPATCHES = "partners.send_dispatches"
+SEND_DUE_DISPATCHES = "partners.send_due_dispatches"
+# notifications
+SEND_NOTIFICATION = "notifications.send"
+RETRY_DUE_NOTIFICATIONS = "notifications.retry_due"
+# outbox
+RELAY_OUTBOX = "outbox.relay"
+# tenants
+FOR_EACH_TENANT = "tenants.for_each_tenant"
+SCHEMA_PROBE = "tenants.schema_probe"
+# archive
+RUN_DUE_ARCHIVES = "archive.run_due"
+ARCHIVE_CAMPAIGN = "archive.archive_campaign"
+ARCHIVE_EXPIRED_PURCHASES = "archive.archive_expired_purchases"
+# monitoring
+MAINTENANCE_TICK = "maintenance.tick"
+MONITORING_TICK = "monitoring.tick"
+REFRESH_TENANT_GAUGES = "metrics.refresh_tenant_gauges"
+REFRESH_QUEUE_GAUGES = "metrics.refresh_queue_gauges"
