@@ -269,7 +269,7 @@ NOTIFICATION_PROVIDER = env.str("NOTIFICATION_PROVIDER", default="console")
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Partner dispatch (dispatches/, docs/adr/0006-partner-dispatch.md)
-# Requests in flight at once within one batch (partner latency dominates; threads share one session).
+# Requests in flight at once within one batch (partner latency dominates; one libcurl multi handle).
 DISPATCH_SEND_CONCURRENCY = env.int("DISPATCH_SEND_CONCURRENCY", default=16)
 # Dispatches claimed (leased) together; each chunk is claimed just before it is sent. 128: the
 # per-chunk statements and commits amortised over more sends (ADR 0006 "Performance": 32 → 128

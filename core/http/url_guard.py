@@ -11,8 +11,8 @@ private record is refused. A name that does not resolve is refused too.
 listen on 127.0.0.1) turns the address check off; the scheme check stays.
 
 Saving is not enough against DNS rebinding (a name that resolves elsewhere
-later): the sender should call `assert_url_allowed` again right before each
-request.
+later): the client (`core/http/client.py`) checks again before each request and
+connects to the addresses it checked (DNS pinning).
 """
 
 from __future__ import annotations
