@@ -41,6 +41,35 @@ class ApplicationError(Exception):
             self.status_code = status_code
 
 
+class ValidationFailed(ApplicationError, DjangoValidationError):
+    """Input that breaks a business rule, by field: 400 in the API, form errors in the admin.
+
+    It is also a Django `ValidationError`, so an admin form that calls a service
+    shows the messages on the fields they name, and the API renders the same
+    fields as a DRF validation error would.
+    """
+
+    default_code = "invalid"
+
+    def __init__(
+        self, fields: dict[str, list[str]] | str, *, message: str = "The request is not valid."
+    ) -> None:
+        DjangoValidationError.__init__(
+            self, fields if isinstance(fields, dict) else {"non_field_errors": [fields]}
+        )
+        errors = self.message_dict
+        ApplicationError.__init__(self, message, code=self.default_code, fields=errors)
+
+    @classmethod
+    def from_django(cls, error: DjangoValidationError) -> ValidationFailed:
+        """A model's `full_clean()` error, as the application error."""
+        if isinstance(error, cls):
+            return error
+        if hasattr(error, "error_dict"):
+            return cls(error.message_dict)
+        return cls({"non_field_errors": error.messages})
+
+
 class ConflictError(ApplicationError):
     """The request clashes with the current state (lifecycle, idempotency): 409."""
 
@@ -98,7 +127,8 @@ _CODES = {
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Render every API error in the shape of SPEC §2; never a 500 for bad input."""
-    if isinstance(exc, ApplicationError):
+    # ValidationFailed is both: rendered as the validation error it is, field by field.
+    if isinstance(exc, ApplicationError) and not isinstance(exc, DjangoValidationError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
