@@ -1,13 +1,16 @@
-"""Audit events (SPEC §18): the writer, the change helpers and append-only rows."""
+"""Audit events (SPEC §18): the writer, the change helpers, append-only rows, the API and the admin."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Group, Permission
 from django.db import IntegrityError, connection, transaction
+from django.test import Client
 from django.utils import timezone
+from django_tenants.utils import tenant_context
 
 from campaigns.models import Campaign, ItemRule
 from campaigns.services import campaign_activate, campaign_update
@@ -26,6 +29,10 @@ from core.logging import request_id_var
 from core.models import AuditEvent, AuditEventIsAppendOnly
 from tests.campaigns.factories import CampaignFactory
 from tests.partners.factories import PartnerFactory
+
+HOST = "brand-a.localhost"
+URL = "/api/v1/audit-events/"
+WIDGET = "tests.widget"
 
 
 def record(**overrides) -> AuditEvent:
@@ -217,3 +224,198 @@ def test_the_table_exists_in_public_too(brands, db):
     connection.set_schema_to_public()
     event = audit_record(actor="system", action="brand.checked", obj_or_type="tenants.brand", object_id=1)
     assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+# --------------------------------------------------------------------------- API
+
+
+@pytest.fixture
+def events(brand_a):
+    """Four events about two objects, an hour apart (oldest first).
+
+    Of a type no service writes: tests that commit (races, browser) leave their audit rows behind,
+    since nothing may delete them.
+    """
+    start = timezone.now() - timedelta(hours=10)
+    rows = [
+        AuditEvent.objects.create(  # `at` in the past: written directly, not through audit_record
+            at=start + timedelta(hours=hours),
+            actor=actor,
+            action=action,
+            object_type=WIDGET,
+            object_id=str(object_id),
+            changes={"name": {"before": "A", "after": "B"}},
+        )
+        for hours, (actor, action, object_id) in enumerate(
+            [
+                ("user:alice", "widget.created", "w1"),
+                ("api-key:crm", "widget.updated", "w1"),
+                ("user:alice", "widget.activated", "w2"),
+                ("system", "widget.completed", "w2"),
+            ]
+        )
+    ]
+    return {"start": start, "ids": [event.pk for event in rows]}
+
+
+def test_crm_lists_audit_events_newest_first(crm_client, events):
+    response = crm_client.get(URL, {"object_type": WIDGET})
+    assert response.status_code == 200
+    body = response.json()
+    ids = [row["id"] for row in body["results"]]
+    assert ids == events["ids"][::-1]
+    first = body["results"][0]
+    assert set(first) == {"id", "at", "actor", "action", "object_type", "object_id", "changes", "request_id"}
+    assert first["changes"] == {"name": {"before": "A", "after": "B"}}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"object_type": WIDGET, "object_id": "w2"}, [3, 2]),
+        ({"object_type": WIDGET, "actor": "user:alice"}, [2, 0]),
+        ({"action": "widget.updated"}, [1]),
+        ({"object_type": "tests.gadget"}, []),
+        ({"object_id": "w1"}, [1, 0]),
+    ],
+)
+def test_filters(crm_client, events, query, expected):
+    response = crm_client.get(URL, query)
+    assert response.status_code == 200
+    ids = [row["id"] for row in response.json()["results"]]
+    assert ids == [events["ids"][index] for index in expected]
+
+
+def test_time_window_from_inclusive_to_exclusive(crm_client, events):
+    start = events["start"]
+    query = {
+        "object_type": WIDGET,
+        "from": (start + timedelta(hours=1)).isoformat(),
+        "to": (start + timedelta(hours=3)).isoformat(),
+    }
+    ids = [row["id"] for row in crm_client.get(URL, query).json()["results"]]
+    assert ids == [events["ids"][2], events["ids"][1]]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"from": "yesterday"}, "from"),
+        ({"to": "2026-13-45T00:00:00Z"}, "to"),
+        ({"from": "2026-12-02T00:00:00Z", "to": "2026-12-01T00:00:00Z"}, "to"),
+    ],
+)
+def test_bad_time_filters_are_400_in_the_error_shape(crm_client, query, field):
+    response = crm_client.get(URL, query)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid" and field in error["fields"]
+
+
+def test_ingest_keys_and_anonymous_callers_cannot_read_the_trail(brand_a, make_api_client, tenant_client):
+    assert make_api_client("brand_a", "ingest").get(URL).status_code == 403
+    response = tenant_client.get(URL)
+    assert response.status_code == 401 and response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_staff_sessions_need_the_view_permission(brand_a, django_user_model, events):
+    user = django_user_model.objects.create_user("auditor", password="pw", is_staff=True)
+    client = Client(HTTP_HOST=HOST)
+    client.force_login(user)
+    assert client.get(URL).status_code == 403
+    user.user_permissions.add(Permission.objects.get(codename="view_auditevent"))
+    client.force_login(django_user_model.objects.get(pk=user.pk))
+    assert client.get(URL).status_code == 200
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.groups.add(Group.objects.get(name="CRM viewer"))
+    client.force_login(viewer)
+    assert client.get(URL).status_code == 200
+
+
+def test_brand_b_events_are_not_visible_on_brand_a_host(brands, make_api_client, events):
+    with tenant_context(brands["brand_b"]):
+        secret_event = audit_record(
+            actor="user:bob", action="partner.secret_rotated", obj_or_type="partners.partner", object_id=1
+        )
+        assert AuditEvent.objects.filter(pk=secret_event.pk, actor="user:bob").exists()
+    client_a = make_api_client("brand_a", "crm")
+    actors = {row["actor"] for row in client_a.get(URL, {"page_size": 500}).json()["results"]}
+    assert "user:bob" not in actors
+    assert client_a.get(URL, {"actor": "user:bob"}).json()["results"] == []
+    rows_b = make_api_client("brand_b", "crm").get(URL, {"actor": "user:bob"}).json()["results"]
+    assert [row["action"] for row in rows_b] == ["partner.secret_rotated"]
+
+
+def test_the_endpoint_is_in_the_openapi_document(crm_client):
+    schema = crm_client.get("/api/schema/", {"format": "json"}).json()
+    operation = schema["paths"]["/api/v1/audit-events/"]["get"]
+    names = {parameter["name"] for parameter in operation["parameters"]}
+    assert {"object_type", "object_id", "actor", "from", "to", "action", "page"} <= names
+    assert {"200", "400", "401", "403"} <= set(operation["responses"])
+    assert "AuditEvent" in schema["components"]["schemas"]
+
+
+# --------------------------------------------------------------------------- admin
+
+
+@pytest.fixture
+def superuser_client(brand_a, django_user_model) -> Client:
+    user = django_user_model.objects.create_superuser("root", "root@brand-a.localhost", "pw")
+    client = Client(HTTP_HOST=HOST)
+    client.force_login(user)
+    return client
+
+
+ADMIN = "/admin/core/auditevent/"
+
+
+def test_admin_list_is_read_only_even_for_superusers(superuser_client):
+    event = record(changes={"min_purchase_value": {"before": "50", "after": "25.5"}})
+    listing = superuser_client.get(ADMIN)
+    assert listing.status_code == 200
+    page = listing.content.decode()
+    assert "campaign.updated" in page and "Add audit event" not in page
+    assert superuser_client.get(f"{ADMIN}add/").status_code == 403
+    assert superuser_client.get(f"{ADMIN}{event.pk}/delete/").status_code == 403
+    detail = superuser_client.get(f"{ADMIN}{event.pk}/change/")
+    assert detail.status_code == 200
+    html = detail.content.decode()
+    assert '<table class="audit-changes">' in html and "<th scope='row'>min purchase value</th>" in html
+    assert '"before"' not in html  # a table, not JSON
+    assert 'name="_save"' not in html
+    response = superuser_client.post(f"{ADMIN}{event.pk}/change/", {"actor": "user:mallory"})
+    assert response.status_code == 403
+    assert AuditEvent.objects.get(pk=event.pk).actor == "user:alice"
+
+
+def test_admin_filters_and_date_hierarchy(superuser_client, events):
+    year = events["start"].year
+    for query in (
+        "action=widget.updated",
+        f"object_type={WIDGET}",
+        "actor=system",
+        f"at__year={year}",
+    ):
+        assert superuser_client.get(f"{ADMIN}?{query}").status_code == 200, query
+    listed = superuser_client.get(f"{ADMIN}?actor=system&object_type={WIDGET}").context["cl"].result_list
+    assert [event.action for event in listed] == ["widget.completed"]
+
+
+def test_campaign_history_page_shows_its_audit_events(superuser_client):
+    campaign = CampaignFactory(name="Spring")
+    campaign_update(campaign_id=campaign.pk, actor="user:root", data={"name": "Summer"})
+    page = superuser_client.get(f"/admin/campaigns/campaign/{campaign.pk}/history/").content.decode()
+    assert "campaign.updated" in page and "user:root" in page
+    assert "<td>Spring</td><td>Summer</td>" in page
+
+
+def test_history_needs_the_audit_view_permission(brand_a, django_user_model):
+    campaign = CampaignFactory()
+    user = django_user_model.objects.create_user("looker", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_campaign"))
+    client = Client(HTTP_HOST=HOST)
+    client.force_login(user)
+    assert client.get(f"/admin/campaigns/campaign/{campaign.pk}/history/").status_code == 403
+    user.user_permissions.add(Permission.objects.get(codename="view_auditevent"))
+    client.force_login(django_user_model.objects.get(pk=user.pk))
+    assert client.get(f"/admin/campaigns/campaign/{campaign.pk}/history/").status_code == 200
