@@ -158,6 +158,38 @@ CASES: dict[str, Case] = {
 }
 
 
+def _dead_dispatch() -> Any:
+    from dispatches.models import Dispatch
+    from tests.partners.dispatch_factories import make_dispatch
+
+    return make_dispatch(partner=PartnerFactory(), status=Dispatch.Status.DEAD, attempts=8)
+
+
+def _one_dead_dispatch() -> dict[str, Any]:
+    return {"campaign_id": _dead_dispatch().campaign_id}
+
+
+def _partner_create() -> dict[str, Any]:
+    return {
+        "slug": "walked",
+        "name": "Walked",
+        "submission_url": "http://127.0.0.1:9/s",
+        "auth_url": "http://127.0.0.1:9/a",
+    }
+
+
+CASES |= {
+    "partners.services.partner_create": Case("partner.created", _partner_create),
+    "partners.services.partner_update": Case(
+        "partner.updated", lambda: {"partner_id": PartnerFactory().pk, "data": {"name": "Renamed"}}
+    ),
+    "dispatches.services.dispatch_replay": Case(
+        "dispatch.replayed", lambda: {"dispatch_id": _dead_dispatch().pk}
+    ),
+    "dispatches.services.dispatch_replay_dead": Case("dispatch.replayed", _one_dead_dispatch),
+}
+
+
 def test_the_walk_finds_a_service_that_takes_an_actor():
     module = types.ModuleType("somewhere.services")
 
