@@ -14,6 +14,9 @@ class ApiKey(AbstractAPIKey):
 
     role = models.CharField(max_length=16, choices=Role.choices)
 
+    # Audit events name a key by its prefix: the primary key embeds the key's hash.
+    audit_id_field = "prefix"
+
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"
         verbose_name_plural = "API keys"

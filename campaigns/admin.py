@@ -2,6 +2,7 @@
 
 * list: status badges, filters, lifecycle and duplicate actions (409 reasons become messages);
 * change page: item rules inline, lifecycle buttons, CSV import, read-only transition history;
+  "History" lists the campaign's audit events (its edits, item rules and transitions, from API and admin);
 * "CRM editor" may change, "CRM viewer" may only look (groups from migration 0002).
 """
 
@@ -23,6 +24,7 @@ from campaigns import services
 from campaigns.models import Campaign, CampaignTransition, ItemRule
 from campaigns.serializers import decimal_text
 from core.actors import actor_for
+from core.admin import AuditHistoryAdminMixin
 from core.exceptions import ApplicationError
 
 STATUS_COLOURS = {
@@ -131,7 +133,7 @@ class CampaignTransitionInline(admin.TabularInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(AuditHistoryAdminMixin, admin.ModelAdmin):
     form = CampaignAdminForm
     list_display = ["name", "status_badge", "kind", "starts_at", "ends_at", "partner", "currency", "version"]
     list_filter = ["status", "kind", "partner"]

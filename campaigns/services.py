@@ -11,7 +11,10 @@ Rules enforced here (and by database constraints underneath):
   campaign is history (409 `campaign_not_editable`).
 * Lifecycle transitions lock the campaign row (`select_for_update`), so two
   concurrent requests are serialised and exactly one `CampaignTransition`
-  audit row is written per status change.
+  row is written per status change.
+* Every change writes one `AuditEvent` (core.audit) in the same transaction;
+  item-rule events are about the campaign, whose configuration they are
+  (docs/adr/0010-audit-events.md).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignTransition, ItemRule
 from campaigns.rules import ItemRuleSpec
 from core.actors import SYSTEM_ACTOR
+from core.audit import audit_record, changes_between, model_update, values_of
 from core.db import violated_constraint
 from core.exceptions import ApplicationError, ConflictError, NotFoundError
 from core.money import ISO_4217_MINOR_UNITS, is_iso_4217
@@ -230,7 +234,22 @@ def _write_transition(
     )
 
 
+def _version_change(before: int, campaign: Campaign) -> dict[str, dict[str, int]]:
+    return {"version": {"before": before, "after": campaign.version}}
+
+
 # --------------------------------------------------------------------------- campaigns
+
+# What a creation, duplication or deletion records: the configuration, its status and version.
+AUDITED_FIELDS = (*EDITABLE_FIELDS, "status", "version")
+
+
+def _insert_campaign(*, actor: str, note: str, **fields: Any) -> Campaign:
+    campaign = Campaign(status=Status.DRAFT, **fields)
+    campaign_validate(campaign)
+    _save_campaign(campaign)
+    _write_transition(campaign=campaign, from_status="", to_status=Status.DRAFT, actor=actor, note=note)
+    return campaign
 
 
 @transaction.atomic
@@ -249,10 +268,11 @@ def campaign_create(
     notification: dict[str, Any] | None = None,
 ) -> Campaign:
     """A new `draft` campaign (version 1); the audit trail records who created it."""
-    campaign = Campaign(
+    campaign = _insert_campaign(
+        actor=actor,
+        note="created",
         name=name,
         kind=kind,
-        status=Status.DRAFT,
         starts_at=starts_at,
         ends_at=ends_at,
         purchase_channels=list(purchase_channels or []),
@@ -262,9 +282,12 @@ def campaign_create(
         reward=reward or {},
         notification=notification or {},
     )
-    campaign_validate(campaign)
-    _save_campaign(campaign)
-    _write_transition(campaign=campaign, from_status="", to_status=Status.DRAFT, actor=actor, note="created")
+    audit_record(
+        actor=actor,
+        action="campaign.created",
+        obj_or_type=campaign,
+        changes=changes_between(None, values_of(campaign, AUDITED_FIELDS)),
+    )
     logger.info("campaign created", extra={"campaign_id": campaign.pk, "actor": actor})
     return campaign
 
@@ -278,20 +301,27 @@ def campaign_update(*, campaign_id: int, actor: str, data: dict[str, Any]) -> Ca
     """
     campaign = _lock_campaign(campaign_id)
     _ensure_editable(campaign)
-    changed = [
-        field for field in EDITABLE_FIELDS if field in data and getattr(campaign, field) != data[field]
-    ]
-    if not changed:
+    changes = model_update(campaign, data, fields=EDITABLE_FIELDS, clean=campaign_validate)
+    if not changes:
         return campaign
-    for field in changed:
-        setattr(campaign, field, data[field])
-    campaign_validate(campaign)
+    old_version = campaign.version
     campaign.version = F("version") + 1
-    _save_campaign(campaign, update_fields=[*changed, "version", "updated_at"])
+    _save_campaign(campaign, update_fields=[*changes, "version", "updated_at"])
     campaign.refresh_from_db()
+    audit_record(
+        actor=actor,
+        action="campaign.updated",
+        obj_or_type=campaign,
+        changes={**changes, **_version_change(old_version, campaign)},
+    )
     logger.info(
         "campaign updated",
-        extra={"campaign_id": campaign.pk, "actor": actor, "fields": changed, "version": campaign.version},
+        extra={
+            "campaign_id": campaign.pk,
+            "actor": actor,
+            "fields": list(changes),
+            "version": campaign.version,
+        },
     )
     return campaign
 
@@ -306,7 +336,15 @@ def campaign_delete(*, campaign_id: int, actor: str) -> None:
             "(cancel it instead).",
             code="campaign_not_draft",
         )
+    deleted, deleted_id = values_of(campaign, AUDITED_FIELDS), campaign.pk
     campaign.delete()
+    audit_record(
+        actor=actor,
+        action="campaign.deleted",
+        obj_or_type=Campaign,
+        object_id=deleted_id,
+        changes=changes_between(deleted, None),
+    )
     logger.info("campaign deleted", extra={"campaign_id": campaign_id, "actor": actor})
 
 
@@ -333,8 +371,9 @@ def campaign_duplicate(*, campaign_id: int, actor: str) -> Campaign:
     for _attempt in range(5):  # a concurrent duplicate may take the same "(copy N)" name
         try:
             with transaction.atomic():
-                copy = campaign_create(
+                copy = _insert_campaign(
                     actor=actor,
+                    note=f"duplicated from campaign {source.pk}",
                     name=_copy_name(source.name),
                     kind=source.kind,
                     starts_at=source.starts_at,
@@ -354,8 +393,7 @@ def campaign_duplicate(*, campaign_id: int, actor: str) -> Campaign:
         raise ConflictError(
             "Could not find a free name for the copy; try again.", code="duplicate_name_taken"
         )
-    CampaignTransition.objects.filter(campaign=copy).update(note=f"duplicated from campaign {source.pk}")
-    ItemRule.objects.bulk_create(
+    rules = ItemRule.objects.bulk_create(
         [
             ItemRule(
                 campaign=copy,
@@ -368,6 +406,19 @@ def campaign_duplicate(*, campaign_id: int, actor: str) -> Campaign:
             for rule in source.item_rules.all()
         ],
         batch_size=2000,
+    )
+    audit_record(
+        actor=actor,
+        action="campaign.duplicated",
+        obj_or_type=copy,
+        changes=changes_between(
+            None,
+            {
+                **values_of(copy, AUDITED_FIELDS),
+                "duplicated_from": source.pk,
+                "item_rule_count": len(rules),
+            },
+        ),
     )
     logger.info("campaign duplicated", extra={"campaign_id": copy.pk, "source_id": source.pk, "actor": actor})
     return copy
@@ -383,6 +434,15 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "complete": (frozenset({Status.ACTIVE, Status.PAUSED}), Status.COMPLETED),
     "cancel": (frozenset({Status.DRAFT, Status.ACTIVE, Status.PAUSED}), Status.CANCELLED),
     "archive": (frozenset({Status.COMPLETED}), Status.ARCHIVED),
+}
+# action → its audit action
+TRANSITION_AUDIT_ACTIONS = {
+    "activate": "campaign.activated",
+    "pause": "campaign.paused",
+    "resume": "campaign.resumed",
+    "complete": "campaign.completed",
+    "cancel": "campaign.cancelled",
+    "archive": "campaign.archived",
 }
 
 
@@ -413,13 +473,12 @@ def _transition(
             code="campaign_ended",
         )
     from_status = campaign.status
-    campaign.status = target
-    update_fields = ["status", "updated_at"]
-    if target == Status.COMPLETED:
-        campaign.completed_at = now
-        update_fields.append("completed_at")
-    campaign.save(update_fields=update_fields)
+    changes = model_update(
+        campaign, {"status": target, **({"completed_at": now} if target == Status.COMPLETED else {})}
+    )
+    campaign.save(update_fields=[*changes, "updated_at"])
     _write_transition(campaign=campaign, from_status=from_status, to_status=target, actor=actor, note=note)
+    audit_record(actor=actor, action=TRANSITION_AUDIT_ACTIONS[action], obj_or_type=campaign, changes=changes)
     logger.info(
         "campaign transition",
         extra={"campaign_id": campaign.pk, "from": from_status, "to": target, "actor": actor},
@@ -558,6 +617,14 @@ def _clean_rule(
     return ItemRuleSpec(kind, match, value, parsed["multiplier"], parsed["bonus_per_unit"]), {}
 
 
+RULE_AUDITED_FIELDS = tuple(ItemRuleSpec.__dataclass_fields__)
+
+
+def _rule_key(rule_id: int) -> str:
+    """The `changes` key of one item rule in its campaign's audit events: `item_rules[12]`."""
+    return f"item_rules[{rule_id}]"
+
+
 def _duplicate_message(spec: ItemRuleSpec) -> str:
     return f"A {spec.kind} rule for {spec.match} {spec.value!r} already exists in this campaign."
 
@@ -591,7 +658,17 @@ def item_rule_add(
     )
     rule.full_clean(validate_unique=False)
     rule.save()
+    old_version = campaign.version
     _bump_version(campaign)
+    audit_record(
+        actor=actor,
+        action="item_rule.added",
+        obj_or_type=campaign,
+        changes={
+            **changes_between(None, {_rule_key(rule.pk): values_of(rule, RULE_AUDITED_FIELDS)}),
+            **_version_change(old_version, campaign),
+        },
+    )
     logger.info("item rule added", extra={"campaign_id": campaign.pk, "rule_id": rule.pk, "actor": actor})
     return rule
 
@@ -612,13 +689,21 @@ def item_rule_update(*, campaign_id: int, rule_id: int, actor: str, data: dict[s
         .exists()
     ):
         raise DjangoValidationError({"value": [_duplicate_message(spec)]})
-    changed = [field for field in merged if getattr(rule, field) != getattr(spec, field)]
-    if not changed:
+    changes = model_update(rule, {field: getattr(spec, field) for field in merged})
+    if not changes:
         return rule
-    for field in changed:
-        setattr(rule, field, getattr(spec, field))
-    rule.save(update_fields=changed)
+    rule.save(update_fields=list(changes))
+    old_version = campaign.version
     _bump_version(campaign)
+    audit_record(
+        actor=actor,
+        action="item_rule.updated",
+        obj_or_type=campaign,
+        changes={
+            **{f"{_rule_key(rule.pk)}.{field}": change for field, change in changes.items()},
+            **_version_change(old_version, campaign),
+        },
+    )
     return rule
 
 
@@ -635,8 +720,16 @@ def item_rule_remove(*, campaign_id: int, rule_id: int, actor: str) -> None:
     campaign = _lock_campaign(campaign_id)
     _ensure_editable(campaign)
     rule = _get_rule(campaign, rule_id)
+    removed = {_rule_key(rule.pk): values_of(rule, RULE_AUDITED_FIELDS)}
     rule.delete()
+    old_version = campaign.version
     _bump_version(campaign)
+    audit_record(
+        actor=actor,
+        action="item_rule.removed",
+        obj_or_type=campaign,
+        changes={**changes_between(removed, None), **_version_change(old_version, campaign)},
+    )
     logger.info("item rule removed", extra={"campaign_id": campaign.pk, "rule_id": rule_id, "actor": actor})
 
 
@@ -761,6 +854,7 @@ def item_rules_import_csv(*, campaign_id: int, actor: str, content: bytes | str)
     campaign = _lock_campaign(campaign_id)
     _ensure_editable(campaign)
     existing = set(campaign.item_rules.values_list("kind", "match", "value"))
+    count_before = len(existing)
     clashes = {
         str(line): {"value": [_duplicate_message(spec)]} for line, spec in rules if spec.key in existing
     }
@@ -770,7 +864,17 @@ def item_rules_import_csv(*, campaign_id: int, actor: str, content: bytes | str)
             fields={"rows": clashes},
         )
     _copy_rules(campaign, (spec for _, spec in rules))
+    old_version = campaign.version
     _bump_version(campaign)
+    audit_record(
+        actor=actor,
+        action="item_rules.imported",
+        obj_or_type=campaign,
+        changes={
+            "item_rule_count": {"before": count_before, "after": count_before + len(rules)},
+            **_version_change(old_version, campaign),
+        },
+    )
     logger.info("item rules imported", extra={"campaign_id": campaign.pk, "rows": len(rules), "actor": actor})
     return CsvImportResult(imported=len(rules), campaign=campaign)
 

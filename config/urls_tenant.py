@@ -8,6 +8,7 @@ from monitoring.api import CampaignStatsApi
 
 api_v1 = [
     path("", include("accounts.urls")),
+    path("", include("core.urls")),  # audit events
     path("campaigns/<int:campaign_id>/stats/", CampaignStatsApi.as_view(), name="campaign-stats"),
     path("", include("awards.urls")),
     path("", include("dispatches.urls")),

@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.apps import apps
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import PAGE_VAR
 from django.contrib.auth.models import Permission
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
+
+from core.audit import audit_events_of, audit_id_field
+from core.models import AuditEvent
 
 PERMISSION_FIELDS = {"permissions", "user_permissions"}
 
@@ -21,3 +38,138 @@ class SitePermissionsAdminMixin:
             if site_permissions is not None:
                 kwargs["queryset"] = site_permissions()
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+# ---------------------------------------------------------------------------- audit events (SPEC §18)
+
+
+def _value_text(value: Any) -> str:
+    """A JSON value of `changes` as a person reads it (no JSON syntax for CRM users)."""
+    if value is None:
+        return "—"
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    if isinstance(value, list):
+        return ", ".join(_value_text(item) for item in value) or "(none)"
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {_value_text(item)}" for key, item in value.items()) or "(empty)"
+    if value == "":
+        return "(empty)"
+    return str(value)
+
+
+def changes_table(changes: dict[str, Any] | None) -> str:
+    """`changes` as a table: field | before | after."""
+    if not changes:
+        return format_html('<span class="audit-no-changes">{}</span>', "(no field changes)")
+    rows = format_html_join(
+        "",
+        "<tr><th scope='row'>{}</th><td>{}</td><td>{}</td></tr>",
+        (
+            (field.replace("_", " "), _value_text(change.get("before")), _value_text(change.get("after")))
+            if isinstance(change, dict)
+            else (field.replace("_", " "), "", _value_text(change))
+            for field, change in changes.items()
+        ),
+    )
+    return format_html(
+        '<table class="audit-changes"><thead><tr><th scope="col">field</th><th scope="col">before</th>'
+        '<th scope="col">after</th></tr></thead><tbody>{}</tbody></table>',
+        rows,
+    )
+
+
+def object_admin_url(admin_site: admin.AdminSite, object_type: str, object_id: str) -> str | None:
+    """The change page of the event's object on this admin site, when the site has that model."""
+    try:
+        model = apps.get_model(object_type)
+    except (LookupError, ValueError):
+        return None
+    if not admin_site.is_registered(model) or audit_id_field(model) != "pk":
+        return None
+    try:
+        return reverse(
+            f"{admin_site.name}:{model._meta.app_label}_{model._meta.model_name}_change", args=[object_id]
+        )
+    except NoReverseMatch:
+        return None
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The global audit trail: read-only for everyone, superusers included (append-only rows)."""
+
+    list_display = ["at", "actor", "action", "object_link", "changed_fields", "request_id"]
+    list_filter = ["action", "object_type", "actor"]
+    date_hierarchy = "at"
+    search_fields = ["=object_id", "actor", "=request_id"]
+    fields = ["at", "actor", "action", "object_type", "object_link", "changes_table", "request_id"]
+    readonly_fields = fields
+    list_per_page = 100
+
+    @admin.display(description="object")
+    def object_link(self, event: AuditEvent) -> str:
+        label = f"{event.object_type} {event.object_id}"
+        url = object_admin_url(self.admin_site, event.object_type, event.object_id)
+        return format_html('<a href="{}">{}</a>', url, label) if url else label
+
+    @admin.display(description="changed")
+    def changed_fields(self, event: AuditEvent) -> str:
+        return ", ".join(field.replace("_", " ") for field in event.changes or {}) or "—"
+
+    @admin.display(description="changes (before → after)")
+    def changes_table(self, event: AuditEvent) -> str:
+        return changes_table(event.changes)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False
+
+
+class AuditHistoryAdminMixin:
+    """The change page's "History" shows the object's audit events (API and admin changes alike).
+
+    Needs the object's view (or change) permission and `core.view_auditevent`.
+    Django's own admin log only knows changes made through the admin; the
+    services write an audit event for every change, whoever made it.
+    """
+
+    audit_history_template = "admin/core/auditevent/object_history.html"
+    audit_history_per_page = 100
+
+    def audit_events(self, obj: Any) -> QuerySet[AuditEvent]:
+        return audit_events_of(obj)
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None):
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, obj) or not request.user.has_perm(
+            "core.view_auditevent"
+        ):
+            raise PermissionDenied
+        paginator = Paginator(self.audit_events(obj), self.audit_history_per_page)
+        page = paginator.get_page(request.GET.get(PAGE_VAR, 1))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"History: {obj}",
+            "subtitle": None,
+            "events": [(event, changes_table(event.changes)) for event in page],
+            "page": page,
+            "page_range": paginator.get_elided_page_range(page.number),
+            "page_var": PAGE_VAR,
+            "module_name": str(capfirst(self.opts.verbose_name_plural)),
+            "object": obj,
+            "opts": self.opts,
+            "preserved_filters": self.get_preserved_filters(request),
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, self.audit_history_template, context)

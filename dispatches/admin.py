@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.actors import actor_for
 from core.exceptions import ConflictError
 from dispatches.models import Dispatch, DispatchAttempt
 from dispatches.services import dispatch_replay
@@ -82,7 +83,7 @@ class DispatchAdmin(admin.ModelAdmin):
         replayed = skipped = 0
         for dispatch_id in queryset.values_list("id", flat=True):
             try:
-                dispatch_replay(dispatch_id=dispatch_id, actor=f"admin:{request.user.get_username()}")
+                dispatch_replay(dispatch_id=dispatch_id, actor=actor_for(request.user))
             except ConflictError:
                 skipped += 1
             else:

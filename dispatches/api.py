@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.actors import actor_for
 from core.permissions import IsCrm
 from dispatches.models import Dispatch
 from dispatches.selectors import dispatch_get, dispatch_list
@@ -26,11 +27,6 @@ class DispatchFilter(django_filters.FilterSet):
     class Meta:
         model = Dispatch
         fields = ["status", "campaign", "partner"]
-
-
-def _actor(request: Request) -> str:
-    user = request.user
-    return f"api-key:{user.name}" if getattr(user, "role", None) else f"user:{user.get_username()}"
 
 
 class DispatchListApi(ListAPIView):
@@ -59,5 +55,5 @@ class DispatchReplayApi(APIView):
 
     @extend_schema(request=None, responses=DispatchDetailSerializer)
     def post(self, request: Request, dispatch_id: uuid.UUID) -> Response:
-        dispatch_replay(dispatch_id=dispatch_id, actor=_actor(request))
+        dispatch_replay(dispatch_id=dispatch_id, actor=actor_for(request.user))
         return Response(DispatchDetailSerializer(dispatch_get(dispatch_id=dispatch_id)).data)

@@ -42,6 +42,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core import task_names
+from core.audit import audit_record, audit_record_many, changes_between, values_of
 from core.delivery import (
     BatchResult,
 )
@@ -71,6 +72,8 @@ SWEEP_TIME_BUDGET_SECONDS = 60.0
 
 
 REPLAY_CHUNK = 200
+# What a replay's audit event records.
+REPLAY_AUDITED_FIELDS = ("status", "replay_count")
 
 
 def dispatch_send_claimed(*, claimed: Sequence[ClaimedDispatch], claim_token: uuid.UUID) -> BatchResult:
@@ -207,7 +210,7 @@ _REPLAY_FIELDS = [
 
 
 @transaction.atomic
-def dispatch_replay(*, dispatch_id: uuid.UUID | str, actor: str = "") -> Dispatch:
+def dispatch_replay(*, dispatch_id: uuid.UUID | str, actor: str) -> Dispatch:
     """A dead dispatch → pending, enqueued for sending. Any other status → 409."""
     try:
         row = Dispatch.objects.select_for_update().get(pk=dispatch_id)
@@ -217,17 +220,24 @@ def dispatch_replay(*, dispatch_id: uuid.UUID | str, actor: str = "") -> Dispatc
         raise ConflictError(
             f"Only dead dispatches can be replayed; this one is {row.status}.", code="dispatch_not_dead"
         )
+    before = values_of(row, REPLAY_AUDITED_FIELDS)
     _reset_for_replay(row, timezone.now())
     row.save(update_fields=_REPLAY_FIELDS)
     outbox_enqueue(task_name=task_names.SEND_DISPATCHES, args=[[str(row.id)]])
+    audit_record(
+        actor=actor,
+        action="dispatch.replayed",
+        obj_or_type=row,
+        changes=changes_between(before, values_of(row, REPLAY_AUDITED_FIELDS)),
+    )
     logger.info("dispatch replayed", extra={"dispatch_id": str(row.id), "actor": actor})
     return row
 
 
 def dispatch_replay_dead(
     *,
+    actor: str,
     campaign_id: int | None = None,
-    actor: str = "",
     chunk: int = REPLAY_CHUNK,
     progress: Callable[[int], None] | None = None,
 ) -> int:
@@ -245,9 +255,13 @@ def dispatch_replay_dead(
                 )
             )
             now = timezone.now()
+            audited = []
             for row in rows:
+                before = values_of(row, REPLAY_AUDITED_FIELDS)
                 _reset_for_replay(row, now)
+                audited.append((row, changes_between(before, values_of(row, REPLAY_AUDITED_FIELDS))))
             Dispatch.objects.bulk_update(rows, _REPLAY_FIELDS)
+            audit_record_many(actor=actor, action="dispatch.replayed", entries=audited)
             if rows:
                 outbox_enqueue(task_name=task_names.SEND_DISPATCHES, args=[[str(row.id) for row in rows]])
         replayed += len(rows)

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.actors import actor_for
 from core.exceptions import ApplicationError
 from notifications.models import DeviceToken, Notification
 from notifications.services import notification_replay
@@ -46,7 +47,7 @@ class NotificationAdmin(ReadOnlyAdmin):
         replayed, refused = 0, 0
         for notification_id in queryset.values_list("pk", flat=True):
             try:
-                notification_replay(notification_id=notification_id)
+                notification_replay(notification_id=notification_id, actor=actor_for(request.user))
                 replayed += 1
             except ApplicationError:
                 refused += 1

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.actors import actor_for
 from core.permissions import IsCrm, IsIngest
 from notifications.models import DeviceToken, Notification
 from notifications.services import device_token_register, device_token_unregister, notification_replay
@@ -45,7 +46,7 @@ class NotificationReplayApi(APIView):
 
     @extend_schema(request=None, responses=NotificationOutputSerializer)
     def post(self, request: Request, notification_id: uuid.UUID) -> Response:
-        notification = notification_replay(notification_id=notification_id)
+        notification = notification_replay(notification_id=notification_id, actor=actor_for(request.user))
         return Response(NotificationOutputSerializer(notification).data)
 
 

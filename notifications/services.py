@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from awards.services import award_display_value
 from core import metrics, task_names
+from core.audit import audit_record, changes_between, values_of
 from core.exceptions import ConflictError, NotFoundError
 from core.templating import NotificationRenderError, render_notification
 from notifications.models import DeviceToken, Notification
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 STALE_QUEUED_AFTER = timedelta(minutes=10)
 SWEEP_BATCH = 500
 TEMPLATE_ERROR_PREFIX = "template: "
+# What a replay's audit event records.
+REPLAY_AUDITED_FIELDS = ("status", "attempts", "next_attempt_at", "provider", "last_error")
 
 
 def notification_context(award: Any) -> dict[str, Any]:
@@ -238,7 +241,7 @@ def notifications_enqueue_due(*, limit: int = SWEEP_BATCH) -> int:
 
 
 @transaction.atomic
-def notification_replay(*, notification_id: str | uuid.UUID) -> Notification:
+def notification_replay(*, notification_id: str | uuid.UUID, actor: str) -> Notification:
     """A dead notification goes back to `queued` with a fresh attempt budget (admin action, API, command).
 
     It is sent with the provider configured now; one that died of a template
@@ -256,6 +259,7 @@ def notification_replay(*, notification_id: str | uuid.UUID) -> Notification:
         raise ConflictError(
             f"Only dead notifications can be replayed (this one is {notification.status}).", code="not_dead"
         )
+    before = values_of(notification, REPLAY_AUDITED_FIELDS)
     notification.status = Notification.Status.QUEUED
     notification.attempts = 0
     notification.next_attempt_at = None
@@ -266,17 +270,26 @@ def notification_replay(*, notification_id: str | uuid.UUID) -> Notification:
         notification.last_error = ""
         _enqueue_send(notification)
     notification.save()
+    audit_record(
+        actor=actor,
+        action="notification.replayed",
+        obj_or_type=notification,
+        changes=changes_between(before, values_of(notification, REPLAY_AUDITED_FIELDS)),
+    )
     return notification
 
 
-def notifications_replay_dead(*, campaign_id: int | None = None) -> int:
+def notifications_replay_dead(*, actor: str, campaign_id: int | None = None) -> int:
     """Replay every dead notification (of one campaign); returns how many were queued again."""
     dead = Notification.objects.filter(status=Notification.Status.DEAD)
     if campaign_id is not None:
         dead = dead.filter(campaign_id=campaign_id)
     replayed = 0
     for notification_id in dead.values_list("pk", flat=True):
-        if notification_replay(notification_id=notification_id).status == Notification.Status.QUEUED:
+        if (
+            notification_replay(notification_id=notification_id, actor=actor).status
+            == Notification.Status.QUEUED
+        ):
             replayed += 1
     return replayed
 

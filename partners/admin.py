@@ -6,6 +6,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from core.actors import actor_for
+from core.admin import AuditHistoryAdminMixin
 from partners import services
 from partners.models import Partner
 
@@ -57,7 +58,7 @@ class PartnerAdminForm(forms.ModelForm):
 
 
 @admin.register(Partner)
-class PartnerAdmin(admin.ModelAdmin):
+class PartnerAdmin(AuditHistoryAdminMixin, admin.ModelAdmin):
     form = PartnerAdminForm
     list_display = ["slug", "name", "submission_url", "is_active", "max_attempts", "timeout_seconds"]
     list_filter = ["is_active"]

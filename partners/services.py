@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.audit import audit_record, changes_between, model_update, values_of
 from core.db import violated_constraint
 from core.exceptions import NotFoundError
 from core.http.url_guard import UnsafeUrlError, assert_url_allowed
@@ -45,6 +46,8 @@ EDITABLE_FIELDS = (
     "is_active",
 )
 SLUG_TAKEN_MESSAGE = "A partner with this slug already exists."
+# Audit events record that the secret changed, never its value.
+SECRET_FIELDS = ("secret",)
 
 
 def partner_secret_generate() -> str:
@@ -138,6 +141,12 @@ def partner_create(
     )
     partner_validate(partner)
     _save(partner)
+    audit_record(
+        actor=actor,
+        action="partner.created",
+        obj_or_type=partner,
+        changes=changes_between(None, values_of(partner, ("slug", *EDITABLE_FIELDS), redact=SECRET_FIELDS)),
+    )
     logger.info("partner created", extra={"partner": partner.slug, "actor": actor})
     return PartnerCreated(partner=partner, generated_secret=generated)
 
@@ -155,12 +164,10 @@ def partner_update(*, partner_id: int, actor: str, data: dict[str, Any]) -> Part
         raise NotFoundError(f"Partner {partner_id} does not exist.") from None
     if "slug" in data and data["slug"] != partner.slug:
         raise DjangoValidationError({"slug": ["The slug of a partner cannot change."]})
-    changed = [field for field in EDITABLE_FIELDS if field in data and getattr(partner, field) != data[field]]
+    old_secret = partner.secret
+    changed = model_update(partner, data, fields=EDITABLE_FIELDS, redact=SECRET_FIELDS)
     if not changed:
         return partner
-    old_secret = partner.secret
-    for field in changed:
-        setattr(partner, field, data[field])
     partner_validate(partner, check_urls=tuple(field for field in URL_FIELDS if field in changed))
     update_fields = [*changed, "updated_at"]
     if "secret" in changed:
@@ -168,6 +175,9 @@ def partner_update(*, partner_id: int, actor: str, data: dict[str, Any]) -> Part
         partner.previous_secret_valid_until = timezone.now() + SECRET_ROTATION_GRACE
         update_fields += ["previous_secret", "previous_secret_valid_until"]
     _save(partner, update_fields=update_fields)
+    # A rotation is its own action, so "who changed this partner's secret, when" is one filter away.
+    action = "partner.secret_rotated" if "secret" in changed else "partner.updated"
+    audit_record(actor=actor, action=action, obj_or_type=partner, changes=changed)
     logger.info(
         "partner updated",
         extra={"partner": partner.slug, "actor": actor, "fields": [f for f in changed if f != "secret"]},

@@ -64,6 +64,8 @@ SHARED_APPS = [
     "monitoring.alarms",  # alarm rules and alarms of the platform (ADR 0008)
 ]
 TENANT_APPS = [
+    # Audit events (core.AuditEvent) live in each brand's schema as well as in public.
+    "core",
     # Each brand has its own users, sessions and admin log: CRM staff never cross brands.
     "django.contrib.contenttypes",
     "django.contrib.auth",

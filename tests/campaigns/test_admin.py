@@ -81,7 +81,13 @@ def test_groups_exist_in_the_brand_schema(brand_a):
     editor_perms = set(Group.objects.get(name="CRM editor").permissions.values_list("codename", flat=True))
     viewer_perms = set(Group.objects.get(name="CRM viewer").permissions.values_list("codename", flat=True))
     assert {"add_campaign", "change_campaign", "delete_campaign", "change_partner"} <= editor_perms
-    assert viewer_perms == {"view_campaign", "view_itemrule", "view_campaigntransition", "view_partner"}
+    assert viewer_perms == {
+        "view_campaign",
+        "view_itemrule",
+        "view_campaigntransition",
+        "view_partner",
+        "view_auditevent",
+    }
 
 
 def test_editor_creates_a_campaign_with_item_rules_through_the_services(editor):

@@ -144,7 +144,7 @@ def test_dispatches_to_the_fake_partner_are_accepted_once(brand_a, running_fake)
     Dispatch.objects.filter(pk=dispatch.pk).update(status="dead")
     from dispatches.services import dispatch_replay
 
-    dispatch_replay(dispatch_id=dispatch.id)
+    dispatch_replay(dispatch_id=dispatch.id, actor="system")
     assert dispatch_send_batch(dispatch_ids=[dispatch.id]).sent == 1
     assert fake.stats["accepted"] == 1
     assert fake.stats["duplicates"] == 1

@@ -115,7 +115,7 @@ def test_partner_outage_fires_each_alarm_once_and_clears_it_once(
     # The partner is back; the operator replays the dead letters and they go through.
     httpserver.clear_all_handlers()
     httpserver.expect_request(SUBMISSIONS, method="POST").respond_with_json({"ok": True})
-    assert dispatch_replay_dead() == 3
+    assert dispatch_replay_dead(actor="system") == 3
     assert dispatch_send_batch(dispatch_ids=ids).sent == 3
     assert Dispatch.objects.filter(status="sent").count() == 3
 

@@ -138,7 +138,7 @@ def test_always_failing_is_dead_after_max_attempts_and_replay_sends_it(gateway, 
 
     gateway.clear()
     gateway.expect_request("/push").respond_with_json({"id": "gw-9"})
-    replayed = notification_replay(notification_id=notification.pk)
+    replayed = notification_replay(notification_id=notification.pk, actor="system")
     assert (replayed.status, replayed.attempts, replayed.last_error) == ("queued", 0, "")
     assert OutboxMessage.objects.filter(args=[str(notification.pk)]).count() == 2
     sent = notification_send(notification_id=notification.pk)
@@ -150,7 +150,7 @@ def test_only_dead_notifications_can_be_replayed(make_award):
     from core.exceptions import ConflictError
 
     with pytest.raises(ConflictError):
-        notification_replay(notification_id=notification.pk)
+        notification_replay(notification_id=notification.pk, actor="system")
 
 
 def test_a_sent_notification_is_never_sent_again(gateway, make_award):
@@ -226,7 +226,7 @@ def test_a_stored_template_that_does_not_render_makes_a_dead_notification_and_re
 
     campaign.notification = {"title": "Fixed {{ campaign.name }}"}
     campaign.save()
-    replayed = notification_replay(notification_id=notification.pk)
+    replayed = notification_replay(notification_id=notification.pk, actor="system")
     assert replayed.status == "queued"
     assert replayed.title == f"Fixed {campaign.name}"
 

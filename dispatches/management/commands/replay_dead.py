@@ -5,6 +5,7 @@ from django_tenants.utils import get_public_schema_name, schema_context
 from tqdm import tqdm
 
 from campaigns.models import Campaign
+from core.actors import SYSTEM_ACTOR
 from dispatches.models import Dispatch
 from dispatches.services import dispatch_replay_dead
 from tenants.models import Brand
@@ -33,8 +34,6 @@ class Command(BaseCommand):
             with tqdm(
                 total=dead.count(), unit="dispatch", desc="replaying", disable=no_progress, file=sys.stderr
             ) as bar:
-                replayed = dispatch_replay_dead(
-                    campaign_id=campaign, actor="replay_dead", progress=bar.update
-                )
+                replayed = dispatch_replay_dead(campaign_id=campaign, actor=SYSTEM_ACTOR, progress=bar.update)
         scope = f"campaign {campaign}" if campaign is not None else "all campaigns"
         self.stdout.write(f"Replayed {replayed} dead dispatch(es) of {schema} ({scope}).")

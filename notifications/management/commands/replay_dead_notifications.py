@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import schema_context
 
+from core.actors import SYSTEM_ACTOR
 from notifications.services import notifications_replay_dead
 from tenants.models import Brand
 
@@ -18,5 +19,5 @@ class Command(BaseCommand):
         if not Brand.objects.filter(schema_name=schema).exclude(schema_name="public").exists():
             raise CommandError(f"No brand with schema {schema!r}.")
         with schema_context(schema):
-            replayed = notifications_replay_dead(campaign_id=campaign)
+            replayed = notifications_replay_dead(actor=SYSTEM_ACTOR, campaign_id=campaign)
         self.stdout.write(f"{replayed} dead notification(s) queued again in {schema}.")

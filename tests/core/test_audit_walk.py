@@ -1,0 +1,234 @@
+"""Every service that takes an `actor` writes exactly one audit event per call (SPEC §18).
+
+The walk finds every public function of every `services.py` in the project
+whose signature has a keyword-only `actor`, and demands a case below for each:
+a new service with an actor and no case fails `test_every_service_taking_an_actor_has_a_case`.
+Each case prepares what the service needs; the test then calls the service
+itself and expects one new `AuditEvent` with the case's action, the actor and
+the request id of the logging context.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db.models import Max
+from django.utils import timezone
+
+from campaigns.models import Campaign
+from core.logging import request_id_var
+from core.models import AuditEvent
+from tests.campaigns.factories import CampaignFactory, ItemRuleFactory
+from tests.partners.factories import PartnerFactory
+
+ACTOR = "user:walker"
+NOT_SERVICES = ("tests", "bench")
+
+
+def services_in(module: types.ModuleType) -> dict[str, Callable]:
+    """Public functions defined in `module` that take a keyword-only `actor`."""
+    found = {}
+    for name, function in vars(module).items():
+        if name.startswith("_") or not inspect.isfunction(function):
+            continue
+        if function.__module__ != module.__name__:
+            continue  # imported from elsewhere: walked where it is defined
+        parameter = inspect.signature(function).parameters.get("actor")
+        if parameter is not None and parameter.kind is inspect.Parameter.KEYWORD_ONLY:
+            found[f"{module.__name__}.{name}"] = function
+    return found
+
+
+def services_taking_an_actor() -> dict[str, Callable]:
+    root = Path(settings.BASE_DIR)
+    found: dict[str, Callable] = {}
+    for path in sorted([*root.glob("*/services.py"), *root.glob("*/*/services.py")]):
+        parts = path.relative_to(root).with_suffix("").parts
+        if parts[0] in NOT_SERVICES or parts[0].startswith("."):
+            continue
+        found |= services_in(importlib.import_module(".".join(parts)))
+    return found
+
+
+@dataclass(frozen=True)
+class Case:
+    action: str
+    # Builds what the service needs and returns its other keyword arguments.
+    arrange: Callable[[], dict[str, Any]]
+
+
+def _campaign(**fields) -> Campaign:
+    return CampaignFactory(**fields)
+
+
+def _create_kwargs() -> dict[str, Any]:
+    now = timezone.now()
+    return {
+        "name": "Walked",
+        "kind": "custom",
+        "starts_at": now,
+        "ends_at": now + timedelta(days=3),
+        "purchase_channels": ["in_store"],
+        "currency": "EUR",
+        "partner": PartnerFactory(),
+    }
+
+
+def _dead_notification_id() -> Any:
+    from awards.services import AwardData, award_receive
+    from notifications.models import Notification
+
+    campaign = _campaign(status="active")
+    award, _ = award_receive(
+        partner=campaign.partner,
+        webhook_id="msg-walk",
+        data=AwardData(award_id="aw-walk", customer_id="c-1", campaign_id=campaign.pk, reward_type="voucher"),
+    )
+    notification = Notification.objects.get(award=award)
+    Notification.objects.filter(pk=notification.pk).update(status=Notification.Status.DEAD, attempts=8)
+    return notification.pk
+
+
+def _one_dead_notification() -> dict[str, Any]:
+    from notifications.models import Notification
+
+    return {"campaign_id": Notification.objects.get(pk=_dead_notification_id()).campaign_id}
+
+
+def _rule_change() -> dict[str, Any]:
+    rule = ItemRuleFactory()
+    return {"campaign_id": rule.campaign_id, "rule_id": rule.pk, "data": {"multiplier": "2"}}
+
+
+def _rule_removal() -> dict[str, Any]:
+    rule = ItemRuleFactory()
+    return {"campaign_id": rule.campaign_id, "rule_id": rule.pk}
+
+
+CSV = "kind,match,value\nblacklist,sku,WALK-1\nwhitelist,category,toys\n"
+
+CASES: dict[str, Case] = {
+    "accounts.services.api_key_create": Case("api_key.created", lambda: {"name": "walk", "role": "crm"}),
+    "campaigns.services.campaign_create": Case("campaign.created", _create_kwargs),
+    "campaigns.services.campaign_update": Case(
+        "campaign.updated", lambda: {"campaign_id": _campaign().pk, "data": {"name": "Renamed"}}
+    ),
+    "campaigns.services.campaign_delete": Case("campaign.deleted", lambda: {"campaign_id": _campaign().pk}),
+    "campaigns.services.campaign_duplicate": Case(
+        "campaign.duplicated", lambda: {"campaign_id": ItemRuleFactory().campaign_id}
+    ),
+    "campaigns.services.campaign_activate": Case(
+        "campaign.activated", lambda: {"campaign_id": _campaign().pk}
+    ),
+    "campaigns.services.campaign_pause": Case(
+        "campaign.paused", lambda: {"campaign_id": _campaign(status="active").pk}
+    ),
+    "campaigns.services.campaign_resume": Case(
+        "campaign.resumed", lambda: {"campaign_id": _campaign(status="paused").pk}
+    ),
+    "campaigns.services.campaign_complete": Case(
+        "campaign.completed", lambda: {"campaign_id": _campaign(status="active").pk}
+    ),
+    "campaigns.services.campaign_cancel": Case("campaign.cancelled", lambda: {"campaign_id": _campaign().pk}),
+    "campaigns.services.campaign_mark_archived": Case(
+        "campaign.archived", lambda: {"campaign_id": _campaign(status="completed").pk}
+    ),
+    "campaigns.services.item_rule_add": Case(
+        "item_rule.added",
+        lambda: {"campaign_id": _campaign().pk, "kind": "blacklist", "match": "sku", "value": "S"},
+    ),
+    "campaigns.services.item_rule_update": Case("item_rule.updated", _rule_change),
+    "campaigns.services.item_rule_remove": Case("item_rule.removed", _rule_removal),
+    "campaigns.services.item_rules_import_csv": Case(
+        "item_rules.imported", lambda: {"campaign_id": _campaign().pk, "content": CSV}
+    ),
+    "notifications.services.notification_replay": Case(
+        "notification.replayed", lambda: {"notification_id": _dead_notification_id()}
+    ),
+    "notifications.services.notifications_replay_dead": Case("notification.replayed", _one_dead_notification),
+}
+
+
+def _dead_dispatch() -> Any:
+    from dispatches.models import Dispatch
+    from tests.dispatches.factories import make_dispatch
+
+    return make_dispatch(partner=PartnerFactory(), status=Dispatch.Status.DEAD, attempts=8)
+
+
+def _one_dead_dispatch() -> dict[str, Any]:
+    return {"campaign_id": _dead_dispatch().campaign_id}
+
+
+def _partner_create() -> dict[str, Any]:
+    return {
+        "slug": "walked",
+        "name": "Walked",
+        "submission_url": "http://127.0.0.1:9/s",
+        "auth_url": "http://127.0.0.1:9/a",
+    }
+
+
+CASES |= {
+    "partners.services.partner_create": Case("partner.created", _partner_create),
+    "partners.services.partner_update": Case(
+        "partner.updated", lambda: {"partner_id": PartnerFactory().pk, "data": {"name": "Renamed"}}
+    ),
+    "dispatches.services.dispatch_replay": Case(
+        "dispatch.replayed", lambda: {"dispatch_id": _dead_dispatch().pk}
+    ),
+    "dispatches.services.dispatch_replay_dead": Case("dispatch.replayed", _one_dead_dispatch),
+}
+
+
+def test_the_walk_finds_a_service_that_takes_an_actor():
+    module = types.ModuleType("somewhere.services")
+
+    def thing_change(*, thing_id: int, actor: str) -> None: ...
+
+    def thing_read(*, thing_id: int) -> None: ...
+
+    def _thing_helper(*, actor: str) -> None: ...
+
+    for function in (thing_change, thing_read, _thing_helper):
+        function.__module__ = module.__name__
+        setattr(module, function.__name__, function)
+    assert list(services_in(module)) == ["somewhere.services.thing_change"]
+
+
+def test_every_service_taking_an_actor_has_a_case():
+    found = services_taking_an_actor()
+    assert len(found) >= 15, sorted(found)  # the walk itself works
+    missing = sorted(set(found) - set(CASES))
+    stale = sorted(set(CASES) - set(found))
+    assert not missing, f"services taking an actor without an audit case in {__name__}: {missing}"
+    assert not stale, f"cases for services that no longer take an actor: {stale}"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_service_writes_exactly_one_audit_event(brand_a, name):
+    service = services_taking_an_actor().get(name)
+    assert service is not None, f"{name} does not take an actor (any more)"
+    case = CASES[name]
+    kwargs = case.arrange()
+    last_id = AuditEvent.objects.aggregate(last=Max("id"))["last"] or 0
+    token = request_id_var.set(f"walk-{name}"[:64])
+    try:
+        service(actor=ACTOR, **kwargs)
+    finally:
+        request_id_var.reset(token)
+    events = list(AuditEvent.objects.filter(id__gt=last_id))
+    assert [event.action for event in events] == [case.action]
+    event = events[0]
+    assert (event.actor, event.request_id) == (ACTOR, f"walk-{name}"[:64])
+    assert event.object_type and event.object_id
+    assert event.changes, "an audit event says what changed"
