@@ -13,7 +13,6 @@ from typing import Any
 import orjson
 from django.db import connection, transaction
 from django.db.models import F, Q
-from purchases.handoff import EligibleDispatch
 
 from campaigns.models import Campaign
 from core.delivery import (
@@ -24,6 +23,7 @@ from dispatches.models import Dispatch, DispatchAttempt
 from dispatches.payload import dispatch_payload, encode_body, purchase_eligible_payload
 from dispatches.policy import send_concurrency
 from partners.models import Partner
+from purchases.handoff import EligibleDispatch
 from purchases.models import Evaluation
 
 logger = logging.getLogger(__name__)

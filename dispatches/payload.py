@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from purchases.handoff import PurchaseFields
-
 from campaigns.currencies import is_iso_4217, quantum_for
 from dispatches.models import Dispatch
+from purchases.handoff import PurchaseFields
 from purchases.models import Evaluation
 
 logger = logging.getLogger(__name__)
