@@ -1,14 +1,19 @@
-# The two commands of the README: `make run` and `make test`.
+# The two commands of the README: `make run` and `make test` (and `make bench`, the benchmarks).
 # Without DATABASE_URL / REDIS_URL, embedded PostgreSQL and Redis start under .data/.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
 PORT ?= 8000
 PYTEST_ARGS ?=
+# make bench: BENCH=name runs one benchmark (bench/name.py), BENCH_ARGS its options, QUICK=1 small sizes.
+BENCH ?=
+BENCH_ARGS ?=
+QUICK ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-resilience test-fast lint format migrate bootstrap embedded-status embedded-stop clean
+.PHONY: help run test test-resilience test-fast lint format migrate bootstrap bench embedded-status embedded-stop clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -22,6 +27,10 @@ $(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt | $(P
 	touch $(STAMP)
 
 venv: $(STAMP) ## create .venv and install requirements/dev.txt
+
+$(BENCH_STAMP): bench/requirements.txt $(STAMP)
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	touch $(BENCH_STAMP)
 
 migrate: $(STAMP) ## migrate the public schema and every brand schema
 	$(PY) manage.py migrate_schemas --executor=standard
@@ -39,6 +48,12 @@ test: $(STAMP) ## run the test suite (pytest, --reuse-db); fails if models and m
 
 test-resilience: $(STAMP) ## reliability/security suite (tests/resilience/): fault injection, fuzzing, isolation; rewrites docs/reliability.md
 	$(PY) -m pytest tests/resilience $(PYTEST_ARGS)
+
+# bench/run.py says which bench/*.py are benchmarks (not _helpers, not partner_server/naive_pipeline);
+# --migrate: first `manage.py migrate_schemas --executor=standard`, as `make migrate`, creating
+# DATABASE_URL's database when it does not exist yet (the embedded one when unset).
+bench: $(BENCH_STAMP) ## migrate, run the benchmarks in bench/, sum up their RESULT lines (BENCH=name: one; BENCH_ARGS="…": its options; QUICK=1: small sizes)
+	$(PY) bench/run.py --migrate $(BENCH) $(if $(QUICK),--quick) $(if $(BENCH_ARGS),--args "$(BENCH_ARGS)")
 
 lint: $(STAMP) ## ruff check + format check + the import layers (import-linter, ADR 0011)
 	$(PY) -m ruff check .

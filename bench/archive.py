@@ -6,11 +6,12 @@ Creates a throw-away brand schema (`bench_archive`), fills it server-side
 archived — into a temporary folder. Prints each phase, the wall time and the
 process's peak RSS; the last line is
 
-    RESULT rows=<archived rows> seconds=<wall time of the archive> peak_rss_mb=<peak RSS>
+    RESULT rows=<archived rows> seconds=<wall time of the archive> peak_rss_mb=<peak RSS> loadavg=…
 
-Then drops the schema and the folder. Run it on your database:
+Then drops the schema and the folder. Migrates the public schema first when needed, so it runs on
+an empty database (DATABASE_URL's, or the embedded one when unset):
 
-    DATABASE_URL=postgres://… REDIS_URL=redis://… .venv/bin/python bench/archive.py [--evaluations N]
+    .venv/bin/python bench/archive.py [--evaluations N]
 """
 
 from __future__ import annotations
@@ -19,26 +20,20 @@ import argparse
 import os
 import resource
 import shutil
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+import _brand  # bench/ is sys.path[0] when run as a script
 
-import django
+_brand.setup_django()
 
-django.setup()
-
+from _app import TABLES, partner_create  # noqa: E402
+from _report import result  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
 from archive.services import archive_campaign  # noqa: E402
-from bench import _brand  # noqa: E402
-from tenants.services import brand_create  # noqa: E402
 
 SCHEMA = "bench_archive"
 
@@ -52,15 +47,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
 
 
-def drop_brand() -> None:
-    _brand.drop_brand(SCHEMA)
-
-
 def fill(evaluations: int) -> int:
     """One completed campaign with `evaluations` evaluations, 20 % dispatches, one attempt each."""
     dispatches = evaluations // 5
+    partner_id = partner_create().pk
     with connection.cursor() as cursor:
-        partner_id = _brand.insert_bench_partner(cursor)
         cursor.execute(
             """
             INSERT INTO campaigns_campaign (name, kind, status, starts_at, ends_at, purchase_channels,
@@ -105,8 +96,8 @@ def fill(evaluations: int) -> int:
             [campaign_id],
         )
         cursor.execute(
-            """
-            INSERT INTO partners_dispatch (id, purchase_id, campaign_id, partner_id, status, attempts,
+            f"""
+            INSERT INTO {TABLES.dispatch} (id, purchase_id, campaign_id, partner_id, status, attempts,
                 next_attempt_at, last_status_code, last_error, created_at, updated_at, sent_at)
             SELECT gen_random_uuid(), p.id, %s, %s, 'sent', 1, NULL, 200, '', p.received_at + interval '3 s',
                 p.received_at + interval '4 s', p.received_at + interval '4 s'
@@ -115,10 +106,10 @@ def fill(evaluations: int) -> int:
             [campaign_id, partner_id],
         )
         cursor.execute(
-            """
-            INSERT INTO partners_dispatchattempt (dispatch_id, number, attempted_at, status_code, latency_ms,
+            f"""
+            INSERT INTO {TABLES.attempt} (dispatch_id, number, attempted_at, status_code, latency_ms,
                 outcome, error)
-            SELECT d.id, 1, d.created_at, 200, 40 + (random() * 100)::int, 'sent', '' FROM partners_dispatch d
+            SELECT d.id, 1, d.created_at, 200, 40 + (random() * 100)::int, 'sent', '' FROM {TABLES.dispatch} d
             """
         )
         cursor.execute("ANALYZE")
@@ -131,9 +122,9 @@ def main() -> None:
     parser.add_argument("--evaluations", type=int, default=1_000_000)
     options = parser.parse_args()
 
-    drop_brand()
+    _brand.drop_brand(SCHEMA)  # what an interrupted run left
     started = time.monotonic()
-    brand_create(schema_name=SCHEMA, name="Bench archive", domain="bench-archive.localhost")
+    _brand.brand_ready(SCHEMA, "Bench archive", "bench-archive.localhost")
     folder = tempfile.mkdtemp(prefix="bench-archive-")
     settings.ARCHIVE_URL = folder
     try:
@@ -164,9 +155,9 @@ def main() -> None:
             print(
                 f"wall time {seconds:.1f} s; peak RSS {peak_rss_mb():.0f} MB (before the run {rss_before:.0f} MB)"
             )
-            print(f"RESULT rows={run.rows_exported} seconds={seconds:.1f} peak_rss_mb={peak_rss_mb():.0f}")
+            result(rows=run.rows_exported, seconds=f"{seconds:.1f}", peak_rss_mb=f"{peak_rss_mb():.0f}")
     finally:
-        drop_brand()
+        _brand.drop_brand(SCHEMA)
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -2,48 +2,36 @@
 
 Through the production web tier (gunicorn, one sync worker, DEBUG off) on
 127.0.0.1, with a crm API key, default page size (50). 30 warm-up requests,
-then 300 measured ones, one at a time.
+then 300 measured ones, one at a time. Migrates and creates its brand when needed:
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/cbo REDIS_URL=redis://127.0.0.1:6379/0 \
-        .venv/bin/python bench/campaign_list.py
+    .venv/bin/python bench/campaign_list.py [--campaigns 1000] [--requests 300]
 
-Last line: `RESULT median_ms=… p95_ms=…`.
+Last line: `RESULT median_ms=… p95_ms=… loadavg=…`.
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from datetime import timedelta
 from decimal import Decimal
 
 from _brand import BENCH_HOST, ensure_bench_brand, free_port, setup_django, start_gunicorn
-
-CAMPAIGNS = 1_000
-WARMUP = 30
-REQUESTS = 300
+from _report import result
 
 
-def seed(brand) -> str:
+def seed(brand, campaigns: int) -> str:
+    from _app import Partner, partner_create
     from django.utils import timezone
     from django_tenants.utils import tenant_context
 
     from accounts.services import api_key_create
     from campaigns.models import Campaign
-    from partners.models import Partner
-    from partners.services import partner_secret_generate
 
     with tenant_context(brand):
         Campaign.objects.all().delete()
-        partner, _ = Partner.objects.get_or_create(
-            slug="bench-partner",
-            defaults={
-                "name": "Bench partner",
-                "submission_url": "http://127.0.0.1:9/submit",
-                "auth_url": "http://127.0.0.1:9/auth",
-                "secret": partner_secret_generate(),
-            },
-        )
+        partner = Partner.objects.filter(slug="bench-partner").first() or partner_create()
         now = timezone.now()
         kinds = [k for k, _ in Campaign.Kind.choices]
         statuses = ["draft", "active", "paused", "completed", "cancelled"]
@@ -62,7 +50,7 @@ def seed(brand) -> str:
                     reward={"type": "voucher", "value": "10.00", "description": "10 € off"},
                     notification={"title": "You won!", "body": "{{ award.value }} for {{ campaign.name }}"},
                 )
-                for n in range(CAMPAIGNS)
+                for n in range(campaigns)
             ],
             batch_size=1000,
         )
@@ -70,16 +58,21 @@ def seed(brand) -> str:
 
         ApiKey.objects.filter(name="bench campaign list").delete()
         _, key = api_key_create(name="bench campaign list", role="crm")
-        assert Campaign.objects.count() == CAMPAIGNS
+        assert Campaign.objects.count() == campaigns
     return key
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--campaigns", type=int, default=1_000, help="campaigns in the brand")
+    parser.add_argument("--warmup", type=int, default=30, help="requests before measuring")
+    parser.add_argument("--requests", type=int, default=300, help="measured requests")
+    options = parser.parse_args()
     setup_django()
     import requests
 
     brand = ensure_bench_brand()
-    key = seed(brand)
+    key = seed(brand, options.campaigns)
     port = free_port()
     server = start_gunicorn(port)
     url = f"http://127.0.0.1:{port}/api/v1/campaigns/"
@@ -96,17 +89,17 @@ def main() -> None:
             if time.monotonic() > deadline:
                 raise SystemExit("gunicorn did not answer within 30 s")
             time.sleep(0.2)
-        for _ in range(WARMUP):
+        for _ in range(options.warmup):
             session.get(url, headers=headers, timeout=5)
         timings_ms = []
-        for _ in range(REQUESTS):
+        for _ in range(options.requests):
             started = time.perf_counter()
             response = session.get(url, headers=headers, timeout=5)
             timings_ms.append((time.perf_counter() - started) * 1000)
             if response.status_code != 200:
                 raise SystemExit(f"unexpected {response.status_code}: {response.text[:200]}")
         body = response.json()
-        assert body["count"] == CAMPAIGNS, body["count"]
+        assert body["count"] == options.campaigns, body["count"]
     finally:
         server.terminate()
         server.wait(timeout=15)
@@ -114,11 +107,11 @@ def main() -> None:
     median = statistics.median(timings_ms)
     p95 = timings_ms[int(len(timings_ms) * 0.95) - 1]
     print(
-        f"GET /api/v1/campaigns/ ({CAMPAIGNS} campaigns, page of {len(body['results'])}), "
-        f"{REQUESTS} requests: "
+        f"GET /api/v1/campaigns/ ({options.campaigns} campaigns, page of {len(body['results'])}), "
+        f"{options.requests} requests: "
         f"min {timings_ms[0]:.1f} ms, median {median:.1f} ms, p95 {p95:.1f} ms, max {timings_ms[-1]:.1f} ms"
     )
-    print(f"RESULT median_ms={median:.1f} p95_ms={p95:.1f}")
+    result(median_ms=f"{median:.1f}", p95_ms=f"{p95:.1f}")
 
 
 if __name__ == "__main__":

@@ -5,28 +5,26 @@ parsing the CSV, validating every row, checking duplicates against the file and
 the campaign's existing rules, inserting (bulk_create) and bumping the version,
 in one transaction. Three runs on fresh campaigns, plus one through the API
 (`POST …/item-rules/import/` with a `text/csv` body to gunicorn, DEBUG off);
-the slowest of all is reported.
+the slowest of all is reported. Migrates and creates its brand when needed:
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/cbo REDIS_URL=redis://127.0.0.1:6379/0 \
-        .venv/bin/python bench/csv_import.py
+    .venv/bin/python bench/csv_import.py [--rows 10000] [--runs 3]
 
-Last line: `RESULT rows=10000 seconds=…`.
+Last line: `RESULT rows=10000 seconds=… loadavg=…`.
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 from datetime import timedelta
 
 from _brand import BENCH_HOST, ensure_bench_brand, free_port, setup_django, start_gunicorn
-
-ROWS = 10_000
-RUNS = 3
+from _report import result
 
 
-def make_csv() -> bytes:
+def make_csv(rows: int) -> bytes:
     lines = ["kind,match,value,multiplier,bonus_per_unit"]
-    for n in range(ROWS):
+    for n in range(rows):
         if n % 4 == 0:
             lines.append(f"blacklist,category,category-{n:05d},,")
         else:
@@ -35,6 +33,11 @@ def make_csv() -> bytes:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000, help="item rules in the CSV file")
+    parser.add_argument("--runs", type=int, default=3, help="imports through the service")
+    options = parser.parse_args()
+    rows = options.rows
     setup_django()
     from django.utils import timezone
     from django_tenants.utils import tenant_context
@@ -43,11 +46,11 @@ def main() -> None:
     from campaigns.services import campaign_create, campaign_delete, item_rules_import_csv
 
     brand = ensure_bench_brand()
-    content = make_csv()
+    content = make_csv(rows)
     timings = []
     with tenant_context(brand):
         Campaign.objects.filter(name__startswith="CSV bench").delete()
-        for run in range(RUNS):
+        for run in range(options.runs):
             campaign = campaign_create(
                 actor="system",
                 name=f"CSV bench {run}",
@@ -58,20 +61,20 @@ def main() -> None:
                 currency="EUR",
             )
             started = time.perf_counter()
-            result = item_rules_import_csv(campaign_id=campaign.pk, actor="system", content=content)
+            outcome = item_rules_import_csv(campaign_id=campaign.pk, actor="system", content=content)
             timings.append(time.perf_counter() - started)
-            assert result.imported == ROWS and campaign.item_rules.count() == ROWS
+            assert outcome.imported == rows and campaign.item_rules.count() == rows
             campaign_delete(campaign_id=campaign.pk, actor="system")
-    http_seconds = import_over_http(brand, content)
+    http_seconds = import_over_http(brand, content, rows)
     print(
-        f"{ROWS} rows ({len(content) / 1024:.0f} KiB) per import, {RUNS} service runs: "
+        f"{rows} rows ({len(content) / 1024:.0f} KiB) per import, {options.runs} service runs: "
         + ", ".join(f"{t:.3f} s" for t in timings)
         + f"; through the API: {http_seconds:.3f} s"
     )
-    print(f"RESULT rows={ROWS} seconds={max([*timings, http_seconds]):.3f}")
+    result(rows=rows, seconds=f"{max([*timings, http_seconds]):.3f}")
 
 
-def import_over_http(brand, content: bytes) -> float:
+def import_over_http(brand, content: bytes, rows: int) -> float:
     import requests
     from django.utils import timezone
     from django_tenants.utils import tenant_context
@@ -116,7 +119,7 @@ def import_over_http(brand, content: bytes) -> float:
             timeout=30,
         )
         seconds = time.perf_counter() - started
-        if response.status_code != 201 or response.json()["imported"] != ROWS:
+        if response.status_code != 201 or response.json()["imported"] != rows:
             raise SystemExit(f"unexpected {response.status_code}: {response.text[:300]}")
     finally:
         server.terminate()

@@ -7,51 +7,40 @@ the last 30 days in time order (20 % eligible, each eligible one dispatched with
 * a full backfill of the 30 days (`refresh_rollups --hours 744`);
 * the campaign dashboard page and the overview page (Django test client, staff user, median of 5).
 
-Then drops the schema.  DATABASE_URL=… REDIS_URL=… .venv/bin/python bench/dashboard.py --rows 1000000
+Then drops the schema. Migrates the public schema first when needed (runs on an empty database):
+
+    .venv/bin/python bench/dashboard.py [--rows 1000000]
+
+Last line: `RESULT rows=… tick_refresh_ms=… backfill_s=… dashboard_page_ms=… overview_page_ms=… loadavg=…`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+import _brand  # bench/ is sys.path[0] when run as a script
 
-from bench import _brand
-from bench._brand import _ensure_database
+_brand.setup_django()
 
-_ensure_database()
-
-import django  # noqa: E402
-
-django.setup()
-
+from _app import TABLES, partner_create  # noqa: E402
+from _report import result  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
 from monitoring.rollups import rollup_refresh  # noqa: E402
-from tenants.services import brand_create  # noqa: E402
 
 SCHEMA = "bench_dashboard"
 HOST = "bench-dashboard.localhost"
 
 
-def drop_brand() -> None:
-    _brand.drop_brand(SCHEMA)
-
-
 def fill(rows: int) -> int:
+    partner_id = partner_create().pk
     with connection.cursor() as cursor:
-        partner_id = _brand.insert_bench_partner(cursor)
         cursor.execute(
             """
             INSERT INTO campaigns_campaign (name, kind, status, starts_at, ends_at, purchase_channels,
@@ -86,8 +75,8 @@ def fill(rows: int) -> int:
             [campaign_id],
         )
         cursor.execute(
-            """
-            INSERT INTO partners_dispatch (id, purchase_id, campaign_id, partner_id, status, attempts,
+            f"""
+            INSERT INTO {TABLES.dispatch} (id, purchase_id, campaign_id, partner_id, status, attempts,
                 created_at, updated_at, sent_at, last_error)
             SELECT gen_random_uuid(), p.id, %s, %s, 'sent', 1, p.received_at + interval '2 s',
                 p.received_at + interval '3 s', p.received_at + interval '3 s', ''
@@ -96,15 +85,15 @@ def fill(rows: int) -> int:
             [campaign_id, partner_id],
         )
         cursor.execute(
-            """
-            INSERT INTO partners_dispatchattempt (dispatch_id, number, attempted_at, status_code, latency_ms,
+            f"""
+            INSERT INTO {TABLES.attempt} (dispatch_id, number, attempted_at, status_code, latency_ms,
                 outcome, error)
-            SELECT d.id, 1, d.created_at, 200, 50, 'sent', '' FROM partners_dispatch d ORDER BY d.created_at
+            SELECT d.id, 1, d.created_at, 200, 50, 'sent', '' FROM {TABLES.dispatch} d ORDER BY d.created_at
             """
         )
     # What autovacuum does to a live table (statistics; BRIN ranges summarised). Outside a transaction.
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE purchases_evaluation, partners_dispatchattempt, partners_dispatch")
+        cursor.execute(f"VACUUM ANALYZE purchases_evaluation, {TABLES.attempt}, {TABLES.dispatch}")
     return campaign_id
 
 
@@ -119,8 +108,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--explain", action="store_true", help="print the tick's query plan")
     options = parser.parse_args()
-    drop_brand()
-    brand_create(schema_name=SCHEMA, name="Bench dashboard", domain=HOST)
+    _brand.drop_brand(SCHEMA)  # what an interrupted run left
+    _brand.brand_ready(SCHEMA, "Bench dashboard", HOST)
     try:
         with schema_context(SCHEMA):
             started = time.monotonic()
@@ -154,15 +143,17 @@ def main() -> None:
             pages[name] = statistics.median(timed(lambda p=path: client.get(p)) for _ in range(5))
         connection.set_schema_to_public()
     finally:
-        drop_brand()
+        _brand.drop_brand(SCHEMA)
     print(f"rollup backfill of 30 days: {backfill:.2f} s")
     print(f"minute tick refresh (median of 5): {statistics.median(ticks) * 1000:.1f} ms")
     for name, seconds in pages.items():
         print(f"page {name}: {seconds * 1000:.1f} ms")
-    print(
-        f"RESULT rows={options.rows} tick_refresh_ms={statistics.median(ticks) * 1000:.1f} "
-        f"backfill_s={backfill:.2f} dashboard_page_ms={pages['dashboard'] * 1000:.1f} "
-        f"overview_page_ms={pages['overview'] * 1000:.1f}"
+    result(
+        rows=options.rows,
+        tick_refresh_ms=f"{statistics.median(ticks) * 1000:.1f}",
+        backfill_s=f"{backfill:.2f}",
+        dashboard_page_ms=f"{pages['dashboard'] * 1000:.1f}",
+        overview_page_ms=f"{pages['overview'] * 1000:.1f}",
     )
 
 

@@ -1,11 +1,11 @@
 """Benchmark: sending a batch of dispatches, one request at a time vs. the thread pool.
 
-Not a test. Run from the project root with a database of your own:
+Not a test. Run from the project root (DATABASE_URL's database, or the embedded one when unset):
 
-    DATABASE_URL=postgres://… REDIS_URL=redis://… .venv/bin/python bench/dispatch_send.py [N] [LATENCY_MS]
+    .venv/bin/python bench/dispatch_send.py [N] [LATENCY_MS]
 
 It migrates the public schema if needed, creates (once) the brand `bench_dispatch`,
-starts the fake partner (`partners/management/commands/fake_partner.py`) on a free
+starts the fake partner (the `manage.py fake_partner` server, in-process) on a free
 port with LATENCY_MS of added latency per answer (default 20 ms), creates N
 (default 400) eligible purchases with their dispatches, and sends them all through
 `dispatches.services.dispatch_send_batch` in batches of 100 ids (what one
@@ -13,30 +13,32 @@ port with LATENCY_MS of added latency per answer (default 20 ms), creates N
 run must end with all N dispatches `sent` and one attempt each, or it fails loudly.
 The rows are deleted at the end. The last line is
 
-    RESULT sequential_per_s=<x> pooled_per_s=<x> ratio=<x> concurrency=<n> latency_ms=<n> n=<n>
+    RESULT sequential_per_s=<x> pooled_per_s=<x> ratio=<x> concurrency=<n> latency_ms=<n> n=<n> loadavg=…
 """
 
 from __future__ import annotations
 
-import os
-import sys
+import argparse
 import threading
 import time
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("PARTNER_URL_ALLOW_PRIVATE", "true")
+import _brand  # bench/ is sys.path[0] when run as a script
 
-import django
+_brand.setup_django(PARTNER_URL_ALLOW_PRIVATE="true")
 
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
+from _app import (  # noqa: E402
+    Dispatch,
+    DispatchAttempt,
+    FakePartner,
+    Partner,
+    build_server,
+    dispatch_send_batch,
+    partner_create,
+    partner_secret_generate,
+)
+from _report import result  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
@@ -45,31 +47,11 @@ SCHEMA = "bench_dispatch"
 BATCH = 100
 
 
-def ensure_brand() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass('public.tenants_brand')")
-        migrated = cursor.fetchone()[0] is not None
-    if not migrated:
-        call_command("migrate_schemas", "--shared", verbosity=0)
-    from tenants.services import brand_create
-
-    brand_create(schema_name=SCHEMA, name="Bench dispatch", domain="bench-dispatch.localhost")
-
-
-def create_rows(n: int, submission_url: str, secret: str) -> list:
+def create_rows(n: int, base_url: str, secret: str) -> list:
     from campaigns.models import Campaign
-    from dispatches.models import Dispatch
-    from partners.models import Partner
     from purchases.models import Evaluation, Purchase
 
-    partner = Partner.objects.create(
-        slug="bench-partner",
-        name="Bench partner",
-        submission_url=submission_url,
-        auth_url=submission_url,
-        secret=secret,
-        timeout_seconds=5,
-    )
+    partner = partner_create(base_url=base_url, secret=secret)
     now = timezone.now()
     campaign = Campaign.objects.create(
         name="Bench campaign",
@@ -113,8 +95,6 @@ def create_rows(n: int, submission_url: str, secret: str) -> list:
 
 def delete_rows() -> None:
     from campaigns.models import Campaign
-    from dispatches.models import Dispatch
-    from partners.models import Partner
     from purchases.models import Purchase
 
     Dispatch.objects.all().delete()
@@ -124,8 +104,6 @@ def delete_rows() -> None:
 
 
 def reset(ids: list) -> None:
-    from dispatches.models import Dispatch, DispatchAttempt
-
     DispatchAttempt.objects.filter(dispatch_id__in=ids).delete()
     Dispatch.objects.filter(id__in=ids).update(
         status="pending", attempts=0, attempt_base=0, sent_at=None, claimed_until=None, claim_token=None
@@ -133,9 +111,6 @@ def reset(ids: list) -> None:
 
 
 def run(ids: list, concurrency: int) -> float:
-    from dispatches.models import Dispatch, DispatchAttempt
-    from dispatches.services import dispatch_send_batch
-
     reset(ids)
     with override_settings(DISPATCH_SEND_CONCURRENCY=concurrency, DISPATCH_CLAIM_CHUNK=32):
         started = time.perf_counter()
@@ -150,17 +125,18 @@ def run(ids: list, concurrency: int) -> float:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 400
-    latency_ms = int(sys.argv[2]) if len(sys.argv) > 2 else 20
-    from partners.management.commands.fake_partner import FakePartner, build_server
-    from tests.partners.factories import make_whsec
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=400, help="dispatches per run")
+    parser.add_argument("latency_ms", nargs="?", type=int, default=20, help="the partner's added latency")
+    options = parser.parse_args()
+    n, latency_ms = options.n, options.latency_ms
 
-    ensure_brand()
-    secret = make_whsec()
+    _brand.brand_ready(SCHEMA, "Bench dispatch", "bench-dispatch.localhost")
+    secret = partner_secret_generate()
     fake = FakePartner(secrets=[secret], latency_ms=latency_ms)
     server = build_server(fake, port=0)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/submissions"
+    url = f"http://127.0.0.1:{server.server_address[1]}"
     figures: dict[int, float] = {}
     try:
         with schema_context(SCHEMA):
@@ -174,9 +150,13 @@ def main() -> None:
         server.shutdown()
         server.server_close()
     best = max((c for c in figures if c > 1), key=lambda c: figures[c])
-    print(
-        f"RESULT sequential_per_s={figures[1]:.1f} pooled_per_s={figures[best]:.1f} "
-        f"ratio={figures[best] / figures[1]:.2f} concurrency={best} latency_ms={latency_ms} n={n}"
+    result(
+        sequential_per_s=f"{figures[1]:.1f}",
+        pooled_per_s=f"{figures[best]:.1f}",
+        ratio=f"{figures[best] / figures[1]:.2f}",
+        concurrency=best,
+        latency_ms=latency_ms,
+        n=n,
     )
 
 

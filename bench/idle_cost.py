@@ -1,4 +1,4 @@
-"""Idle cost: CPU used by web + worker + beat with no traffic (issue 7: < 1 % of one core over 5 minutes).
+"""Idle cost: CPU used by web + worker + beat with no traffic (goal: < 1 % of one core over 5 minutes, ADR 0008).
 
 Starts the stack as `make run` does — the web tier (gunicorn as in production, or `runserver`), one
 Celery worker (prefork, concurrency 2) and beat with the real schedule (`setup_periodic_tasks`) — for
@@ -6,9 +6,12 @@ Celery worker (prefork, concurrency 2) and beat with the real schedule (`setup_p
 trees with psutil (sampled every few seconds, children included, so prefork children and gunicorn
 workers count) over `--seconds`. PostgreSQL and Redis are not counted (they are shared services).
 
-    DATABASE_URL=… REDIS_URL=… .venv/bin/python bench/idle_cost.py --seconds 300 [--web runserver]
+Beat fans out to every brand of the database, not only the `--brands` it creates: use a database of
+your own (DATABASE_URL's, or the embedded one when unset); the RESULT line says how many there were.
 
-Last line: `RESULT cpu_percent_of_one_core=… seconds=…`.
+    .venv/bin/python bench/idle_cost.py [--seconds 300] [--web runserver]
+
+Last line: `RESULT cpu_percent_of_one_core=… seconds=… brands=… loadavg=…`.
 """
 
 from __future__ import annotations
@@ -22,21 +25,27 @@ import time
 from pathlib import Path
 
 import psutil
+from _brand import ensure_database, free_port
+from _report import result
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 LOG_DIR = Path(os.environ.get("TMPDIR", "/tmp"))
 
 
-def manage(*args: str) -> None:
-    subprocess.run([PY, "manage.py", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+def manage(*args: str) -> str:
+    return subprocess.run(
+        [PY, "manage.py", *args], cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True
+    ).stdout
+
+
+def brand_count() -> int:
+    code = "from tenants.models import Brand; print(Brand.objects.count())"
+    return int(manage("shell", "-c", code).split()[-1])
 
 
 def prepare(brands: int) -> None:
-    sys.path.insert(0, str(ROOT))
-    from bench._brand import _ensure_database
-
-    _ensure_database()
+    ensure_database()
     manage("migrate_schemas", "--executor=standard")
     manage("setup_periodic_tasks")
     for index in range(1, brands + 1):
@@ -110,23 +119,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=300)
     parser.add_argument("--warmup", type=float, default=30, help="seconds after start-up before measuring")
-    parser.add_argument("--brands", type=int, default=2, help="brands (schemas) the periodic jobs fan out to")
+    parser.add_argument(
+        "--brands", type=int, default=2, help="brands idle_1… to create (beat fans out to every brand)"
+    )
     parser.add_argument("--web", choices=["gunicorn", "runserver", "runserver-noreload"], default="gunicorn")
     parser.add_argument("--port", type=int, default=0, help="web port (default: a free one)")
     parser.add_argument("--skip-prepare", action="store_true")
     args = parser.parse_args()
-    if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
-        sys.exit(
-            "set DATABASE_URL and REDIS_URL (a database and Redis of your own: beat fans out to every brand)"
-        )
 
     if not args.port:
-        sys.path.insert(0, str(ROOT))
-        from bench._brand import free_port
-
         args.port = free_port()
     if not args.skip_prepare:
         prepare(args.brands)
+    brands = brand_count()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.base", "LOG_LEVEL": "WARNING"}
     procs = {role: start(role, args.web, args.port, env) for role in ("web", "worker", "beat")}
     try:
@@ -137,7 +142,7 @@ def main() -> None:
                 sys.exit(f"{role} exited during start-up (code {proc.returncode}):\n{tail}")
         roots = {role: psutil.Process(proc.pid) for role, proc in procs.items()}
         print(
-            f"measuring {args.seconds:.0f} s of idle ({args.web}, worker, beat; {args.brands} brands)…",
+            f"measuring {args.seconds:.0f} s of idle ({args.web}, worker, beat; {brands} brands)…",
             flush=True,
         )
         used = measure(roots, args.seconds)
@@ -155,7 +160,11 @@ def main() -> None:
     total = sum(used.values())
     for role, seconds in used.items():
         print(f"{role:7s} {seconds:7.2f} CPU s = {100 * seconds / args.seconds:.3f} % of one core")
-    print(f"RESULT cpu_percent_of_one_core={100 * total / args.seconds:.3f} seconds={args.seconds:.0f}")
+    result(
+        cpu_percent_of_one_core=f"{100 * total / args.seconds:.3f}",
+        seconds=f"{args.seconds:.0f}",
+        brands=brands,
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The naive design `bench/pipeline.py` compares against: one Celery task per purchase, ORM calls.
 
-Not used by the product. It is what a first version typically looks like: the
+Not used by the product, and not a benchmark itself: bench/pipeline.py's Celery worker imports it
+(`--include bench.naive_pipeline`). It is what a first version typically looks like: the
 view stores a purchase and sends one task; the task loads the purchase, the
 active campaigns and, per campaign, the item rules matching the purchase's skus
 and categories (one query each, not the whole list), computes the value with
@@ -16,10 +17,10 @@ import requests
 from django.db import transaction
 from django.utils import timezone
 
+from bench._app import Dispatch
 from campaigns.models import Campaign, ItemRule
 from config.celery import tenant_task
 from core.money import to_minor_unit
-from dispatches.models import Dispatch
 from purchases.models import Evaluation, Purchase
 
 _session = requests.Session()

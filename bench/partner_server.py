@@ -1,6 +1,7 @@
 """A minimal local partner endpoint for benchmarks: answers every POST with 200 as fast as it can.
 
-`python -m bench.partner_server --port 9765`. (The demo's `fake_partner` command
+`python -m bench.partner_server --port 9765`: a helper process that bench/pipeline.py and
+bench/pipeline_steps.py start, not a benchmark itself. (The demo's `fake_partner` command
 also verifies signatures and logs; a benchmark only needs a real HTTP peer.)
 
 It stands in for a partner's servers, which in production run on other

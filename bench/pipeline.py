@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """End-to-end pipeline benchmark: batch API → evaluation → dispatch, against a naive design.
 
-    DATABASE_URL=… REDIS_URL=… .venv/bin/python bench/pipeline.py [--seconds 60] [--baseline-seconds 30]
+    .venv/bin/python bench/pipeline.py [--seconds 60] [--baseline-seconds 30]
 
 What it does, in one run:
 
@@ -22,208 +22,39 @@ What it does, in one run:
 5. prints purchases/s fully processed for both, their ratio, and p50/p99 of
    ingest (purchase received) → dispatch (sent, or created) of the fast path.
 
-The last line is `RESULT purchases_per_s=… baseline_per_s=… ratio=… p50_ms=… p99_ms=…`.
+The last line is `RESULT purchases_per_s=… baseline_per_s=… ratio=… p50_ms=… p99_ms=… … loadavg=…`.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import importlib.util
 import json
 import os
 import random
-import secrets
 import signal
 import subprocess
 import sys
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import _brand  # bench/ is sys.path[0] when run as a script
+
+ROOT = _brand.ROOT
 QUEUE = "bench-pipeline"
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+# The web tier and the worker inherit this environment.
 os.environ["CELERY_TASK_DEFAULT_QUEUE"] = QUEUE
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("PARTNER_URL_ALLOW_PRIVATE", "true")
-os.environ.setdefault("API_THROTTLE_RATE", "100000/min")
-
-import django  # noqa: E402
-
-django.setup()
+_brand.setup_django(PARTNER_URL_ALLOW_PRIVATE="true", API_THROTTLE_RATE="100000/min")
 
 import requests  # noqa: E402
+from _app import SEND_TASK_NAME, TABLES  # noqa: E402
+from _pipeline import CAMPAIGNS, DOMAIN, SCHEMA, log, make_purchase, prepare_brand  # noqa: E402
+from _report import result  # noqa: E402
 from django.db import connection, connections  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
-SCHEMA = "bench_pipeline"
-DOMAIN = "bench-pipeline.localhost"
-CAMPAIGNS = 10
-SKUS_PER_FAMILY = 100
-WHITELIST_PROMO = 950  # whitelisted SKUs never sold here: the rule tables are full size
-MIN_VALUE = "30.00"
-EXCLUDED_FAMILY = "X"  # blacklisted by every campaign (gift cards, tobacco…)
-
 children: list[subprocess.Popen] = []
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-# --- the catalogue and the purchases
-
-
-def family_sku(family: int | str, n: int) -> str:
-    return f"F{family}-{n:03d}"
-
-
-def make_purchase(rng: random.Random, external_id: str, purchased_at: str) -> tuple[dict, int | None]:
-    """A purchase and the campaign index it must be eligible for (None: eligible for none).
-
-    Campaign k blacklists every family but its own (and X), so a purchase of
-    family-k goods counts for k only: 20 % are family-k purchases over the
-    minimum (eligible for k), 40 % family-k purchases under it (below_minimum
-    for k), 40 % X goods only (no_eligible_items everywhere).
-    """
-    kind = rng.random()
-    k = rng.randrange(CAMPAIGNS)
-    lines: list[dict] = []
-    expected: int | None = None
-    if kind < 0.2:
-        expected = k
-        lines.append(
-            {
-                "sku": family_sku(k, rng.randrange(SKUS_PER_FAMILY)),
-                "category": f"cat-{k}",
-                "quantity": rng.randint(1, 3),
-                "unit_price": f"{rng.randint(30, 90)}.{rng.randrange(100):02d}",
-            }
-        )
-        for _ in range(rng.randint(0, 9)):
-            family = k if rng.random() < 0.5 else EXCLUDED_FAMILY
-            lines.append(
-                {
-                    "sku": family_sku(family, rng.randrange(SKUS_PER_FAMILY)),
-                    "category": f"cat-{family}",
-                    "quantity": rng.randint(1, 4),
-                    "unit_price": f"{rng.randint(1, 40)}.{rng.randrange(100):02d}",
-                }
-            )
-    elif kind < 0.6:
-        # Non-whitelisted family-k goods (n ≥ 50) worth at most 5 × 5.00 < 30.00.
-        for _ in range(rng.randint(1, 5)):
-            lines.append(
-                {
-                    "sku": family_sku(k, rng.randrange(50, SKUS_PER_FAMILY)),
-                    "category": f"cat-{k}",
-                    "quantity": 1,
-                    "unit_price": f"{rng.randint(0, 4)}.{rng.randrange(100):02d}",
-                }
-            )
-    else:
-        for _ in range(rng.randint(1, 10)):
-            lines.append(
-                {
-                    "sku": family_sku(EXCLUDED_FAMILY, rng.randrange(SKUS_PER_FAMILY)),
-                    "quantity": rng.randint(1, 5),
-                    "unit_price": f"{rng.randint(1, 200)}.{rng.randrange(100):02d}",
-                }
-            )
-    purchase = {
-        "external_id": external_id,
-        "customer_id": f"cust-{rng.randrange(100_000)}",
-        "channel": "in_store" if rng.random() < 0.6 else "ecommerce",
-        "purchased_at": purchased_at,
-        "currency": "EUR",
-        "store_id": f"store-{rng.randrange(200)}",
-        "items": lines,
-    }
-    return purchase, expected
-
-
-# --- setup
-
-
-def prepare_brand(partner_port: int) -> None:
-    from django.core.management import call_command
-
-    from campaigns.models import Campaign, ItemRule
-    from partners.models import Partner
-    from tenants.services import brand_create
-
-    log("migrating and preparing the bench brand")
-    call_command("migrate_schemas", "--shared", "--executor=standard", verbosity=0)
-    brand_create(schema_name=SCHEMA, name="Pipeline bench", domain=DOMAIN)
-    call_command("migrate_schemas", "--tenant", "--executor=standard", f"--schema={SCHEMA}", verbosity=0)
-    with schema_context(SCHEMA):
-        with connection.cursor() as cursor:
-            tables = [
-                "purchases_evaluation",
-                "partners_dispatchattempt",
-                "partners_dispatch",
-                "purchases_purchase",
-                "outbox_outboxmessage",
-                "campaigns_itemrule",
-                "campaigns_campaigntransition",
-                "campaigns_campaign",
-                "partners_partner",
-            ]
-            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-        partner = Partner.objects.create(
-            slug="bench-partner",
-            name="Bench partner",
-            submission_url=f"http://127.0.0.1:{partner_port}/submissions",
-            auth_url=f"http://127.0.0.1:{partner_port}/participate",
-            secret="whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
-            timeout_seconds=5,
-        )
-        now = timezone.now()
-        rules: list[ItemRule] = []
-        for k in range(CAMPAIGNS):
-            campaign = Campaign.objects.create(
-                name=f"Bench campaign {k}",
-                kind="custom",
-                status="active",
-                starts_at=now - timedelta(days=1),
-                ends_at=now + timedelta(days=30),
-                purchase_channels=["in_store", "ecommerce"],
-                currency="EUR",
-                min_purchase_value=MIN_VALUE,
-                partner=partner,
-            )
-            blacklisted = [
-                family_sku(f, n)
-                for f in [*(f for f in range(CAMPAIGNS) if f != k), EXCLUDED_FAMILY]
-                for n in range(SKUS_PER_FAMILY)
-            ]
-            whitelisted = [family_sku(k, n) for n in range(50)] + [
-                f"W{k}-{n:03d}" for n in range(WHITELIST_PROMO)
-            ]
-            rules += [
-                ItemRule(campaign=campaign, kind="blacklist", match="sku", value=v) for v in blacklisted
-            ]
-            rules += [
-                ItemRule(
-                    campaign=campaign,
-                    kind="whitelist",
-                    match="sku",
-                    value=v,
-                    multiplier="1.5",
-                    bonus_per_unit="0.25",
-                )
-                for v in whitelisted
-            ]
-        ItemRule.objects.bulk_create(rules, batch_size=5000)
-        counts = {kind: ItemRule.objects.filter(kind=kind).count() for kind in ("blacklist", "whitelist")}
-    log(
-        f"{CAMPAIGNS} active campaigns, {counts['blacklist']} blacklist"
-        f" + {counts['whitelist']} whitelist rules"
-    )
 
 
 LOG_DIR = ROOT / ".data" / "bench-pipeline"
@@ -325,7 +156,7 @@ def start_stack(args: argparse.Namespace) -> None:
 def reset_purchases() -> None:
     with schema_context(SCHEMA), connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE purchases_evaluation, partners_dispatchattempt, partners_dispatch, purchases_purchase,"
+            f"TRUNCATE purchases_evaluation, {TABLES.attempt}, {TABLES.dispatch}, purchases_purchase,"
             " outbox_outboxmessage RESTART IDENTITY CASCADE"
         )
 
@@ -333,9 +164,7 @@ def reset_purchases() -> None:
 def sender_exists() -> bool:
     from config.celery import app
 
-    if importlib.util.find_spec("dispatches.tasks") is not None:
-        importlib.import_module("dispatches.tasks")
-    return "partners.send_dispatches" in app.tasks
+    return SEND_TASK_NAME in app.tasks
 
 
 # --- measuring
@@ -400,7 +229,7 @@ def pipeline_state(wait_for_sent: bool) -> tuple[int, int]:
         pending = 0
         if wait_for_sent:
             cursor.execute(
-                "SELECT count(*) FROM partners_dispatch WHERE status IN ('pending', 'retrying', 'dead')"
+                f"SELECT count(*) FROM {TABLES.dispatch} WHERE status IN ('pending', 'retrying', 'dead')"
             )
             (pending,) = cursor.fetchone()
     return unevaluated, pending
@@ -529,12 +358,12 @@ def run_fast(args: argparse.Namespace, api_key: str, wait_for_sent: bool) -> dic
             SELECT count(*),
                 percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM {timestamp}-p.received_at)),
                 percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM {timestamp}-p.received_at))
-            FROM partners_dispatch d JOIN purchases_purchase p ON p.id = d.purchase_id
+            FROM {TABLES.dispatch} d JOIN purchases_purchase p ON p.id = d.purchase_id
             """
         )
         dispatches, p50, p99 = cursor.fetchone()
         cursor.execute(
-            "SELECT p.external_id, c.name FROM partners_dispatch d"
+            f"SELECT p.external_id, c.name FROM {TABLES.dispatch} d"
             " JOIN purchases_purchase p ON p.id = d.purchase_id"
             " JOIN campaigns_campaign c ON c.id = d.campaign_id"
         )
@@ -617,8 +446,10 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the fast path is fed")
     parser.add_argument("--baseline-seconds", type=float, default=30.0, help="how long the baseline is fed")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--partner-port", type=int, default=9765)
+    parser.add_argument("--port", type=int, default=0, help="the web tier's port (default: a free one)")
+    parser.add_argument(
+        "--partner-port", type=int, default=0, help="the partner's port (default: a free one)"
+    )
     parser.add_argument("--web-workers", type=int, default=2)
     # 3 prefork processes on 2 cores: one evaluates while another waits on PostgreSQL or the partner.
     # Measured 2 / 3 / 4: 5,083 / 5,802 / 5,169–5,594 purchases/s (ADR 0004, second amendment).
@@ -636,6 +467,8 @@ def main() -> None:
         " (the fast path's messages carry 1,000 purchases each)",
     )
     args = parser.parse_args()
+    args.port = args.port or _brand.free_port()
+    args.partner_port = args.partner_port or _brand.free_port()
 
     from accounts.services import api_key_create
 
@@ -644,9 +477,9 @@ def main() -> None:
         _, api_key = api_key_create(name="pipeline bench", role="ingest")
     wait_for_sent = sender_exists()
     log(
-        "partners.send_dispatches exists: measuring until dispatches are sent"
+        f"{SEND_TASK_NAME} exists: measuring until dispatches are sent"
         if wait_for_sent
-        else "partners.send_dispatches not found: measuring until dispatch rows + outbox message are written"
+        else f"{SEND_TASK_NAME} not found: measuring until dispatch rows + outbox message are written"
     )
     try:
         start_stack(args)
@@ -660,11 +493,13 @@ def main() -> None:
         f"fast path {fast['per_s']:.0f} purchases/s (p50 {fast['p50_ms']:.0f} ms, p99 {fast['p99_ms']:.0f} ms"
         f" ingest→dispatch), baseline {baseline['per_s']:.0f} purchases/s, ratio {ratio:.1f}×"
     )
-    print(
-        f"RESULT purchases_per_s={fast['per_s']:.0f} baseline_per_s={baseline['per_s']:.0f} ratio={ratio:.1f}"
-        f" p50_ms={fast['p50_ms']:.0f} p99_ms={fast['p99_ms']:.0f}"
-        f" dispatched_until={'sent' if wait_for_sent else 'created'}",
-        flush=True,
+    result(
+        purchases_per_s=f"{fast['per_s']:.0f}",
+        baseline_per_s=f"{baseline['per_s']:.0f}",
+        ratio=f"{ratio:.1f}",
+        p50_ms=f"{fast['p50_ms']:.0f}",
+        p99_ms=f"{fast['p99_ms']:.0f}",
+        dispatched_until="sent" if wait_for_sent else "created",
     )
 
 

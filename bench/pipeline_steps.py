@@ -1,17 +1,17 @@
 #!/usr/bin/env python
 """Where the CPU of the purchase pipeline goes, step by step, in one process (no HTTP, no Celery).
 
-    DATABASE_URL=… REDIS_URL=… .venv/bin/python bench/pipeline_steps.py [--batches 10]
+    .venv/bin/python bench/pipeline_steps.py [--batches 10]
 
-Uses the brand of `bench/pipeline.py` (run that once first: it creates the
-brand, its 10 campaigns and partner). Starts the bench partner server, then for
+Prepares the brand of `bench/pipeline.py` (migrated; its 10 campaigns and partner, its
+purchases replaced: bench/_pipeline.py). Starts the bench partner server, then for
 each batch of 1,000 purchases (the same mix as `bench/pipeline.py`) runs the
 services the web request and the Celery task run — ingest, then evaluate and send
 the dispatches — and measures, per step, this process's CPU time and the CPU time
 of its PostgreSQL backend (read from /proc: the database runs on this machine).
 Outbox messages are written as in production but relayed to a queue no worker
 reads (the steps are called directly). Prints milliseconds per 1,000 purchases;
-the last line is `RESULT ingest_py=… ingest_pg=… evaluate_py=… …`.
+the last line is `RESULT ingest_py=… ingest_pg=… evaluate_send_py=… … total_ms=… loadavg=…`.
 """
 
 from __future__ import annotations
@@ -23,25 +23,20 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+import _brand  # bench/ is sys.path[0] when run as a script
+import psutil
+
+# Outbox messages go to a queue no worker reads: the steps are called directly.
 os.environ["CELERY_TASK_DEFAULT_QUEUE"] = "bench-pipeline-steps"
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("PARTNER_URL_ALLOW_PRIVATE", "true")
+_brand.setup_django(PARTNER_URL_ALLOW_PRIVATE="true")
 
-import django  # noqa: E402
-import psutil  # noqa: E402
-
-django.setup()
-
+from _app import Dispatch  # noqa: E402
+from _pipeline import SCHEMA, make_purchase, prepare_brand  # noqa: E402
+from _report import result  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
-
-from bench.pipeline import SCHEMA, make_purchase  # noqa: E402
 
 
 def backend_cpu_seconds(pid: int) -> float:
@@ -88,6 +83,22 @@ def measure_outside_execute(statements: StatementCosts) -> None:
     connection._commit = timed("COMMIT (atomic blocks)", connection._commit)
 
 
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(
+                    f"the partner server did not listen on {port} within {timeout:.0f} s"
+                ) from None
+            time.sleep(0.1)
+
+
 class Steps:
     def __init__(self) -> None:
         self.spent: dict[str, list[float]] = {}
@@ -107,24 +118,23 @@ class Steps:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=10)
-    parser.add_argument("--partner-port", type=int, default=9765)
+    parser.add_argument("--partner-port", type=int, default=0, help="default: a free port")
     parser.add_argument("--per-statement", action="store_true", help="also PostgreSQL CPU per statement")
     args = parser.parse_args()
+    port = args.partner_port or _brand.free_port()
 
-    from dispatches.models import Dispatch
-    from partners.models import Partner
     from purchases.services import purchases_evaluate, purchases_ingest
 
+    prepare_brand(port)
     partner_server = subprocess.Popen(
-        [sys.executable, "-m", "bench.partner_server", "--port", str(args.partner_port)], cwd=ROOT
+        [sys.executable, "-m", "bench.partner_server", "--port", str(port)], cwd=_brand.ROOT
     )
-    time.sleep(1)
+    wait_for_port(port)
     rng = random.Random(11)
     purchased_at = (timezone.now() - timedelta(minutes=5)).isoformat()
     run_id = int(time.time())
     try:
         with schema_context(SCHEMA):
-            Partner.objects.update(submission_url=f"http://127.0.0.1:{args.partner_port}/submissions")
             steps = Steps()
             statements = StatementCosts(steps.backend)
             if args.per_statement:
@@ -148,14 +158,15 @@ def main() -> None:
     for key, (count, seconds) in sorted(statements.spent.items(), key=lambda kv: -kv[1][1])[:25]:
         print(f"  pg {seconds * 1000 / args.batches:6.1f} ms  {count:5d}×  {key}")
     total_py = total_pg = 0.0
-    figures = []
+    figures: dict[str, str] = {}
     for name, (python, database) in steps.spent.items():
         python, database = python * 1000 / args.batches, database * 1000 / args.batches
         total_py, total_pg = total_py + python, total_pg + database
         print(f"{name:14s} python {python:6.1f} ms   postgres {database:6.1f} ms   per 1,000 purchases")
-        figures.append(f"{name.replace('+', '_')}_py={python:.1f} {name.replace('+', '_')}_pg={database:.1f}")
+        key = name.replace("+", "_")
+        figures[f"{key}_py"], figures[f"{key}_pg"] = f"{python:.1f}", f"{database:.1f}"
     print(f"{'total':14s} python {total_py:6.1f} ms   postgres {total_pg:6.1f} ms")
-    print("RESULT " + " ".join(figures) + f" total_ms={total_py + total_pg:.1f}")
+    result(**figures, total_ms=f"{total_py + total_pg:.1f}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Benchmark: campaigns.rules engine vs. `business-rules` and `panzi-json-logic`.
 
-Not a test. Run from the project root:
+Not a test, and no database. Run from the project root (`make bench BENCH=rules` installs
+bench/requirements.txt first):
 
     .venv/bin/pip install -r bench/requirements.txt
-    .venv/bin/python bench/rules.py
+    .venv/bin/python bench/rules.py [--purchases 3000]
 
 One campaign (EUR, in-store only, min 50.00) with 1,000 blacklisted SKUs,
 1,000 whitelisted SKUs in five multiplier/bonus tiers, a blacklisted category and
@@ -13,7 +14,7 @@ allows; every purchase must get the SAME (eligible, eligible_value, reason) from
 all three or the script fails loudly. Then it prints evaluations/s and the ratios;
 the last line is
 
-    RESULT evals_per_s=<int> vs_business_rules=<x.y> vs_json_logic=<x.y>
+    RESULT evals_per_s=<int> vs_business_rules=<x.y> vs_json_logic=<x.y> loadavg=…
 
 (ratio = engine speed / library speed). Two json-logic formulations are timed
 (rule lists inline in the rule vs. passed in the data; see make_json_logic); the
@@ -34,6 +35,7 @@ Fairness choices (the point is not a strawman):
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import sys
@@ -48,16 +50,24 @@ from typing import Any
 # Run as a script from anywhere: make the project root importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from business_rules import run_all
-from business_rules.actions import BaseActions, rule_action
-from business_rules.fields import FIELD_NUMERIC, FIELD_TEXT
-from business_rules.variables import (
-    BaseVariables,
-    numeric_rule_variable,
-    select_multiple_rule_variable,
-    string_rule_variable,
-)
-from json_logic import jsonLogic
+try:
+    from business_rules import run_all
+    from business_rules.actions import BaseActions, rule_action
+    from business_rules.fields import FIELD_NUMERIC, FIELD_TEXT
+    from business_rules.variables import (
+        BaseVariables,
+        numeric_rule_variable,
+        select_multiple_rule_variable,
+        string_rule_variable,
+    )
+    from json_logic import jsonLogic
+except ImportError as error:
+    raise SystemExit(
+        f"{error}: the libraries this bench compares against are in bench/requirements.txt"
+        " (`make bench BENCH=rules`, or `.venv/bin/pip install -r bench/requirements.txt`)"
+    ) from None
+
+from _report import result
 
 from campaigns.rules import (
     CampaignSpec,
@@ -69,7 +79,7 @@ from campaigns.rules import (
 )
 
 SEED = 20240601
-N_PURCHASES = 3000  # every one is checked on all three libraries and the engine
+N_PURCHASES = 3000  # every one is checked on all three libraries and the engine (--purchases)
 ENGINE_REPEATS = 50  # engine timed as best of N passes over the same purchases
 JSON_LOGIC_REPEATS = 2
 
@@ -553,9 +563,12 @@ def check_same(
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--purchases", type=int, default=N_PURCHASES, help="purchases evaluated (≥ 50)")
+    options = parser.parse_args()
     rng = random.Random(SEED)
     spec = make_campaign(rng)
-    purchases = [make_purchase(rng) for _ in range(N_PURCHASES)]
+    purchases = [make_purchase(rng) for _ in range(options.purchases)]
     campaign = compile_campaign(spec)
     br = BusinessRulesEngine(spec)
     jl_inline = JsonLogicEngine(spec, lists_in_data=False)
@@ -634,9 +647,10 @@ def main() -> None:
     for name, rate in rows:
         ratio = "" if name == "engine" else f"  engine is x{engine_rate / rate:,.1f}"
         print(f"{name:<27} {rate:>12,.0f} evals/s  ({1e6 / rate:9.1f} us/eval){ratio}")
-    print(
-        f"RESULT evals_per_s={int(engine_rate)} vs_business_rules={engine_rate / br_rate:.1f} "
-        f"vs_json_logic={engine_rate / jl_rate:.1f}"
+    result(
+        evals_per_s=int(engine_rate),
+        vs_business_rules=f"{engine_rate / br_rate:.1f}",
+        vs_json_logic=f"{engine_rate / jl_rate:.1f}",
     )
 
 
