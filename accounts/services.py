@@ -3,6 +3,7 @@ from django.db import transaction
 from accounts.models import ApiKey
 from core.actors import SYSTEM_ACTOR
 from core.audit import audit_record, changes_between, values_of
+from core.exceptions import validate_model
 
 
 @transaction.atomic
@@ -13,7 +14,7 @@ def api_key_create(*, name: str, role: str, actor: str = SYSTEM_ACTOR) -> tuple[
     The audit event names the key by its prefix and never holds the key or its hash.
     """
     api_key = ApiKey(name=name, role=role)
-    api_key.full_clean(exclude=["id", "prefix", "hashed_key"])
+    validate_model(api_key, exclude=["id", "prefix", "hashed_key"])
     key = ApiKey.objects.assign_key(api_key)
     api_key.save()
     audit_record(

@@ -35,7 +35,7 @@ from standardwebhooks.webhooks import EmptyWebhookSecretError, WebhookVerificati
 
 from awards.models import Award
 from campaigns.models import Campaign
-from core.exceptions import ApplicationError, UnprocessableError
+from core.exceptions import ApplicationError, UnprocessableError, validate_model
 from core.money import is_iso_4217, money_str
 from partners.models import Partner
 
@@ -169,7 +169,7 @@ def award_receive(*, partner: Partner, webhook_id: str, data: AwardData) -> tupl
         message=data.message,
     )
     # Uniqueness is the database's job (below): a check here would race.
-    award.full_clean(validate_unique=False, validate_constraints=False)
+    validate_model(award, validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
             award.save()

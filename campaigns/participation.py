@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from core.exceptions import ConflictError, NotFoundError
+from core.exceptions import ConflictError, NotFoundError, validate_model
 from partners.models import ParticipationToken, Partner
 
 JWT_ALGORITHM = "HS256"
@@ -104,7 +104,7 @@ def participation_token_issue(*, campaign_id: int, customer_id: str) -> IssuedPa
         issued_at=issued_at,
         expires_at=expires_at,
     )
-    record.full_clean()
+    validate_model(record)
     record.save()
     return IssuedParticipation(
         url=participation_url(auth_url=partner.auth_url, token=token),

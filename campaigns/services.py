@@ -39,7 +39,7 @@ from campaigns.rules import ItemRuleSpec
 from core.actors import SYSTEM_ACTOR
 from core.audit import audit_record, changes_between, model_update, values_of
 from core.db import violated_constraint
-from core.exceptions import ApplicationError, ConflictError, NotFoundError
+from core.exceptions import ApplicationError, ConflictError, NotFoundError, ValidationFailed, validate_model
 from core.money import ISO_4217_MINOR_UNITS, is_iso_4217
 from core.templating import validate_notification_templates
 from partners.models import Partner
@@ -85,7 +85,7 @@ def validate_reward(reward: Any) -> dict[str, str]:
     if reward is None or reward == {}:
         return {}
     if not isinstance(reward, dict):
-        raise DjangoValidationError({"reward": ["Must be an object with type, value and description."]})
+        raise ValidationFailed({"reward": ["Must be an object with type, value and description."]})
     errors: list[str] = []
     unknown = sorted(set(reward) - {"type", "value", "description"})
     if unknown:
@@ -108,7 +108,7 @@ def validate_reward(reward: Any) -> dict[str, str]:
     elif len(description) > REWARD_DESCRIPTION_MAX_LENGTH:
         errors.append(f"description is longer than {REWARD_DESCRIPTION_MAX_LENGTH} characters.")
     if errors:
-        raise DjangoValidationError({"reward": errors})
+        raise ValidationFailed({"reward": errors})
     return {"type": reward_type, "value": str(value).strip(), "description": description}
 
 
@@ -121,7 +121,7 @@ def validate_notification(notification: Any) -> dict[str, str]:
     if notification is None or notification == {}:
         return {}
     if not isinstance(notification, dict):
-        raise DjangoValidationError({"notification": ["Must be an object with title and body."]})
+        raise ValidationFailed({"notification": ["Must be an object with title and body."]})
     errors: list[str] = []
     unknown = sorted(set(notification) - {"title", "body"})
     if unknown:
@@ -133,7 +133,7 @@ def validate_notification(notification: Any) -> dict[str, str]:
         elif len(text) > limit:
             errors.append(f"{key} is longer than {limit} characters.")
     if errors:
-        raise DjangoValidationError({"notification": errors})
+        raise ValidationFailed({"notification": errors})
     return {"title": notification["title"], "body": notification["body"]}
 
 
@@ -191,7 +191,7 @@ def campaign_validate(campaign: Campaign) -> None:
                 elif message not in errors.get(field, []):
                     add(field, message)
     if errors:
-        raise DjangoValidationError(errors)
+        raise ValidationFailed(errors)
 
 
 def _save_campaign(campaign: Campaign, **save_kwargs: Any) -> None:
@@ -201,7 +201,7 @@ def _save_campaign(campaign: Campaign, **save_kwargs: Any) -> None:
             campaign.save(**save_kwargs)
     except IntegrityError as exc:
         if violated_constraint(exc) == Campaign.NAME_UNIQUE_CONSTRAINT:
-            raise DjangoValidationError({"name": [NAME_TAKEN_MESSAGE]}) from exc
+            raise ValidationFailed({"name": [NAME_TAKEN_MESSAGE]}) from exc
         raise
 
 
@@ -645,9 +645,9 @@ def item_rule_add(
     _ensure_editable(campaign)
     spec, errors = _clean_rule(kind, match, value, multiplier, bonus_per_unit)
     if errors:
-        raise DjangoValidationError(errors)
+        raise ValidationFailed(errors)
     if campaign.item_rules.filter(kind=spec.kind, match=spec.match, value=spec.value).exists():
-        raise DjangoValidationError({"value": [_duplicate_message(spec)]})
+        raise ValidationFailed({"value": [_duplicate_message(spec)]})
     rule = ItemRule(
         campaign=campaign,
         kind=spec.kind,
@@ -656,7 +656,7 @@ def item_rule_add(
         multiplier=spec.multiplier,
         bonus_per_unit=spec.bonus_per_unit,
     )
-    rule.full_clean(validate_unique=False)
+    validate_model(rule, validate_unique=False)
     rule.save()
     old_version = campaign.version
     _bump_version(campaign)
@@ -682,13 +682,13 @@ def item_rule_update(*, campaign_id: int, rule_id: int, actor: str, data: dict[s
     merged = {field: data.get(field, getattr(rule, field)) for field in ItemRuleSpec.__dataclass_fields__}
     spec, errors = _clean_rule(**merged)
     if errors:
-        raise DjangoValidationError(errors)
+        raise ValidationFailed(errors)
     if (
         campaign.item_rules.filter(kind=spec.kind, match=spec.match, value=spec.value)
         .exclude(pk=rule.pk)
         .exists()
     ):
-        raise DjangoValidationError({"value": [_duplicate_message(spec)]})
+        raise ValidationFailed({"value": [_duplicate_message(spec)]})
     changes = model_update(rule, {field: getattr(spec, field) for field in merged})
     if not changes:
         return rule

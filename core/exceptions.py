@@ -70,6 +70,14 @@ class ValidationFailed(ApplicationError, DjangoValidationError):
         return cls({"non_field_errors": error.messages})
 
 
+def validate_model(instance: Any, **full_clean_options: Any) -> None:
+    """`instance.full_clean(...)`, its errors raised as the application error (`ValidationFailed`)."""
+    try:
+        instance.full_clean(**full_clean_options)
+    except DjangoValidationError as error:
+        raise ValidationFailed.from_django(error) from error
+
+
 class ConflictError(ApplicationError):
     """The request clashes with the current state (lifecycle, idempotency): 409."""
 

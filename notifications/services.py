@@ -24,7 +24,7 @@ from django.utils import timezone
 from awards.services import award_display_value
 from core import metrics, task_names
 from core.audit import audit_record, changes_between, values_of
-from core.exceptions import ConflictError, NotFoundError
+from core.exceptions import ConflictError, NotFoundError, validate_model
 from core.templating import NotificationRenderError, render_notification
 from notifications.models import DeviceToken, Notification
 from notifications.providers import ProviderError, PushMessage, SendResult, get_provider
@@ -303,7 +303,7 @@ def device_token_register(*, customer_id: str, token: str, platform: str = "") -
     if not created:
         device.customer_id = customer_id
         device.platform = platform or device.platform
-        device.full_clean()
+        validate_model(device)
         device.save()
     return device, created
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from core.audit import audit_record, changes_between, model_update, values_of
 from core.db import violated_constraint
-from core.exceptions import NotFoundError
+from core.exceptions import NotFoundError, ValidationFailed
 from core.http.url_guard import UnsafeUrlError, assert_url_allowed
 from partners.models import Partner
 
@@ -94,7 +94,7 @@ def partner_validate(
                 messages = [SLUG_TAKEN_MESSAGE]
             errors.setdefault(field, []).extend(m for m in messages if m not in errors.get(field, []))
     if errors:
-        raise DjangoValidationError(errors)
+        raise ValidationFailed(errors)
 
 
 def _save(partner: Partner, **kwargs: Any) -> None:
@@ -103,7 +103,7 @@ def _save(partner: Partner, **kwargs: Any) -> None:
             partner.save(**kwargs)
     except IntegrityError as exc:
         if violated_constraint(exc) == Partner.SLUG_UNIQUE_CONSTRAINT:
-            raise DjangoValidationError({"slug": [SLUG_TAKEN_MESSAGE]}) from exc
+            raise ValidationFailed({"slug": [SLUG_TAKEN_MESSAGE]}) from exc
         raise
 
 
@@ -163,7 +163,7 @@ def partner_update(*, partner_id: int, actor: str, data: dict[str, Any]) -> Part
     except Partner.DoesNotExist:
         raise NotFoundError(f"Partner {partner_id} does not exist.") from None
     if "slug" in data and data["slug"] != partner.slug:
-        raise DjangoValidationError({"slug": ["The slug of a partner cannot change."]})
+        raise ValidationFailed({"slug": ["The slug of a partner cannot change."]})
     old_secret = partner.secret
     changed = model_update(partner, data, fields=EDITABLE_FIELDS, redact=SECRET_FIELDS)
     if not changed:

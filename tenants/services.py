@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django_tenants.utils import get_public_schema_name, schema_context
 
-from core.exceptions import ConflictError
+from core.exceptions import ConflictError, validate_model
 from tenants.models import Brand, Domain
 
 
@@ -54,7 +54,7 @@ def brand_create(*, schema_name: str, name: str, domain: str) -> BrandResult:
         return BrandResult(brand=brand, domain=existing_domain, created=False)
 
     brand = Brand(schema_name=schema_name, name=name)
-    brand.full_clean()
+    validate_model(brand)
     # Schema creation + migration happens in save() and cannot share one transaction with
     # the Domain row on every backend path; the Domain goes in right after, and a rerun
     # of this service completes a half-done onboarding.
