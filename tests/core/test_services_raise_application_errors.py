@@ -17,8 +17,7 @@ from core.exceptions import ApplicationError
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_MODULES = sorted(
-    path.relative_to(ROOT).with_suffix("").as_posix().replace("/", ".")
-    for path in ROOT.glob("*/services.py")
+    path.relative_to(ROOT).with_suffix("").as_posix().replace("/", ".") for path in ROOT.glob("*/services.py")
 )
 
 
