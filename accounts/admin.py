@@ -5,7 +5,7 @@ from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
 from accounts.models import ApiKey
-from core.admin import SitePermissionsAdminMixin
+from core.admin import AuditedAdminMixin, SitePermissionsAdminMixin
 
 # The library's own concrete model is unused (ours carries the role); keep it out of the admin.
 if admin.site.is_registered(APIKey):
@@ -16,10 +16,13 @@ if admin.site.is_registered(APIKey):
 for model, model_admin in ((User, UserAdmin), (Group, GroupAdmin)):
     if admin.site.is_registered(model):
         admin.site.unregister(model)
-    admin.site.register(model, type(model_admin.__name__, (SitePermissionsAdminMixin, model_admin), {}))
+    admin.site.register(
+        model, type(model_admin.__name__, (AuditedAdminMixin, SitePermissionsAdminMixin, model_admin), {})
+    )
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(APIKeyModelAdmin):
+class ApiKeyAdmin(AuditedAdminMixin, APIKeyModelAdmin):
+    audit_object_name = "api_key"  # the word the api_key_create service uses
     list_display = [*APIKeyModelAdmin.list_display, "role"]
     list_filter = [*APIKeyModelAdmin.list_filter, "role"]

@@ -11,14 +11,16 @@ from django.contrib.admin.views.main import PAGE_VAR
 from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db import transaction
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 
-from core.audit import audit_events_of, audit_id_field
+from core.actors import actor_for
+from core.audit import audit_events_of, audit_id_field, audit_record, json_value
 from core.models import AuditEvent
 
 PERMISSION_FIELDS = {"permissions", "user_permissions"}
@@ -173,3 +175,65 @@ class AuditHistoryAdminMixin:
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, self.audit_history_template, context)
+
+
+class AuditedAdminMixin:
+    """Audit events for the admin pages that write without a service (users, groups, API keys).
+
+    Every other admin page calls a service, which writes its own event. Here the
+    admin's save and delete are the write, so they write the event, in the
+    admin's transaction: `<model>.created|updated|deleted` with the changed
+    fields of the form, before and after (fields named like `audit_redact`,
+    e.g. password1, as "[redacted]").
+    """
+
+    audit_redact: tuple[str, ...] = ("password",)
+    audit_object_name: str | None = None  # the word before the verb; the model's name by default
+
+    def _audit_action(self, verb: str) -> str:
+        return f"{self.audit_object_name or self.model._meta.model_name}.{verb}"
+
+    def _audit_value(self, field: str, value: Any) -> Any:
+        if any(secret in field for secret in self.audit_redact):
+            return "[redacted]"
+        if isinstance(value, QuerySet | list | tuple | set):
+            return sorted(str(item) for item in value)
+        return json_value(value)
+
+    def save_model(self, request, obj: Model, form, change: bool) -> None:
+        fields = list(form.changed_data)
+        before = (
+            {field: self._audit_value(field, form.initial.get(field)) for field in fields} if change else {}
+        )
+        super().save_model(request, obj, form, change)
+        self._audit_changes = {
+            field: {
+                "before": before.get(field) if change else None,
+                "after": self._audit_value(field, form.cleaned_data.get(field)),
+            }
+            for field in fields
+        }
+        self._audit_change = change
+
+    def save_related(self, request, form, formsets, change: bool) -> None:
+        # Many-to-many fields (groups, permissions) are saved here: the event follows them.
+        super().save_related(request, form, formsets, change)
+        audit_record(
+            actor=actor_for(request.user),
+            action=self._audit_action("updated" if self._audit_change else "created"),
+            obj_or_type=form.instance,
+            changes=self._audit_changes,
+        )
+
+    def delete_model(self, request, obj: Model) -> None:
+        with transaction.atomic():
+            audit_record(actor=actor_for(request.user), action=self._audit_action("deleted"), obj_or_type=obj)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset: QuerySet) -> None:
+        with transaction.atomic():
+            for obj in queryset:
+                audit_record(
+                    actor=actor_for(request.user), action=self._audit_action("deleted"), obj_or_type=obj
+                )
+            super().delete_queryset(request, queryset)

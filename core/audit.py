@@ -5,7 +5,7 @@ inside its own `@transaction.atomic`: the row commits with the change or rolls
 back with it, so the history never claims a change that did not happen. The
 request id comes from the logging context (`core.logging.request_id_var`, set
 by `RequestContextMiddleware` for a request and by the Celery signals in
-`config/celery.py` for a task sent from one).
+`core/celery_signals.py` for a task sent from one).
 
 `changes` is `{"field": {"before": <json>, "after": <json>}}` with only the
 fields that changed. `model_update` applies new values to a model instance and
