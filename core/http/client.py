@@ -1,10 +1,11 @@
-"""The one HTTP client for partner submissions: libcurl (pycurl) driven by a CurlMulti, no redirects, capped reads.
+"""The one outgoing HTTP client: libcurl (pycurl) driven by a CurlMulti, no redirects, capped reads.
 
-Everything that talks to a partner's `submission_url` goes through
-`submit_many()` (a batch) or `submit()` (a batch of one). Neither raises for an
-HTTP or network outcome: each request gets a `SubmissionResponse` that says what
+Everything that POSTs to the outside world goes through `submit_many()` (a
+batch) or `submit()` (a batch of one): partner submissions, push providers
+(the signed push gateway, FCM), the alarm webhook. Neither raises for an HTTP or
+network outcome: each request gets a `SubmissionResponse` that says what
 happened (status code, a capped body excerpt, `Retry-After`, `Location`, or the
-network failure), and `dispatches.services` decides what that means.
+network failure), and the caller decides what that means with `core.delivery`.
 
 * pycurl, not urllib3: at ~1,000 submissions/s the per-request CPU is what
   limits sending. Measured against a local keep-alive server, 2,000 requests:
@@ -52,7 +53,8 @@ network failure), and `dispatches.services` decides what that means.
   and the answer is the status code, the excerpt and `body_truncated=True`, not
   a failure. libcurl closes an aborted connection instead of reusing it: a
   hostile or broken partner cannot make us read a gigabyte to record an excerpt.
-* Unless `PARTNER_URL_ALLOW_PRIVATE` is on, a URL whose host resolves to a
+* Unless private addresses are allowed for the target (`allow_private`; by default
+  `PARTNER_URL_ALLOW_PRIVATE`), a URL whose host resolves to a
   private, loopback, link-local or otherwise non-global address is refused at
   send time too (DNS can change after the partner was saved). The resolution is
   cached for a minute, and curl is told to connect to exactly the addresses
@@ -405,7 +407,7 @@ def _prepare(
                 started,
                 NetworkFailure.INVALID_REQUEST,
                 f"refused: {host} resolves to a private or reserved address "
-                "(PARTNER_URL_ALLOW_PRIVATE is off)",
+                "(private addresses are not allowed for this target)",
             )
         if not _is_ip_literal(host):  # a literal is connected to as it is
             if url.curl_host is None:
@@ -480,16 +482,22 @@ def _finish(curl: pycurl.Curl, transfer: _Transfer, errno: int, message: str) ->
 
 
 def submit_many(
-    requests: Sequence[SubmissionRequest], *, concurrency: int = DEFAULT_CONCURRENCY
+    requests: Sequence[SubmissionRequest],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    allow_private: bool | None = None,
 ) -> list[SubmissionResponse]:
     """POST each request once, at most `concurrency` at a time; one answer per request, in order.
 
     Driven from the calling thread by one CurlMulti. Never raises for a network or HTTP outcome.
+    `allow_private` turns the address check off (None: `settings.PARTNER_URL_ALLOW_PRIVATE`); each
+    kind of target passes its own setting.
     """
     if not requests:
         return []
     concurrency = max(1, concurrency)
-    allow_private = settings.PARTNER_URL_ALLOW_PRIVATE
+    if allow_private is None:
+        allow_private = settings.PARTNER_URL_ALLOW_PRIVATE
     results: list[SubmissionResponse | None] = [None] * len(requests)
     queue: deque[tuple[int, float, _Prepared]] = deque()  # (index, seconds its checks took, prepared)
     for index, request in enumerate(requests):
@@ -587,6 +595,15 @@ def _wait(multi: pycurl.CurlMulti) -> None:
         time.sleep(min(wait, _POLL_FALLBACK_SECONDS))
 
 
-def submit(*, url: str, body: bytes, headers: dict[str, str], timeout_seconds: float) -> SubmissionResponse:
+def submit(
+    *,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout_seconds: float,
+    allow_private: bool | None = None,
+) -> SubmissionResponse:
     """POST `body` to `url` once (`submit_many` of one). Never raises for a network or HTTP outcome."""
-    return submit_many([SubmissionRequest(url, body, headers, timeout_seconds)], concurrency=1)[0]
+    return submit_many(
+        [SubmissionRequest(url, body, headers, timeout_seconds)], concurrency=1, allow_private=allow_private
+    )[0]

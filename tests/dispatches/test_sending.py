@@ -15,7 +15,7 @@ from pytest_httpserver import HTTPServer
 from standardwebhooks import Webhook
 from werkzeug import Response
 
-from core.delivery import ERROR_EXCERPT_CHARS, parse_retry_after
+from core.delivery import ERROR_EXCERPT_CHARS
 from core.http import client
 from dispatches.claims import LEASE_MARGIN, dispatch_claim
 from dispatches.models import Dispatch, DispatchAttempt
@@ -373,17 +373,6 @@ def test_the_task_takes_string_ids_and_skips_malformed_ones(partner, httpserver)
     httpserver.expect_request(SUBMISSIONS).respond_with_data("ok")
     outcome = send_dispatches_task.run([str(dispatch.id), "not-a-uuid"])
     assert outcome["sent"] == 1
-
-
-def test_parse_retry_after():
-    now = timezone.now()
-    assert parse_retry_after("30", now=now) == 30
-    assert parse_retry_after(None, now=now) is None
-    assert parse_retry_after("soon", now=now) is None
-    date = format_datetime(now + timedelta(seconds=60), usegmt=True)
-    assert 58 <= parse_retry_after(date, now=now) <= 61
-    past = format_datetime(now - timedelta(seconds=60), usegmt=True)
-    assert parse_retry_after(past, now=now) == 0
 
 
 def test_backoff_is_exponential_with_full_jitter_and_honours_retry_after(settings):
