@@ -10,7 +10,13 @@ from datetime import datetime
 from django.conf import settings
 
 from core import delivery
-from core.delivery import ERROR_EXCERPT_CHARS, excerpt, is_retryable_status, parse_retry_after
+from core.delivery import (
+    describe_response,
+    excerpt,
+    is_retryable_response,
+    is_success_response,
+    parse_retry_after,
+)
 from core.http import client
 from dispatches.models import DispatchAttempt
 
@@ -51,21 +57,6 @@ class Decision:
     retry_in_seconds: float | None = None
 
 
-def _describe(response: client.SubmissionResponse) -> str:
-    if response.status_code is None:
-        return excerpt(f"{response.failure}: {response.failure_detail}")
-    body = response.body_excerpt.decode("utf-8", errors="replace")
-    text = f"HTTP {response.status_code}"
-    if 300 <= response.status_code < 400:
-        text += f": redirect to {response.location or '(no Location)'} not followed"
-    marker = f" [response body over {client.RESPONSE_READ_CAP} bytes, not read further]"
-    if body:
-        text = excerpt(f"{text}: {body}")
-        if response.body_truncated:
-            text = text[: ERROR_EXCERPT_CHARS - len(marker)] + marker
-    return text
-
-
 def classify_response(
     response: client.SubmissionResponse,
     *,
@@ -78,15 +69,10 @@ def classify_response(
 
     `attempts_used` counts this attempt, since the last replay.
     """
-    code = response.status_code
-    if code is not None and 200 <= code < 300:
+    if is_success_response(response):
         return Decision(DispatchAttempt.Outcome.SENT)
-    error = _describe(response)
-    if code is not None:
-        retryable = is_retryable_status(code)
-    else:
-        retryable = response.failure in (client.NetworkFailure.TIMEOUT, client.NetworkFailure.CONNECTION)
-    if not retryable:
+    error = describe_response(response)
+    if not is_retryable_response(response):
         return Decision(DispatchAttempt.Outcome.DEAD, error)
     if attempts_used >= max_attempts:
         return Decision(
