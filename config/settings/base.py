@@ -331,6 +331,8 @@ ALARM_EMAIL_TO = env.list("ALARM_EMAIL_TO", default=[])
 ALARM_WEBHOOK_URL = env.str("ALARM_WEBHOOK_URL", default="")
 ALARM_WEBHOOK_SECRET = env.str("ALARM_WEBHOOK_SECRET", default="")  # whsec_… (Standard Webhooks)
 ALARM_WEBHOOK_TIMEOUT_SECONDS = env.float("ALARM_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# ALARM_WEBHOOK_URL may resolve to a private/loopback address (an internal alert relay) only if this is on.
+ALARM_WEBHOOK_ALLOW_PRIVATE = env.bool("ALARM_WEBHOOK_ALLOW_PRIVATE", default=PARTNER_URL_ALLOW_PRIVATE)
 # Operators' mail: EMAIL_URL (smtp+tls://user:pass@host:587 STARTTLS, smtp+ssl://…:465, smtp://…:25) or EMAIL_HOST….
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))

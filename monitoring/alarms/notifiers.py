@@ -1,7 +1,11 @@
 """Operator notifications of alarms: email (Django's mail backend, SMTP from env) and a signed webhook.
 
-The webhook is signed like partner dispatches (Standard Webhooks, SPEC §5) with ALARM_WEBHOOK_SECRET;
-`webhook-id` is stable per alarm and event, so a receiver can drop a delivery it already has.
+The webhook is signed like partner dispatches (Standard Webhooks, SPEC §5, `core.http.signing`) with
+ALARM_WEBHOOK_SECRET; `webhook-id` is stable per alarm and event, so a receiver can drop a delivery it
+already has. It goes through the hardened client (`core.http.client`): no redirect is followed (a 3xx
+is a failure), the answer is read up to a cap, the whole request is bounded by
+ALARM_WEBHOOK_TIMEOUT_SECONDS, and a URL resolving to a private or loopback address is refused unless
+ALARM_WEBHOOK_ALLOW_PRIVATE is on.
 Both raise on failure: the caller records the error and the next tick tries again.
 """
 
@@ -10,15 +14,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.core.mail import EmailMessage
 
+from core.delivery import describe_response, is_success_response
+from core.http import client
 from core.http.signing import signed_headers
 from monitoring.alarms.models import Alarm
 
 FIRED = "fired"
 CLEARED = "cleared"
+
+
+class AlarmWebhookError(Exception):
+    """The alarm webhook did not answer 2xx; the message says what it did answer."""
 
 
 def email_enabled() -> bool:
@@ -68,7 +77,12 @@ def send_alarm_webhook(alarm: Alarm, event: str) -> None:
     headers = signed_headers(
         secret=settings.ALARM_WEBHOOK_SECRET, msg_id=f"alarm-{alarm.pk}-{event}", body=body
     )
-    response = requests.post(
-        settings.ALARM_WEBHOOK_URL, data=body, headers=headers, timeout=settings.ALARM_WEBHOOK_TIMEOUT_SECONDS
+    response = client.submit(
+        url=settings.ALARM_WEBHOOK_URL,
+        body=body,
+        headers=headers,
+        timeout_seconds=settings.ALARM_WEBHOOK_TIMEOUT_SECONDS,
+        allow_private=settings.ALARM_WEBHOOK_ALLOW_PRIVATE,
     )
-    response.raise_for_status()
+    if not is_success_response(response):
+        raise AlarmWebhookError(describe_response(response))

@@ -8,11 +8,14 @@ from decimal import Decimal
 from email.header import decode_header, make_header
 
 import pytest
+from django.utils import timezone
 from standardwebhooks import Webhook
+from werkzeug import Response
 
 from dispatches.models import Dispatch
 from dispatches.services import dispatch_replay_dead, dispatch_send_batch
 from monitoring.alarms.models import Alarm, AlarmRule
+from monitoring.alarms.services import alarm_notify_pending
 from monitoring.tasks import monitoring_tick_task
 from tests.campaigns.factories import CampaignFactory
 from tests.dispatches.factories import make_dispatch
@@ -189,3 +192,55 @@ def test_failure_rate_needs_its_minimum_sample(brand_a, httpserver, outage_partn
     AlarmRule.objects.exclude(kind=AlarmRule.Kind.FAILURE_RATE).update(is_enabled=False)
     monitoring_tick_task.run()
     assert not Alarm.objects.exists()
+
+
+@pytest.fixture
+def webhook_only_alarm(brand_a, settings, webhook_server):
+    """An open alarm whose only channel is the webhook (a real local server), not yet notified."""
+    settings.ALARM_EMAIL_TO = []
+    settings.ALARM_WEBHOOK_URL = webhook_server.url_for("/alarms")
+    settings.ALARM_WEBHOOK_SECRET = make_whsec()
+    rule = AlarmRule.objects.create(name="dead letters", kind=AlarmRule.Kind.DEAD_LETTERS, threshold=0)
+    return Alarm.objects.create(
+        rule=rule, brand=brand_a, fired_at=timezone.now(), fired_value=Decimal(1), last_value=Decimal(1)
+    )
+
+
+def test_the_alarm_webhook_does_not_follow_a_redirect(brand_a, webhook_only_alarm, webhook_server):
+    elsewhere = webhook_server.url_for("/elsewhere")
+    webhook_server.expect_request("/alarms", method="POST").respond_with_response(
+        Response("", status=302, headers={"Location": elsewhere})
+    )
+    webhook_server.expect_request("/elsewhere").respond_with_data("ok")
+
+    assert alarm_notify_pending(brand=brand_a) == 0
+
+    webhook_only_alarm.refresh_from_db()
+    assert webhook_only_alarm.fire_notified_webhook_at is None  # a 3xx is a failure: retried next tick
+    assert (
+        f"fired webhook: HTTP 302: redirect to {elsewhere} not followed"
+        in webhook_only_alarm.last_notify_error
+    )
+    assert [request.path for request, _ in webhook_server.log] == ["/alarms"]
+
+
+def test_the_alarm_webhook_refuses_a_private_address_unless_allowed(
+    brand_a, webhook_only_alarm, webhook_server, settings
+):
+    webhook_server.expect_request("/alarms", method="POST").respond_with_data("ok")
+    settings.ALARM_WEBHOOK_ALLOW_PRIVATE = False
+
+    assert alarm_notify_pending(brand=brand_a) == 0
+    webhook_only_alarm.refresh_from_db()
+    assert webhook_only_alarm.fire_notified_webhook_at is None
+    assert "private or reserved address" in webhook_only_alarm.last_notify_error
+    assert webhook_server.log == []
+
+    settings.ALARM_WEBHOOK_ALLOW_PRIVATE = True
+    assert alarm_notify_pending(brand=brand_a) == 1
+    webhook_only_alarm.refresh_from_db()
+    assert webhook_only_alarm.fire_notified_webhook_at is not None
+    request, _ = webhook_server.log[0]
+    payload = Webhook(settings.ALARM_WEBHOOK_SECRET).verify(request.get_data(), dict(request.headers))
+    assert payload["type"] == "alarm.fired"
+    assert request.headers["webhook-id"] == f"alarm-{webhook_only_alarm.pk}-fired"
