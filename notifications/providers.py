@@ -1,20 +1,27 @@
 """Push providers behind one small interface, chosen by `settings.NOTIFICATION_PROVIDER`.
 
 * `console` (default): logs the message as one JSON line, returns a generated id.
-* `webhook`: a signed POST (Standard Webhooks, as partner dispatches in SPEC §5)
-  to the mobile backend's push gateway `PUSH_GATEWAY_URL`, signed with
-  `PUSH_GATEWAY_SECRET`; `webhook-id` and `Idempotency-Key` are the
-  notification id, so a retried or replayed notification is recognisable.
+* `webhook`: a signed POST (Standard Webhooks, as partner dispatches in SPEC §5,
+  signed by `core.http.signing`) to the mobile backend's push gateway
+  `PUSH_GATEWAY_URL`, with `PUSH_GATEWAY_SECRET`; `webhook-id` and
+  `Idempotency-Key` are the notification id, so a retried or replayed
+  notification is recognisable.
 * `fcm`: Firebase Cloud Messaging HTTP v1, authenticated with the service
-  account in `FCM_CREDENTIALS_FILE` (google-auth; the project id comes from the
-  file), one message per device token of the customer (`DeviceToken`).
+  account in `FCM_CREDENTIALS_FILE` (google-auth fetches and caches the access
+  token; the project id comes from the file), one message per device token of
+  the customer (`DeviceToken`).
 
-A provider returns a `SendResult` or raises `ProviderError(retryable=...)`:
-408, 429, 5xx, timeouts and connection errors are retryable, other 4xx are not.
+Both HTTP providers send through `core.http.client` (no redirect followed, a
+capped read, a total timeout of NOTIFICATION_TIMEOUT_SECONDS, and the SSRF guard
+with DNS pinning unless NOTIFICATION_URL_ALLOW_PRIVATE is on). A provider returns
+a `SendResult` or raises `ProviderError(retryable=...)`; what is retryable is
+`core.delivery`'s reading of the answer (408, 429, 5xx, timeouts, connection
+errors). Providers never touch the database: they run with no transaction open.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -23,17 +30,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import requests
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from standardwebhooks import Webhook
 
-from core.delivery import parse_retry_after
+from core.delivery import (
+    describe_response,
+    excerpt,
+    is_retryable_response,
+    is_success_response,
+    parse_retry_after,
+)
+from core.http import client
+from core.http.signing import signed_headers
 
 logger = logging.getLogger(__name__)
 
-RETRYABLE_STATUS = frozenset({408, 429}) | frozenset(range(500, 600))
-ERROR_EXCERPT = 500
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 
 
@@ -71,7 +82,7 @@ class ProviderError(Exception):
         invalid_tokens: list[str] | None = None,
     ) -> None:
         super().__init__(message)
-        self.message = message[:ERROR_EXCERPT]
+        self.message = excerpt(message)
         self.retryable = retryable
         self.status_code = status_code
         self.retry_after_seconds = retry_after_seconds
@@ -86,25 +97,35 @@ class PushProvider(Protocol):
     def send(self, message: PushMessage) -> SendResult: ...
 
 
-def _retry_after_seconds(response: requests.Response) -> float | None:
-    # One reading of Retry-After for the platform: the partner dispatch's (seconds or an HTTP date).
-    return parse_retry_after(response.headers.get("Retry-After"), now=datetime.now(UTC))
-
-
-def _http_error(response: requests.Response, what: str) -> ProviderError:
+def _http_error(response: client.SubmissionResponse, what: str) -> ProviderError:
+    """The ProviderError of an answer that is not a 2xx (or of no answer at all)."""
+    if response.status_code is None and is_retryable_response(response):
+        message = f"{what} unreachable: {describe_response(response)}"
+    else:
+        message = f"{what} answered {describe_response(response)}"
     return ProviderError(
-        f"{what} answered {response.status_code}: {response.text[:200]}",
-        retryable=response.status_code in RETRYABLE_STATUS,
+        message,
+        retryable=is_retryable_response(response),
         status_code=response.status_code,
-        retry_after_seconds=_retry_after_seconds(response),
+        retry_after_seconds=parse_retry_after(response.retry_after, now=datetime.now(UTC)),
     )
 
 
-def _fcm_error_code(response: requests.Response) -> str:
+def _json(response: client.SubmissionResponse) -> Any:
+    """The answer's JSON, or None (not JSON, or cut at the client's read cap)."""
+    if response.body_truncated:
+        return None
+    try:
+        return json.loads(response.body_excerpt)
+    except ValueError:
+        return None
+
+
+def _fcm_error_code(response: client.SubmissionResponse) -> str:
     """`errorCode` of FCM's error details (UNREGISTERED, QUOTA_EXCEEDED, …), or ""."""
     try:
-        details = response.json()["error"].get("details", [])
-    except (ValueError, KeyError, TypeError, AttributeError):
+        details = _json(response)["error"].get("details", [])
+    except (KeyError, TypeError, AttributeError):
         return ""
     for detail in details if isinstance(details, list) else []:
         if isinstance(detail, dict) and detail.get("errorCode"):
@@ -140,14 +161,15 @@ class WebhookProvider:
 
     name = "webhook"
 
-    def __init__(self, *, url: str, secret: str, timeout: float) -> None:
+    def __init__(self, *, url: str, secret: str, timeout: float, allow_private: bool) -> None:
         if not url or not secret.startswith("whsec_"):
             raise ImproperlyConfigured(
                 "The webhook provider needs PUSH_GATEWAY_URL and a whsec_ PUSH_GATEWAY_SECRET."
             )
         self.url = url
-        self.webhook = Webhook(secret)
+        self.secret = secret
         self.timeout = timeout
+        self.allow_private = allow_private
 
     def send(self, message: PushMessage) -> SendResult:
         body = json.dumps(
@@ -161,29 +183,17 @@ class WebhookProvider:
                 "data": message.data,
             },
             separators=(",", ":"),
+        ).encode()
+        response = client.submit(
+            url=self.url,
+            body=body,
+            headers=signed_headers(secret=self.secret, msg_id=message.notification_id, body=body),
+            timeout_seconds=self.timeout,
+            allow_private=self.allow_private,
         )
-        now = datetime.now(UTC)
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": message.notification_id,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": self.webhook.sign(message.notification_id, now, body),
-            "Idempotency-Key": message.notification_id,
-        }
-        try:
-            response = requests.post(
-                self.url, data=body.encode(), headers=headers, timeout=self.timeout, allow_redirects=False
-            )
-        except requests.RequestException as exc:
-            raise ProviderError(
-                f"push gateway unreachable: {type(exc).__name__}: {exc}", retryable=True
-            ) from exc
-        if not 200 <= response.status_code < 300:
+        if not is_success_response(response):
             raise _http_error(response, "push gateway")
-        try:
-            answered = response.json()
-        except ValueError:
-            answered = {}
+        answered = _json(response)
         message_id = ""
         if isinstance(answered, dict):
             message_id = str(answered.get("message_id") or answered.get("id") or "")
@@ -213,7 +223,7 @@ class FcmProvider:
 
     name = "fcm"
 
-    def __init__(self, *, credentials_file: str, base_url: str, timeout: float) -> None:
+    def __init__(self, *, credentials_file: str, base_url: str, timeout: float, allow_private: bool) -> None:
         if not credentials_file:
             raise ImproperlyConfigured(
                 "The fcm provider needs FCM_CREDENTIALS_FILE (a service-account JSON key)."
@@ -223,6 +233,7 @@ class FcmProvider:
             raise ImproperlyConfigured("FCM_CREDENTIALS_FILE has no project_id.")
         self.url = f"{base_url.rstrip('/')}/v1/projects/{self.credentials.project_id}/messages:send"
         self.timeout = timeout
+        self.allow_private = allow_private
 
     def _access_token(self) -> str:
         import google.auth.exceptions
@@ -230,8 +241,10 @@ class FcmProvider:
 
         with _fcm_credentials_lock:
             if not self.credentials.valid:
+                # google-auth's own transport (its default timeout is 2 minutes: bound it like a send).
+                request = functools.partial(google.auth.transport.requests.Request(), timeout=self.timeout)
                 try:
-                    self.credentials.refresh(google.auth.transport.requests.Request())
+                    self.credentials.refresh(request)
                 except google.auth.exceptions.GoogleAuthError as exc:
                     # The token endpoint is down or refused: retry later (a revoked key ends in dead).
                     raise ProviderError(f"fcm credentials: {exc}", retryable=True) from exc
@@ -245,24 +258,23 @@ class FcmProvider:
                 "data": {"notification_id": message.notification_id, **message.data},
             }
         }
-        headers = {"Authorization": f"Bearer {self._access_token()}", "content-type": "application/json"}
-        try:
-            response = requests.post(
-                self.url, json=payload, headers=headers, timeout=self.timeout, allow_redirects=False
-            )
-        except requests.RequestException as exc:
-            raise ProviderError(f"fcm unreachable: {type(exc).__name__}: {exc}", retryable=True) from exc
+        headers = {"Authorization": f"Bearer {self._access_token()}", "Content-Type": "application/json"}
+        response = client.submit(
+            url=self.url,
+            body=json.dumps(payload, separators=(",", ":")).encode(),
+            headers=headers,
+            timeout_seconds=self.timeout,
+            allow_private=self.allow_private,
+        )
         if response.status_code == 401:
             self.credentials.token = None  # expired or revoked: fetch a new one on the next attempt
             raise ProviderError("fcm answered 401", retryable=True, status_code=401)
-        if not 200 <= response.status_code < 300:
+        if not is_success_response(response):
             error = _http_error(response, "fcm")
             error.fcm_error_code = _fcm_error_code(response)
             raise error
-        try:
-            return str(response.json().get("name", ""))
-        except (ValueError, AttributeError):
-            return ""
+        answered = _json(response)
+        return str(answered.get("name", "")) if isinstance(answered, dict) else ""
 
     @staticmethod
     def _token_is_invalid(error: ProviderError) -> bool:
@@ -306,14 +318,21 @@ def get_provider(name: str | None = None) -> PushProvider:
     """The provider named in settings (or `name`); a misconfiguration fails loudly, never silently."""
     name = name or settings.NOTIFICATION_PROVIDER
     timeout = settings.NOTIFICATION_TIMEOUT_SECONDS
+    allow_private = settings.NOTIFICATION_URL_ALLOW_PRIVATE
     if name == "console":
         return ConsoleProvider()
     if name == "webhook":
         return WebhookProvider(
-            url=settings.PUSH_GATEWAY_URL, secret=settings.PUSH_GATEWAY_SECRET, timeout=timeout
+            url=settings.PUSH_GATEWAY_URL,
+            secret=settings.PUSH_GATEWAY_SECRET,
+            timeout=timeout,
+            allow_private=allow_private,
         )
     if name == "fcm":
         return FcmProvider(
-            credentials_file=settings.FCM_CREDENTIALS_FILE, base_url=settings.FCM_BASE_URL, timeout=timeout
+            credentials_file=settings.FCM_CREDENTIALS_FILE,
+            base_url=settings.FCM_BASE_URL,
+            timeout=timeout,
+            allow_private=allow_private,
         )
     raise ImproperlyConfigured(f"Unknown NOTIFICATION_PROVIDER {name!r} (console, webhook or fcm).")

@@ -319,6 +319,9 @@ PUSH_GATEWAY_URL = env.str("PUSH_GATEWAY_URL", default="")
 PUSH_GATEWAY_SECRET = env.str("PUSH_GATEWAY_SECRET", default="")
 FCM_CREDENTIALS_FILE = env.str("FCM_CREDENTIALS_FILE", default="")
 FCM_BASE_URL = env.str("FCM_BASE_URL", default="https://fcm.googleapis.com")
+# PUSH_GATEWAY_URL and FCM_BASE_URL may resolve to private/loopback addresses only if this is on
+# (a gateway on the brand's internal network need not open partner URLs to private addresses).
+NOTIFICATION_URL_ALLOW_PRIVATE = env.bool("NOTIFICATION_URL_ALLOW_PRIVATE", default=PARTNER_URL_ALLOW_PRIVATE)
 
 # --- Dashboards and alarms (monitoring/, docs/adr/0008-operations-dashboards-alarms.md)
 # One message per brand per period runs the frequent periodic jobs (tenants/schedules.py, in_tick).

@@ -5,8 +5,9 @@ import os
 from .base import *  # noqa: F403
 from .base import env
 
-# Local fake partners, push gateways and alarm receivers listen on 127.0.0.1.
+# Local fake partners, push gateways, FCM and alarm receivers listen on 127.0.0.1.
 PARTNER_URL_ALLOW_PRIVATE = True
+NOTIFICATION_URL_ALLOW_PRIVATE = True
 ALARM_WEBHOOK_ALLOW_PRIVATE = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # A queue of this test process only: a dev worker on the same Redis must not take test tasks.

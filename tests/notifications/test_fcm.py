@@ -190,3 +190,22 @@ def test_device_tokens_api(make_api_client, brand_a):
     assert client.delete("/api/v1/customers/cust-2/device-tokens/t-1/").status_code == 204
     assert not DeviceToken.objects.exists()
     assert make_api_client("brand_a", "crm").post(url, {"token": "x"}, format="json").status_code == 403
+
+
+def test_fcm_sends_through_the_guarded_client(fcm, make_award, settings):
+    """FCM_BASE_URL on a private address is refused unless NOTIFICATION_URL_ALLOW_PRIVATE; 3xx not followed."""
+    DeviceToken.objects.create(customer_id="cust-1", token="device-a")
+    fcm.expect_request(SEND_PATH).respond_with_response(
+        Response("", status=301, headers={"Location": fcm.url_for("/moved")})
+    )
+    settings.NOTIFICATION_URL_ALLOW_PRIVATE = False
+    refused = notification_send(notification_id=make_award().notification.pk)
+    assert refused.status == "dead"
+    assert "private or reserved address" in refused.last_error
+    assert _sent_messages(fcm) == []
+
+    settings.NOTIFICATION_URL_ALLOW_PRIVATE = True
+    moved = notification_send(notification_id=make_award().notification.pk)
+    assert moved.status == "dead"
+    assert "redirect to" in moved.last_error and "not followed" in moved.last_error
+    assert [request.path for request, _ in fcm.log if request.path != "/token"] == [SEND_PATH]

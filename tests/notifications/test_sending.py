@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -121,6 +122,44 @@ def test_a_connection_error_is_retried(settings, make_award):
     notification = notification_send(notification_id=make_award().notification.pk)
     assert notification.status == "failed"
     assert "unreachable" in notification.last_error
+
+
+def test_a_redirect_is_not_followed_and_makes_the_notification_dead(gateway, make_award):
+    elsewhere = gateway.url_for("/elsewhere")
+    gateway.expect_request("/push").respond_with_response(
+        Response("", status=307, headers={"Location": elsewhere})
+    )
+    gateway.expect_request("/elsewhere").respond_with_json({})
+    notification = notification_send(notification_id=make_award().notification.pk)
+    assert (notification.status, notification.last_status_code) == ("dead", 307)
+    assert f"redirect to {elsewhere} not followed" in notification.last_error
+    assert [request.path for request, _ in gateway.log] == ["/push"]
+
+
+def test_a_gateway_on_a_private_address_is_refused_unless_allowed(gateway, make_award, settings):
+    settings.NOTIFICATION_URL_ALLOW_PRIVATE = False
+    gateway.expect_request("/push").respond_with_json({})
+    notification = notification_send(notification_id=make_award().notification.pk)
+    assert notification.status == "dead"
+    assert "private or reserved address" in notification.last_error
+    assert gateway.log == []
+
+
+def test_a_huge_answer_is_read_up_to_the_cap_only(gateway, make_award):
+    gateway.expect_request("/push").respond_with_data(b"{" + b" " * (4 * 1024 * 1024))
+    notification = notification_send(notification_id=make_award().notification.pk)
+    assert notification.status == "sent"  # the 200 counts; the body was not read past the cap
+    assert notification.provider_message_id == str(notification.pk)
+
+
+def test_a_gateway_that_does_not_answer_in_time_is_retried(gateway, make_award, settings):
+    settings.NOTIFICATION_TIMEOUT_SECONDS = 0.3
+    gateway.expect_request("/push").respond_with_handler(lambda request: time.sleep(1) or Response("late"))
+    started = time.monotonic()
+    notification = notification_send(notification_id=make_award().notification.pk)
+    assert time.monotonic() - started < 1
+    assert notification.status == "failed"
+    assert "timeout" in notification.last_error
 
 
 def test_always_failing_is_dead_after_max_attempts_and_replay_sends_it(gateway, make_award, settings):
