@@ -45,6 +45,7 @@ from archive.storage import ArchiveStorage, archive_storage
 from archive.tables import PURCHASES_TABLE, ArchivedTable, campaign_tables
 from campaigns.models import Campaign
 from campaigns.services import campaign_mark_archived
+from core.delivery import OPEN_STATUSES
 from core.exceptions import ApplicationError, ConflictError, NotFoundError
 from notifications.models import Notification
 
@@ -174,15 +175,13 @@ def campaign_archive_blockers(*, campaign: Campaign, now: datetime | None = None
         blockers.append(f"{in_flight} dispatch(es) are still pending or retrying")
     notifications = _notifications_in_flight(campaign.pk)
     if notifications:
-        blockers.append(f"{notifications} notification(s) are still queued or retrying")
+        blockers.append(f"{notifications} notification(s) are still queued, being sent or retrying")
     return blockers
 
 
 def _notifications_in_flight(campaign_id: int) -> int:
-    """Notifications of the campaign not yet final (queued, or failed and due to retry)."""
-    return Notification.objects.filter(
-        campaign_id=campaign_id, status__in=[Notification.Status.QUEUED, Notification.Status.FAILED]
-    ).count()
+    """Notifications of the campaign not yet final (queued, being sent, failed and due to retry, deferred)."""
+    return Notification.objects.filter(campaign_id=campaign_id, status__in=OPEN_STATUSES).count()
 
 
 def _mark_campaign_archived(campaign_id: int, *, location: str) -> Campaign:

@@ -33,6 +33,7 @@ class NotificationAdmin(ReadOnlyAdmin):
         "provider",
         "attempts",
         "next_attempt_at",
+        "claimed_until",
         "sent_at",
         "created_at",
     ]

@@ -7,21 +7,21 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from core.delivery import DeliveryStatus
+
 
 class Notification(models.Model):
-    """One push notification per award (SPEC §8).
+    """One push notification per award (SPEC §8), in the delivery vocabulary of SPEC §14.
 
-    Status: `queued` (not tried yet, or replayed), `sent` (the provider accepted
-    it), `failed` (the last attempt failed and another one is scheduled at
-    `next_attempt_at`), `dead` (gave up: a permanent error, or
-    NOTIFICATION_MAX_ATTEMPTS reached; replayable from the admin).
+    Status (`core.delivery.DeliveryStatus`): `queued` (not tried yet, or replayed),
+    `sending` (claimed: an attempt is in flight until `claimed_until`), `sent` (the
+    provider accepted it), `failed` (this attempt failed, another one is scheduled at
+    `next_attempt_at`), `dead` (no more attempts: a permanent error, or
+    NOTIFICATION_MAX_ATTEMPTS reached; replayable from the admin). Push does not
+    produce `delivered`, `skipped` or `deferred` yet; the column accepts them.
     """
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        SENT = "sent"
-        FAILED = "failed"
-        DEAD = "dead"
+    Status = DeliveryStatus
 
     # A UUID: it is the push gateway's `webhook-id` / `Idempotency-Key`, unique across brands.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -43,12 +43,16 @@ class Notification(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The claim lease (notifications/services.py): a sender owns the row until `claimed_until`;
+    # its `claim_token` fences the recording of the outcome.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["queued", "sent", "failed", "dead"]), name="notification_status_valid"
+                condition=Q(status__in=DeliveryStatus.values), name="notification_status_valid"
             ),
         ]
         indexes = [

@@ -1,18 +1,37 @@
-"""Notification writes: create one per award, send with retries, sweep due retries, replay dead ones.
+"""Notification writes: create one per award, send (claim → send → record), sweep due ones, replay dead ones.
 
-Status machine: `queued` → `sent`; `queued|failed` → `failed` (a retryable
-error, another attempt at `next_attempt_at`) → … → `dead` (a permanent
-error, or NOTIFICATION_MAX_ATTEMPTS reached); `dead` → `queued` (replay, with
-a fresh attempt budget). Sends are at-least-once: the push gateway gets the
-notification id as `webhook-id` / `Idempotency-Key` to drop duplicates.
+Status machine (`core.delivery.DeliveryStatus`): `queued` → `sending` (claimed, an
+attempt in flight) → `sent`, or → `failed` (a retryable error, another attempt at
+`next_attempt_at`) → `sending` → … → `dead` (a permanent error, or
+NOTIFICATION_MAX_ATTEMPTS reached); `dead` → `queued` (replay, with a fresh
+attempt budget).
+
+Sending one notification (`notification_send`, the task `notifications.send`):
+
+1. **Claim** (one short transaction, `notification_claim`): the row is locked
+   `FOR UPDATE SKIP LOCKED` only if it is due and not under someone else's live
+   lease; `attempts` is incremented *before* sending (a notification that kills
+   its worker still uses up its budget), the status becomes `sending` and a lease
+   is written (`claimed_until`, a fresh `claim_token`). Everything the provider
+   needs (texts, device tokens) is read here.
+2. **Send** (no transaction, no lock, no database): the provider's HTTP call,
+   through `core.http.client`.
+3. **Record** (one short transaction, `notification_record_outcome`): the new
+   state, written only where our `claim_token` still holds (fencing). A sender
+   whose lease was taken over drops its late result; the new owner's stands.
+
+A worker that dies between 1 and 3 leaves the row `sending` with its lease; once
+the lease has expired the beat sweep enqueues it again and the next claim
+re-sends it, with the same notification id as `webhook-id`/`Idempotency-Key`, so
+the gateway can drop the duplicate (delivery is at least once).
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +43,7 @@ from django.utils import timezone
 from awards.services import award_display_value
 from core import metrics, task_names
 from core.audit import audit_record, changes_between, values_of
+from core.delivery import backoff_seconds, excerpt
 from core.exceptions import ConflictError, NotFoundError, validate_model
 from core.templating import NotificationRenderError, render_notification
 from notifications.models import DeviceToken, Notification
@@ -38,6 +58,14 @@ SWEEP_BATCH = 500
 TEMPLATE_ERROR_PREFIX = "template: "
 # What a replay's audit event records.
 REPLAY_AUDITED_FIELDS = ("status", "attempts", "next_attempt_at", "provider", "last_error")
+# A lease outlives the longest honest attempt: twice the timeout of each request it may make (the
+# FCM token fetch included), plus room for the recording.
+LEASE_MARGIN = timedelta(seconds=60)
+# What a sender that claimed a notification and never recorded leaves behind.
+LOST_WORKER_ERROR = (
+    "worker lost before recording the outcome (lease expired); the provider may have received it: "
+    "the re-send carries the same notification id"
+)
 
 
 def notification_context(award: Any) -> dict[str, Any]:
@@ -100,18 +128,6 @@ def notification_create_for_award(*, award: Any) -> Notification:
     return notification
 
 
-def retry_delay_seconds(*, attempt: int, retry_after: float | None = None) -> float:
-    """Exponential back-off with jitter (half fixed, half random); Retry-After is honoured."""
-    ceiling = min(
-        settings.NOTIFICATION_RETRY_MAX_SECONDS,
-        settings.NOTIFICATION_RETRY_BASE_SECONDS * (2 ** max(0, attempt - 1)),
-    )
-    delay = ceiling / 2 + random.uniform(0, ceiling / 2)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, settings.NOTIFICATION_RETRY_MAX_SECONDS))
-    return delay
-
-
 def _push_message(notification: Notification) -> PushMessage:
     tokens: tuple[str, ...] = ()
     if notification.provider == "fcm":
@@ -138,95 +154,215 @@ def _push_message(notification: Notification) -> PushMessage:
     )
 
 
-def _record_success(notification: Notification, result: SendResult) -> None:
-    notification.status = Notification.Status.SENT
-    notification.sent_at = timezone.now()
-    notification.next_attempt_at = None
-    notification.provider_message_id = result.provider_message_id[:500]
-    notification.last_status_code = result.status_code
-    notification.last_error = ""
-    notification.delivered_to = result.delivered_to
-    metrics.NOTIFICATIONS.labels(
-        tenant=connection.schema_name, provider=notification.provider, outcome="sent"
-    ).inc()
+@dataclass(frozen=True)
+class ClaimedNotification:
+    """A notification leased for one attempt, with everything its provider needs."""
+
+    notification_id: uuid.UUID
+    campaign_id: int
+    provider: str
+    attempt: int
+    message: PushMessage
 
 
-def _record_failure(notification: Notification, error: ProviderError) -> None:
-    notification.last_status_code = error.status_code
-    notification.last_error = error.message
-    if error.delivered_to:
-        notification.delivered_to = error.delivered_to
-    if error.retryable and notification.attempts < settings.NOTIFICATION_MAX_ATTEMPTS:
-        notification.status = Notification.Status.FAILED
-        delay = retry_delay_seconds(attempt=notification.attempts, retry_after=error.retry_after_seconds)
-        notification.next_attempt_at = timezone.now() + timedelta(seconds=delay)
-    else:
+def _sendable(now: datetime) -> Q:
+    """Due (never tried, or its back-off passed) and under nobody's live lease."""
+    return (
+        Q(status__in=[Notification.Status.QUEUED, Notification.Status.FAILED, Notification.Status.SENDING])
+        & (Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    )
+
+
+def _lease_until(now: datetime, message: PushMessage) -> datetime:
+    requests = 1 + max(1, len(set(message.device_tokens) - set(message.delivered_to)))
+    return now + timedelta(seconds=2 * requests * settings.NOTIFICATION_TIMEOUT_SECONDS) + LEASE_MARGIN
+
+
+def _count_outcome(provider: str, status: str) -> None:
+    metrics.NOTIFICATIONS.labels(tenant=connection.schema_name, provider=provider, outcome=status).inc()
+
+
+@transaction.atomic
+def notification_claim(
+    *, notification_id: str | uuid.UUID, claim_token: uuid.UUID, now: datetime
+) -> ClaimedNotification | None:
+    """Lease a due notification for one attempt (a short transaction); None when it is not sendable now.
+
+    Not sendable: unknown, final (`sent`, `dead`), not due yet, under another sender's live
+    lease, or locked by a concurrent claim at this very moment (SKIP LOCKED: it skips rather
+    than waits). A notification whose earlier lease expired was lost by its sender: it is
+    claimed again (or made `dead` if that attempt used up the budget).
+    """
+    notification = (
+        Notification.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("award")
+        .filter(_sendable(now), pk=notification_id)
+        .first()
+    )
+    if notification is None:
+        return None
+    max_attempts = settings.NOTIFICATION_MAX_ATTEMPTS
+    if notification.claimed_until is not None:
+        # Its sender claimed it and never recorded: the provider may have received it.
+        notification.last_error = LOST_WORKER_ERROR
+    if notification.attempts >= max_attempts:
         notification.status = Notification.Status.DEAD
-        notification.next_attempt_at = None
-    metrics.NOTIFICATIONS.labels(
-        tenant=connection.schema_name, provider=notification.provider, outcome=notification.status
-    ).inc()
+        notification.last_error = excerpt(f"max attempts ({max_attempts}) reached: {notification.last_error}")
+        notification.next_attempt_at = notification.claimed_until = notification.claim_token = None
+        notification.save()
+        _count_outcome(notification.provider, notification.status)
+        logger.warning(
+            "notification dead",
+            extra={"notification_id": str(notification.pk), "error": notification.last_error},
+        )
+        return None
+    message = _push_message(notification)
+    notification.attempts += 1
+    notification.status = Notification.Status.SENDING
+    notification.next_attempt_at = None
+    notification.claimed_until = _lease_until(now, message)
+    notification.claim_token = claim_token
+    notification.updated_at = now
+    notification.save(
+        update_fields=[
+            "attempts",
+            "status",
+            "next_attempt_at",
+            "claimed_until",
+            "claim_token",
+            "last_error",
+            "updated_at",
+        ]
+    )
+    return ClaimedNotification(
+        notification_id=notification.pk,
+        campaign_id=notification.campaign_id,
+        provider=notification.provider,
+        attempt=notification.attempts,
+        message=message,
+    )
+
+
+def _deliver(claimed: ClaimedNotification) -> SendResult | ProviderError:
+    """Step 2: the provider's call. Never raises: every failure becomes a ProviderError to record."""
+    try:
+        try:
+            provider = get_provider(claimed.provider)
+        except ImproperlyConfigured as exc:
+            # Retryable: an operator can fix the settings before the budget runs out (or replay).
+            raise ProviderError(f"provider misconfigured: {exc}", retryable=True) from exc
+        return provider.send(claimed.message)
+    except ProviderError as error:
+        return error
+    except Exception as exc:
+        # A provider bug is recorded now (visible in last_error, retried with back-off, then dead)
+        # rather than leaving the row leased until the lease expires.
+        logger.exception("push provider raised", extra={"notification_id": str(claimed.notification_id)})
+        return ProviderError(f"provider error: {type(exc).__name__}: {exc}", retryable=True)
+
+
+def _outcome_fields(
+    claimed: ClaimedNotification, outcome: SendResult | ProviderError, now: datetime
+) -> dict[str, Any]:
+    """The columns an attempt's outcome writes (the lease is released on every path)."""
+    fields: dict[str, Any] = {"claimed_until": None, "claim_token": None, "updated_at": now}
+    if isinstance(outcome, SendResult):
+        return fields | {
+            "status": Notification.Status.SENT,
+            "sent_at": now,
+            "next_attempt_at": None,
+            "provider_message_id": outcome.provider_message_id[:500],
+            "last_status_code": outcome.status_code,
+            "last_error": "",
+            "delivered_to": outcome.delivered_to,
+        }
+    fields |= {"last_status_code": outcome.status_code, "last_error": outcome.message}
+    if outcome.delivered_to:
+        fields["delivered_to"] = outcome.delivered_to
+    max_attempts = settings.NOTIFICATION_MAX_ATTEMPTS
+    if outcome.retryable and claimed.attempt < max_attempts:
+        delay = backoff_seconds(
+            attempt_number=claimed.attempt,
+            base_seconds=settings.NOTIFICATION_RETRY_BASE_SECONDS,
+            max_seconds=settings.NOTIFICATION_RETRY_MAX_SECONDS,
+            retry_after_seconds=outcome.retry_after_seconds,
+        )
+        return fields | {
+            "status": Notification.Status.FAILED,
+            "next_attempt_at": now + timedelta(seconds=delay),
+        }
+    if outcome.retryable:
+        fields["last_error"] = excerpt(f"max attempts ({max_attempts}) reached: {outcome.message}")
+    return fields | {"status": Notification.Status.DEAD, "next_attempt_at": None}
+
+
+def notification_record_outcome(
+    *,
+    claimed: ClaimedNotification,
+    outcome: SendResult | ProviderError,
+    claim_token: uuid.UUID,
+    now: datetime,
+) -> Notification | None:
+    """Step 3: write the attempt's outcome where our claim still holds; None if the lease was lost."""
+    fields = _outcome_fields(claimed, outcome, now)
+    with transaction.atomic():
+        if outcome.invalid_tokens:
+            # Whoever holds the lease now, FCM said these tokens are gone.
+            DeviceToken.objects.filter(token__in=outcome.invalid_tokens).delete()
+        recorded = Notification.objects.filter(pk=claimed.notification_id, claim_token=claim_token).update(
+            **fields
+        )
+    if not recorded:
+        logger.warning(
+            "notification lease lost before recording; the new owner's outcome stands",
+            extra={"notification_id": str(claimed.notification_id), "attempt": claimed.attempt},
+        )
+        return None
+    status = fields["status"]
+    _count_outcome(claimed.provider, status)
+    log = logger.info if status == Notification.Status.SENT else logger.warning
+    log(
+        "notification attempt: %s",
+        status,
+        extra={
+            "notification_id": str(claimed.notification_id),
+            "campaign": claimed.campaign_id,
+            "attempt": claimed.attempt,
+            "error": fields["last_error"],
+        },
+    )
+    return Notification.objects.filter(pk=claimed.notification_id).first()
 
 
 def notification_send(*, notification_id: str | uuid.UUID) -> Notification | None:
-    """One delivery attempt, if the notification is due; idempotent under duplicate task messages.
+    """One delivery attempt, if the notification is due: claim → send → record (module docstring).
 
-    The row is locked (SKIP LOCKED) for the attempt, so two workers never send
-    the same notification at once; a sent or dead one, or one not due yet, is
-    left alone. Returns the notification (None if it does not exist or is locked).
+    Safe to call twice, or at once from two workers: only one claims it, the other does
+    nothing. Call it outside a transaction, so that no transaction stays open during the
+    provider's HTTP call. Returns the notification as it is afterwards (None if it does not exist).
     """
-    with transaction.atomic():
-        notification = (
-            Notification.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("award", "campaign")
-            .filter(pk=notification_id)
-            .first()
-        )
-        if notification is None:
-            return None
-        now = timezone.now()
-        due = notification.next_attempt_at is None or notification.next_attempt_at <= now
-        if notification.status not in (Notification.Status.QUEUED, Notification.Status.FAILED) or not due:
-            return notification
-
-        notification.attempts += 1
-        try:
-            try:
-                provider = get_provider(notification.provider)
-            except ImproperlyConfigured as exc:
-                # Retryable: an operator can fix the settings before the budget runs out (or replay).
-                raise ProviderError(f"provider misconfigured: {exc}", retryable=True) from exc
-            result = provider.send(_push_message(notification))
-        except ProviderError as error:
-            _record_failure(notification, error)
-            if error.invalid_tokens:
-                DeviceToken.objects.filter(token__in=error.invalid_tokens).delete()
-        else:
-            _record_success(notification, result)
-            if result.invalid_tokens:
-                DeviceToken.objects.filter(token__in=result.invalid_tokens).delete()
-        notification.save()
-    log = logger.info if notification.status == Notification.Status.SENT else logger.warning
-    log(
-        "notification attempt: %s",
-        notification.status,
-        extra={
-            "notification_id": str(notification.pk),
-            "campaign": notification.campaign_id,
-            "attempt": notification.attempts,
-            "error": notification.last_error,
-        },
+    claim_token = uuid.uuid4()
+    claimed = notification_claim(notification_id=notification_id, claim_token=claim_token, now=timezone.now())
+    if claimed is None:
+        return Notification.objects.filter(pk=notification_id).first()
+    outcome = _deliver(claimed)
+    recorded = notification_record_outcome(
+        claimed=claimed, outcome=outcome, claim_token=claim_token, now=timezone.now()
     )
-    return notification
+    return recorded or Notification.objects.filter(pk=notification_id).first()
 
 
 @transaction.atomic
 def notifications_enqueue_due(*, limit: int = SWEEP_BATCH) -> int:
-    """Beat sweep: enqueue failed notifications whose back-off has passed, and queued ones stuck too long."""
+    """Beat sweep: enqueue failed notifications whose back-off has passed, claims whose lease expired
+    (their sender died: the send task claims them again), and queued ones stuck too long (their task
+    message was lost). A duplicate message is harmless: only one claim wins."""
     now = timezone.now()
     due_ids = list(
         Notification.objects.filter(
             Q(status=Notification.Status.FAILED, next_attempt_at__lte=now)
+            | Q(status=Notification.Status.SENDING, claimed_until__lte=now)
             | Q(status=Notification.Status.QUEUED, updated_at__lte=now - STALE_QUEUED_AFTER)
         )
         .order_by("next_attempt_at", "created_at")
@@ -263,6 +399,7 @@ def notification_replay(*, notification_id: str | uuid.UUID, actor: str) -> Noti
     notification.status = Notification.Status.QUEUED
     notification.attempts = 0
     notification.next_attempt_at = None
+    notification.claimed_until = notification.claim_token = None
     notification.provider = settings.NOTIFICATION_PROVIDER
     if notification.last_error.startswith(TEMPLATE_ERROR_PREFIX):
         _render(notification, notification.award)

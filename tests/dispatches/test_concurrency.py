@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import quote
 
 import pytest
 from django.db import connection
@@ -36,7 +35,7 @@ from tenants.models import Brand
 from tests.dispatches.factories import make_dispatch
 from tests.partners.factories import PartnerFactory
 from tests.purchases.factories import PurchaseFactory
-from tests.support.committed import in_committed_connection
+from tests.support.committed import in_committed_connection, subprocess_database_url
 
 T = TypeVar("T")
 
@@ -148,16 +147,6 @@ print("recorded", flush=True)
 """
 
 
-def _test_database_url() -> str:
-    """The URL of the test database (a TCP host, or the embedded server's unix socket directory)."""
-    db = connection.settings_dict
-    user = quote(db["USER"] or "", safe="")
-    password = quote(db["PASSWORD"] or "", safe="")
-    if not db["HOST"] or str(db["HOST"]).startswith("/"):
-        return f"postgresql://{user}:{password}@/{db['NAME']}?host={db['HOST']}"
-    return f"postgresql://{user}:{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 def test_a_sender_killed_after_the_partner_answered_re_sends_once_with_the_same_key(
     committed_brand_a, httpserver
 ):
@@ -176,7 +165,7 @@ def test_a_sender_killed_after_the_partner_answered_re_sends_once_with_the_same_
     dispatch = _committed_dispatch(brand, httpserver, "committed-killed")
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": _test_database_url(),
+        "DATABASE_URL": subprocess_database_url(),
     }
     sender = subprocess.Popen(
         [sys.executable, "-c", SENDER_SCRIPT, str(dispatch.id)],

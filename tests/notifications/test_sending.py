@@ -18,7 +18,6 @@ from notifications.services import (
     notification_replay,
     notification_send,
     notifications_enqueue_due,
-    retry_delay_seconds,
 )
 from notifications.tasks import notification_send_task
 from outbox.models import OutboxMessage
@@ -246,14 +245,25 @@ def test_a_queued_notification_whose_message_was_lost_is_swept(make_award):
     assert notifications_enqueue_due() == 0  # touched: not again at once
 
 
-def test_backoff_grows_with_jitter_and_is_capped(settings):
-    settings.NOTIFICATION_RETRY_BASE_SECONDS = 10
-    settings.NOTIFICATION_RETRY_MAX_SECONDS = 300
-    assert 5 <= retry_delay_seconds(attempt=1) <= 10
-    assert 20 <= retry_delay_seconds(attempt=3) <= 40
-    assert 150 <= retry_delay_seconds(attempt=20) <= 300
-    assert retry_delay_seconds(attempt=1, retry_after=100) == 100
-    assert len({retry_delay_seconds(attempt=5) for _ in range(20)}) > 1
+def test_the_wait_before_a_retry_is_full_jitter_within_the_notification_settings(
+    gateway, make_award, settings
+):
+    """core.delivery.backoff_seconds with NOTIFICATION_RETRY_*: uniform in [1 s, min(max, base·2^(n-1))]."""
+    settings.NOTIFICATION_RETRY_BASE_SECONDS = 40
+    settings.NOTIFICATION_RETRY_MAX_SECONDS = 60
+    settings.NOTIFICATION_MAX_ATTEMPTS = 10
+    gateway.expect_request("/push").respond_with_data("down", status=503)
+    notification = make_award().notification
+    waits = []
+    for _attempt in range(1, 6):
+        _make_due(notification)
+        before = timezone.now()
+        failed = notification_send(notification_id=notification.pk)
+        assert failed.status == "failed"
+        waits.append((failed.next_attempt_at - before).total_seconds())
+    assert 1 <= waits[0] <= 40 + 1  # attempt 1: cap = base
+    assert all(1 <= wait <= 60 + 1 for wait in waits)  # later attempts: capped at max
+    assert len({round(wait, 3) for wait in waits}) > 1  # jittered
 
 
 def test_a_stored_template_that_does_not_render_makes_a_dead_notification_and_replay_rerenders(make_award):

@@ -11,8 +11,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from typing import TypeVar
+from urllib.parse import quote
 
-from django.db import connections
+from django.db import connection, connections
 from django_tenants.utils import schema_context
 
 T = TypeVar("T")
@@ -42,3 +43,13 @@ def in_committed_connection(work: Callable[[], T], *, schema: str | None = None,
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome.get("value")  # type: ignore[return-value]
+
+
+def subprocess_database_url() -> str:
+    """The test database's URL, for a process of its own (a TCP host, or the embedded server's socket)."""
+    db = connection.settings_dict
+    user = quote(db["USER"] or "", safe="")
+    password = quote(db["PASSWORD"] or "", safe="")
+    if not db["HOST"] or str(db["HOST"]).startswith("/"):
+        return f"postgresql://{user}:{password}@/{db['NAME']}?host={db['HOST']}"
+    return f"postgresql://{user}:{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
