@@ -17,12 +17,12 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from awards.models import Award
+from awards.selectors import awards_of_customer
 from awards.services import (
     AwardData,
     award_display_value,
     award_receive,
     award_webhook_authenticate,
-    awards_of_customer,
 )
 from campaigns.participation import participation_token_issue
 from core.money import is_iso_4217

@@ -27,7 +27,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework import status
 from standardwebhooks import Webhook
@@ -195,12 +195,3 @@ def award_display_value(value: Decimal | None, currency: str) -> str | None:
         return money_str(value, currency)
     text = format(value, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def awards_of_customer(*, customer_id: str) -> QuerySet[Award]:
-    """A customer's awards, newest first."""
-    return (
-        Award.objects.select_related("campaign", "partner", "notification")
-        .filter(customer_id=customer_id)
-        .order_by("-received_at", "-id")
-    )

@@ -10,10 +10,11 @@ from typing import Any
 
 from django.db.models import Count, Q, Sum
 
+from awards.selectors import award_count
 from campaigns.models import Campaign
 from core.money import money_str
 from dispatches.models import Dispatch
-from notifications.selectors import award_count, notification_status_counts
+from notifications.selectors import notification_status_counts
 from purchases.models import Evaluation
 
 DISPATCH_STATUSES = [choice.value for choice in Dispatch.Status]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.db.models import Count
 
-from awards.models import Award
 from notifications.models import Notification
 
 # The keys SPEC §2 fixes for campaign stats, always present.
@@ -29,7 +28,3 @@ def notification_status_counts(*, campaign_id: int) -> dict[str, int]:
         key = Notification.Status.QUEUED.value if status == Notification.Status.SENDING else status
         counts[key] = counts.get(key, 0) + n
     return counts
-
-
-def award_count(*, campaign_id: int) -> int:
-    return Award.objects.filter(campaign_id=campaign_id).count()

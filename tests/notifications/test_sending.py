@@ -301,7 +301,8 @@ def test_replay_api(make_api_client, make_award):
 
 
 def test_status_counts_for_campaign_stats(make_award):
-    from notifications.selectors import award_count, notification_status_counts
+    from awards.selectors import award_count
+    from notifications.selectors import notification_status_counts
 
     campaign = CampaignFactory(status="active", partner=PartnerFactory())
     first = make_award(campaign=campaign).notification
