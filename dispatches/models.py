@@ -53,6 +53,7 @@ class Dispatch(models.Model):
 
     class Meta:
         db_table = "partners_dispatch"  # the table predates the app (ADR 0011)
+        verbose_name_plural = "dispatches"
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["purchase", "campaign"], name="dispatch_unique_pair"),
