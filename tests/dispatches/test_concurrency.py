@@ -7,15 +7,10 @@ test's own rolled-back transaction reads them (READ COMMITTED).
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -35,7 +30,7 @@ from tenants.models import Brand
 from tests.dispatches.factories import make_dispatch
 from tests.partners.factories import PartnerFactory
 from tests.purchases.factories import PurchaseFactory
-from tests.support.committed import in_committed_connection, subprocess_database_url
+from tests.support.committed import in_committed_connection, sender_killed_mid_request
 
 T = TypeVar("T")
 
@@ -163,27 +158,8 @@ def test_a_sender_killed_after_the_partner_answered_re_sends_once_with_the_same_
     httpserver.expect_request(SUBMISSIONS).respond_with_handler(accept_slowly)
     brand = committed_brand_a
     dispatch = _committed_dispatch(brand, httpserver, "committed-killed")
-    env = os.environ | {
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": subprocess_database_url(),
-    }
-    sender = subprocess.Popen(
-        [sys.executable, "-c", SENDER_SCRIPT, str(dispatch.id)],
-        env=env,
-        cwd=str(Path(__file__).resolve().parents[2]),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        assert arrived.wait(timeout=30), (
-            sender.stderr.read().decode()[-2000:] if sender.poll() else "no request"
-        )
-        sender.send_signal(signal.SIGKILL)
-        sender.wait(timeout=10)
-    finally:
-        if sender.poll() is None:
-            sender.kill()
-    assert b"recorded" not in sender.stdout.read()
+    printed = sender_killed_mid_request(SENDER_SCRIPT, str(dispatch.id), arrived=arrived)
+    assert b"recorded" not in printed
     time.sleep(1.2)  # let the partner's handler finish
 
     dispatch.refresh_from_db()

@@ -10,16 +10,11 @@ that another test may have started.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -42,7 +37,7 @@ from outbox.models import OutboxMessage
 from partners.models import Partner
 from tests.campaigns.factories import CampaignFactory
 from tests.partners.factories import PartnerFactory
-from tests.support.committed import in_committed_connection, subprocess_database_url
+from tests.support.committed import in_committed_connection, sender_killed_mid_request
 
 COMMITTED_PREFIX = "committed-notify-"
 
@@ -321,29 +316,16 @@ def test_a_sender_killed_during_the_call_leaves_its_lease_and_the_sweep_re_sends
 
     gateway.expect_request("/push", method="POST").respond_with_handler(accept_slowly)
     notification = committed_notification()
-    env = os.environ | {
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": subprocess_database_url(),
-        "PUSH_GATEWAY_URL": settings.PUSH_GATEWAY_URL,
-        "PUSH_GATEWAY_SECRET": settings.PUSH_GATEWAY_SECRET,
-    }
-    sender = subprocess.Popen(
-        [sys.executable, "-c", SENDER_SCRIPT, str(notification.pk)],
-        env=env,
-        cwd=str(Path(__file__).resolve().parents[2]),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    printed = sender_killed_mid_request(
+        SENDER_SCRIPT,
+        str(notification.pk),
+        arrived=arrived,
+        extra_env={
+            "PUSH_GATEWAY_URL": settings.PUSH_GATEWAY_URL,
+            "PUSH_GATEWAY_SECRET": settings.PUSH_GATEWAY_SECRET,
+        },
     )
-    try:
-        assert arrived.wait(timeout=30), (
-            sender.stderr.read().decode()[-2000:] if sender.poll() else "no request"
-        )
-        sender.send_signal(signal.SIGKILL)
-        sender.wait(timeout=10)
-    finally:
-        if sender.poll() is None:
-            sender.kill()
-    assert b"recorded" not in sender.stdout.read()
+    assert b"recorded" not in printed
     time.sleep(1.2)  # let the handler finish
 
     notification.refresh_from_db()

@@ -8,8 +8,13 @@ the public schema (the session's brands). The caller cleans up what it commits.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
 
@@ -53,3 +58,32 @@ def subprocess_database_url() -> str:
     if not db["HOST"] or str(db["HOST"]).startswith("/"):
         return f"postgresql://{user}:{password}@/{db['NAME']}?host={db['HOST']}"
     return f"postgresql://{user}:{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def sender_killed_mid_request(
+    script: str, *args: str, arrived: threading.Event, extra_env: dict[str, str] | None = None
+) -> bytes:
+    """Run `python -c script args…` against the test database, SIGKILL it once `arrived` is set
+    (the fake server received its request), and return what it had printed."""
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": subprocess_database_url(),
+        **(extra_env or {}),
+    }
+    sender = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        env=env,
+        cwd=str(Path(__file__).resolve().parents[2]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert arrived.wait(timeout=30), (
+            sender.stderr.read().decode()[-2000:] if sender.poll() else "no request"
+        )
+        sender.send_signal(signal.SIGKILL)
+        sender.wait(timeout=10)
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+    return sender.stdout.read()
