@@ -13,7 +13,7 @@ BENCH_ARGS ?=
 QUICK ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-resilience test-fast lint format migrate bootstrap bench embedded-status embedded-stop clean
+.PHONY: help run test screenshots test-resilience test-fast lint format migrate bootstrap bench embedded-status embedded-stop clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ run: bootstrap ## run web (:8000), a Celery worker, beat and the fake partner; C
 test: $(STAMP) ## run the test suite (pytest, --reuse-db); fails if models and migrations differ
 	$(PY) manage.py makemigrations --check --dry-run > /dev/null || (echo "models changed without a migration: run makemigrations" >&2; exit 1)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+screenshots: $(STAMP) ## run the browser tests and write their screenshots into docs/crm-guide/ (the CRM guide's pictures)
+	BROWSER_TEST_SCREENSHOTS=docs/crm-guide $(PY) -m pytest -m browser $(PYTEST_ARGS)
 
 test-resilience: $(STAMP) ## reliability/security suite (tests/resilience/): fault injection, fuzzing, isolation; rewrites docs/reliability.md
 	$(PY) -m pytest tests/resilience $(PYTEST_ARGS)

@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from accounts.services import api_key_create
 from tenants.models import Brand
 from tenants.services import brand_create
+from tests.support.browser import chromium_page, live_app  # noqa: F401  (headless Chromium on the real app)
 from tests.support.partner_fixtures import partner  # noqa: F401  (a partner on a local HTTP server)
 
 

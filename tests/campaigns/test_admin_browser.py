@@ -8,57 +8,23 @@ and the rows the browser needs are committed up front and removed at the end.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from tests.campaigns.conftest import committed
-from tests.support.browser import launch_chromium, requires_chromium
+from tests.support.browser import BRAND_HOST as HOST
+from tests.support.browser import launch_chromium, requires_chromium, save_screenshot
 
 SCHEMA = "brand_a"
-HOST = "brand-a.localhost"
 USERNAME = "browser-crm"
 PASSWORD = "browser-test-password-1"
 CAMPAIGN_NAME = "Browser test campaign"
 PARTNER_SLUG = "browser-partner"
-SCREENSHOT_DIR = Path(os.environ.get("BROWSER_TEST_SCREENSHOTS", "/tmp"))
 
 pytestmark = requires_chromium
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
-@pytest.fixture
-def live_app(db) -> Iterator[str]:
-    """The real WSGI application on 127.0.0.1:<free port>, in a thread; yields the brand's base URL."""
-    from django.core.wsgi import get_wsgi_application
-
-    server = make_server("127.0.0.1", 0, get_wsgi_application(), handler_class=_QuietHandler)
-
-    def serve() -> None:
-        try:
-            server.serve_forever(poll_interval=0.1)
-        finally:
-            connections.close_all()  # this thread's database connection
-
-    thread = threading.Thread(target=serve, name="browser-test-wsgi", daemon=True)
-    thread.start()
-    try:
-        yield f"http://{HOST}:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
 
 
 def _cleanup() -> None:
@@ -142,7 +108,7 @@ def test_crm_person_creates_and_activates_a_campaign(live_app, committed_crm_use
             page.click(".campaign-lifecycle-activate")
             expect(page.locator(".messagelist")).to_contain_text("is now active")
             expect(page.locator(".campaign-status")).to_have_text("Active")
-            page.screenshot(path=str(SCREENSHOT_DIR / "cbo-browser-test-activated.png"), full_page=True)
+            save_screenshot(page, "campaign-activated")
 
             page.goto(f"{live_app}/admin/campaigns/campaign/?status__exact=active")
             expect(page.locator("#result_list")).to_contain_text(CAMPAIGN_NAME)

@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from tests.campaigns.conftest import committed
-from tests.campaigns.test_admin_browser import HOST, live_app  # noqa: F401 - the fixture
+from tests.support.browser import BRAND_HOST as HOST
 from tests.support.browser import launch_chromium, requires_chromium
 
 SCHEMA = "brand_a"
@@ -77,7 +77,7 @@ def committed_dashboard(brands, db):
         committed(SCHEMA, _cleanup)
 
 
-def test_campaign_dashboard_renders_its_chart(live_app, committed_dashboard, tmp_path):  # noqa: F811
+def test_campaign_dashboard_renders_its_chart(live_app, committed_dashboard, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     url = f"{live_app}/admin/monitoring/campaignhourlyrollup/campaign/{committed_dashboard}/"
