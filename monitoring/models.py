@@ -67,3 +67,21 @@ class HealthSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"health at {self.computed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class BrandAlarms(models.Model):
+    """No table: the brand admin's entry for the brand's own alarms and alarm rules (read-only).
+
+    Rules and alarms live in `public` (monitoring.alarms, a shared app), so the brand site cannot
+    register them (ADR 0001). This page reads them through `monitoring.alarms.selectors.brand_alarms`,
+    filtered to the brand being served; nothing on it can be changed.
+    """
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        verbose_name = "alarm"
+        verbose_name_plural = "alarms"
+
+    def __str__(self) -> str:
+        return "alarms"

@@ -1,5 +1,14 @@
-"""Dashboard reads: rollup rows (a few per campaign and hour) and the health snapshot, never raw rows
-— except the per-campaign retrying/dead dispatch counts, an index-only count on (campaign, status)."""
+"""Dashboard reads.
+
+* `evaluation_totals`: the ONE place that computes what a campaign's evaluations add up to — evaluated,
+  eligible, ineligible per reason and the eligible value (money). The overview, the campaign dashboard
+  and `GET /campaigns/{id}/stats/` all read it, so they cannot show two amounts for the same rows.
+  It reads the evaluations themselves (index `evaluation_campaign_idx`), like /stats/ always did.
+* Everything else — hourly series, 24 h counts, dispatch outcomes, awards, notifications — comes from
+  the hourly rollup (a few rows per campaign and hour), refreshed by the monitoring tick; its
+  `computed_at` is shown as "figures as of".
+* The per-campaign retrying/dead dispatch counts are an index-only count on (campaign, status).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +20,12 @@ from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from core.money import to_minor_unit
+from core import task_names
+from core.money import money_str, to_minor_unit
 from monitoring.models import CampaignHourlyRollup, HealthSnapshot
 from monitoring.rollups import hour_floor
+from purchases.models import Evaluation
+from tenants.schedules import PERIODIC_JOBS
 
 FIGURES = (
     "evaluated",
@@ -66,6 +78,63 @@ class CampaignTotals:
         if not self.attempts:
             return None
         return (Decimal(100 * self.dispatch_sent) / self.attempts).quantize(Decimal("0.1"))
+
+
+@dataclass
+class EvaluationTotals:
+    """What one campaign's evaluations add up to; `eligible_value` rounded to the currency's minor unit."""
+
+    currency: str
+    evaluated: int = 0
+    eligible: int = 0
+    ineligible: dict[str, int] = field(default_factory=dict)
+    eligible_value: Decimal = Decimal(0)
+
+    @property
+    def eligible_value_str(self) -> str:
+        """The amount as the API writes it (core.money): "329622.51", "1502" for JPY."""
+        return money_str(self.eligible_value, self.currency)
+
+
+def evaluation_totals(
+    *, campaigns: list[Campaign], since: datetime | None = None
+) -> dict[int, EvaluationTotals]:
+    """Per campaign id: its evaluations' totals (evaluated since `since` when given), in one query.
+
+    Money is summed exactly per campaign (never across currencies) and rounded once, half up
+    (core.money), so every page and the API show the same string for the same rows.
+    """
+    totals = {campaign.pk: EvaluationTotals(currency=campaign.currency) for campaign in campaigns}
+    if not totals:
+        return totals
+    rows = Evaluation.objects.filter(campaign_id__in=list(totals))
+    if since is not None:
+        rows = rows.filter(evaluated_at__gte=since)
+    exact: dict[int, Decimal] = dict.fromkeys(totals, Decimal(0))
+    for row in (
+        rows.values("campaign_id", "eligible", "reason")
+        .annotate(n=Count("id"), value=Sum("eligible_value"))
+        .order_by()
+    ):
+        figures = totals[row["campaign_id"]]
+        figures.evaluated += row["n"]
+        if row["eligible"]:
+            figures.eligible += row["n"]
+            exact[row["campaign_id"]] += row["value"] or Decimal(0)
+        else:
+            figures.ineligible[row["reason"]] = figures.ineligible.get(row["reason"], 0) + row["n"]
+    for campaign_id, figures in totals.items():
+        figures.eligible_value = to_minor_unit(exact[campaign_id], figures.currency)
+        figures.ineligible = dict(sorted(figures.ineligible.items()))
+    return totals
+
+
+def rollup_refresh_seconds() -> int:
+    """How often the monitoring tick refreshes the rollup and the health snapshot (its beat cadence)."""
+    for job in PERIODIC_JOBS:
+        if job.tenant_task == task_names.MONITORING_TICK and job.every_seconds:
+            return job.every_seconds
+    raise LookupError("the monitoring tick has no periodic job")
 
 
 def _sums(queryset) -> dict:

@@ -9,6 +9,7 @@ from django_tenants.utils import get_public_schema_name, schema_context
 
 from core.exceptions import ConflictError, validate_model
 from tenants.models import Brand, Domain
+from tenants.signals import brand_created
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ def brand_create(*, schema_name: str, name: str, domain: str) -> BrandResult:
             )
         # Re-running onboarding also finishes a schema whose creation was interrupted.
         brand.create_schema(check_if_exists=True)
+        brand_created.send(sender=Brand, brand=brand, created=False)
         return BrandResult(brand=brand, domain=existing_domain, created=False)
 
     brand = Brand(schema_name=schema_name, name=name)
@@ -61,6 +63,7 @@ def brand_create(*, schema_name: str, name: str, domain: str) -> BrandResult:
     brand.save()
     with transaction.atomic():
         domain_row = Domain.objects.create(domain=domain, tenant=brand, is_primary=True)
+    brand_created.send(sender=Brand, brand=brand, created=True)
     return BrandResult(brand=brand, domain=domain_row, created=True)
 
 

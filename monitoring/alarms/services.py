@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from monitoring.alarms import notifiers
+from monitoring.alarms.defaults import DEFAULT_RULES, default_rule_name
 from monitoring.alarms.models import Alarm, AlarmRule
 from monitoring.health import dispatch_failure_rate
 from monitoring.models import HealthSnapshot
@@ -57,6 +58,28 @@ def _observe(rule: AlarmRule, snapshot: HealthSnapshot) -> list[Observation]:
             Observation(slug, Decimal(n), Decimal(n) >= threshold) for slug, n in sorted(failures.items())
         ]
     raise ValueError(f"unknown alarm rule kind {rule.kind!r}")
+
+
+@transaction.atomic
+def alarm_rules_ensure_defaults(*, brand: Brand) -> list[AlarmRule]:
+    """Give the brand its default alarm rules (defaults.py). Idempotent: an existing rule of the same
+    name is left as the operator tuned it. Returns the brand's default rules."""
+    rules = []
+    for default in DEFAULT_RULES:
+        rule, created = AlarmRule.objects.get_or_create(
+            name=default_rule_name(default, brand.schema_name),
+            defaults={
+                "kind": default.kind,
+                "threshold": default.threshold,
+                "window_minutes": default.window_minutes,
+                "min_attempts": default.min_attempts,
+                "brand": brand,
+            },
+        )
+        if created:
+            logger.info("default alarm rule created", extra={"rule": rule.name, "tenant": brand.schema_name})
+        rules.append(rule)
+    return rules
 
 
 def rules_for_brand(*, brand: Brand) -> list[AlarmRule]:

@@ -54,6 +54,8 @@ def alarm_channels(settings, smtp_server, webhook_server):
 
 @pytest.fixture
 def rules(brand_a):
+    # These tests are about these rules alone: the brands' default rules are set aside (rolled back).
+    AlarmRule.objects.all().delete()
     return [
         AlarmRule.objects.create(name="dead letters", kind=AlarmRule.Kind.DEAD_LETTERS, threshold=0),
         AlarmRule.objects.create(
@@ -200,6 +202,7 @@ def webhook_only_alarm(brand_a, settings, webhook_server):
     settings.ALARM_EMAIL_TO = []
     settings.ALARM_WEBHOOK_URL = webhook_server.url_for("/alarms")
     settings.ALARM_WEBHOOK_SECRET = make_whsec()
+    AlarmRule.objects.all().delete()
     rule = AlarmRule.objects.create(name="dead letters", kind=AlarmRule.Kind.DEAD_LETTERS, threshold=0)
     return Alarm.objects.create(
         rule=rule, brand=brand_a, fired_at=timezone.now(), fired_value=Decimal(1), last_value=Decimal(1)

@@ -78,7 +78,8 @@ def test_crm_viewer_sees_the_campaign_dashboard_with_its_chart(django_user_model
     assert re.search(r'id="lifetime-evaluated">7<', html)
     assert re.search(r'id="lifetime-eligible">4<', html)
     assert re.search(r'id="lifetime-success-rate">33.3 %<', html)  # 1 sent of 3 attempts
-    assert re.search(r'id="now-dead">1<', html)
+    # "Dead letters now" opens the dead letters, where they are read and replayed.
+    assert re.search(r'id="now-dead"><a href="/admin/dispatches/dispatch/\?status__exact=dead"[^>]*>1</a>', html)
     svg = html[html.index('<div class="dash-chart" id="chart-evaluations">') :]
     svg = svg[: svg.index("</svg>")]
     assert "<svg" in svg
@@ -111,7 +112,7 @@ def test_eligible_values_are_shown_in_the_campaigns_minor_unit(
 
     html = client.get(dashboard_url(campaign.pk)).content.decode()
     assert re.search(rf'id="lifetime-eligible-value">{shown} {currency}<', html)
-    assert f'<td class="num">{shown}</td>' in html  # the hourly table, not "1502.00" or "1.73"
+    assert re.search(rf'id="window-eligible-value">{shown} {currency}<', html)  # not "1502.00" or "1.73"
     assert f"{shown} {currency}" in client.get(OVERVIEW).content.decode()
 
 
