@@ -28,10 +28,11 @@ from django.contrib.auth.models import Permission
 from django.contrib.contenttypes import views as contenttype_views
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 from django.db.models import Model, QuerySet
 from django.db.models.base import ModelBase
 from django.http import Http404, HttpRequest, HttpResponse
-from django.urls import path
+from django.urls import NoReverseMatch, path, reverse
 from django_tenants.utils import app_labels
 
 
@@ -85,6 +86,23 @@ class SchemaBoundAdminSite(admin.AdminSite):
             raise Http404("No such object on this site.")
         return contenttype_views.shortcut(request, content_type_id, object_id)
 
+    # "View site" opens this URL name when it exists (the front page of what the site is about);
+    # the site has no public pages, so without one the link is hidden rather than a 404.
+    home_url_name: str | None = None
+
+    def home_url(self) -> str | None:
+        if self.home_url_name is None:
+            return None
+        try:
+            return reverse(self.home_url_name)
+        except NoReverseMatch:
+            return None
+
+    def each_context(self, request: HttpRequest) -> dict:
+        context = super().each_context(request)
+        context["site_url"] = self.home_url()
+        return context
+
     def permissions_of_this_site(self) -> QuerySet[Permission]:
         """Permissions a user of this site can be granted: those of the models whose tables it has."""
         return Permission.objects.filter(content_type__app_label__in=self.app_labels()).select_related(
@@ -93,20 +111,33 @@ class SchemaBoundAdminSite(admin.AdminSite):
 
 
 class BrandAdminSite(SchemaBoundAdminSite):
+    """Headed with the name of the brand being served (`connection.tenant`); "View site" is its dashboards."""
+
     schema_kind = "brand"
     site_header = "Campaign back office"
     site_title = "Campaign back office"
     index_title = "Brand administration"
+    home_url_name = "admin:monitoring_campaignhourlyrollup_changelist"
 
     def app_labels(self) -> set[str]:
         return tenant_app_labels()
 
+    def each_context(self, request: HttpRequest) -> dict:
+        context = super().each_context(request)
+        brand_name = getattr(getattr(connection, "tenant", None), "name", "")
+        if brand_name:
+            context["site_header"] = brand_name
+            context["site_title"] = f"{brand_name} · campaign back office"
+            context["index_title"] = f"{brand_name} administration"
+        return context
+
 
 class PlatformAdminSite(SchemaBoundAdminSite):
     schema_kind = "platform"
-    site_header = "Campaign back office: platform"
-    site_title = "Campaign back office: platform"
+    site_header = "Platform"
+    site_title = "Platform · campaign back office"
     index_title = "Platform administration"
+    home_url_name = "admin:alarms_platformdashboard_changelist"
 
     def app_labels(self) -> set[str]:
         return shared_app_labels()
