@@ -128,7 +128,6 @@ class BrandAdminSite(SchemaBoundAdminSite):
         if brand_name:
             context["site_header"] = brand_name
             context["site_title"] = f"{brand_name} · campaign back office"
-            context["index_title"] = f"{brand_name} administration"
         return context
 
 
