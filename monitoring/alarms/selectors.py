@@ -73,6 +73,10 @@ def _amount(kind: str, value: Decimal | None) -> str:
     if value is None:
         return ""
     if kind in (AlarmRule.Kind.BACKLOG_AGE, AlarmRule.Kind.OUTBOX_LAG):
+        seconds = value.to_integral_value()
+        if seconds and seconds % 60 == 0:
+            minutes = int(seconds // 60)
+            return f"{minutes} minute" if minutes == 1 else f"{minutes} minutes"
         return f"{value.normalize():f} s"
     if kind == AlarmRule.Kind.FAILURE_RATE:
         return f"{value.quantize(Decimal('0.1')):f} %"
