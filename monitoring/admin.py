@@ -149,7 +149,9 @@ class CampaignDashboardAdmin(admin.ModelAdmin):
             height=200,
         )
         lifetime_evaluations = selectors.evaluation_totals(campaigns=[campaign])[campaign.pk]
-        window_evaluations = selectors.evaluation_totals(campaigns=[campaign], since=points[0].hour)[campaign.pk]
+        window_evaluations = selectors.evaluation_totals(campaigns=[campaign], since=points[0].hour)[
+            campaign.pk
+        ]
         context = {
             **self.admin_site.each_context(request),
             "title": f"Dashboard: {campaign.name}",

@@ -4,22 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('monitoring', '0002_raw_row_time_indexes'),
+        ("monitoring", "0002_raw_row_time_indexes"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BrandAlarms',
+            name="BrandAlarms",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'alarm',
-                'verbose_name_plural': 'alarms',
-                'managed': False,
-                'default_permissions': (),
+                "verbose_name": "alarm",
+                "verbose_name_plural": "alarms",
+                "managed": False,
+                "default_permissions": (),
             },
         ),
     ]

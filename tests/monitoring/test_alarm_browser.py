@@ -62,7 +62,9 @@ def _seed() -> int:
     partner = PartnerFactory(slug=PARTNER_SLUG, name="Rewards partner")
     campaign = CampaignFactory(name=CAMPAIGN_NAME, status="active", partner=partner)
     now = timezone.now()
-    outcomes = ["eligible"] * 30 + ["below_minimum"] * 6 + ["outside_validity"] * 3 + ["no_eligible_items"] * 2
+    outcomes = (
+        ["eligible"] * 30 + ["below_minimum"] * 6 + ["outside_validity"] * 3 + ["no_eligible_items"] * 2
+    )
     for n, outcome in enumerate(outcomes):
         purchase = PurchaseFactory(external_id=f"{PURCHASE_PREFIX}{n}")
         eligible = outcome == "eligible"
@@ -72,9 +74,13 @@ def _seed() -> int:
             evaluated_at=now - timedelta(minutes=90 - 2 * n),
         )  # fmt: skip
         if eligible and n < DEAD_LETTERS:
-            Dispatch.objects.create(purchase=purchase, campaign=campaign, partner=partner, status="dead", attempts=5)
+            Dispatch.objects.create(
+                purchase=purchase, campaign=campaign, partner=partner, status="dead", attempts=5
+            )
         elif eligible:
-            Dispatch.objects.create(purchase=purchase, campaign=campaign, partner=partner, status="sent", attempts=1)
+            Dispatch.objects.create(
+                purchase=purchase, campaign=campaign, partner=partner, status="sent", attempts=1
+            )
     monitoring_tick_task.run()  # what the periodic "monitoring tick" does every minute
     return campaign.pk
 
@@ -105,7 +111,9 @@ def test_a_default_alarm_fires_and_a_crm_viewer_sees_it(live_app, chromium_page,
 
     row.locator("a", has_text=CAMPAIGN_NAME).click()
     expect(page.locator("#campaign-dashboard")).to_be_visible()
-    expect(page.locator("#now-dead a")).to_have_attribute("href", "/admin/dispatches/dispatch/?status__exact=dead")
+    expect(page.locator("#now-dead a")).to_have_attribute(
+        "href", "/admin/dispatches/dispatch/?status__exact=dead"
+    )
     expect(page.locator('#ineligible-reasons tr[data-reason="below_minimum"]')).to_contain_text("6")
     expect(page.locator("#lifetime-eligible-value")).to_have_text("1048.50 EUR")
     save_screenshot(page, "campaign-dashboard")
@@ -117,5 +125,7 @@ def test_a_default_alarm_fires_and_a_crm_viewer_sees_it(live_app, chromium_page,
     expect(firing).to_contain_text("Dead letters (brand_a)")
     expect(firing).to_contain_text(str(DEAD_LETTERS))
     expect(page.locator("#alarm-rules tr.alarm-rule")).to_have_count(3)
-    assert page.locator("#brand-alarms").locator("input, button, select, textarea").count() == 0  # nothing to change here
+    assert (
+        page.locator("#brand-alarms").locator("input, button, select, textarea").count() == 0
+    )  # nothing to change here
     save_screenshot(page, "brand-alarms")

@@ -25,7 +25,11 @@ from tests.partners.factories import PartnerFactory
 from tests.support.html import elements
 
 ALARMS = "/admin/monitoring/brandalarms/"
-DEFAULT_NAMES_A = {"Dead letters (brand_a)", "Dispatch backlog age (brand_a)", "Partner failure rate (brand_a)"}
+DEFAULT_NAMES_A = {
+    "Dead letters (brand_a)",
+    "Dispatch backlog age (brand_a)",
+    "Partner failure rate (brand_a)",
+}
 
 
 def _viewer(django_user_model, host: str, username: str) -> Client:
@@ -62,7 +66,10 @@ def test_defaults_are_idempotent_and_keep_what_an_operator_tuned(brands, db):
 def test_rerunning_brand_creation_and_the_backfill_restore_missing_defaults(brands, db):
     AlarmRule.objects.filter(brand=brands["brand_a"]).delete()
     brand_create(schema_name="brand_a", name="Brand A", domain="brand-a.localhost")  # the create path again
-    assert set(AlarmRule.objects.filter(brand=brands["brand_a"]).values_list("name", flat=True)) == DEFAULT_NAMES_A
+    assert (
+        set(AlarmRule.objects.filter(brand=brands["brand_a"]).values_list("name", flat=True))
+        == DEFAULT_NAMES_A
+    )
 
     AlarmRule.objects.filter(brand=brands["brand_b"]).delete()
     backfill = __import__(
@@ -131,7 +138,9 @@ def test_brand_b_never_sees_brand_a_alarms_or_rules(django_user_model, dead_lett
         client_b = _viewer(django_user_model, "brand-b.localhost", "alarm-viewer-b")
         html_b = client_b.get(ALARMS).content.decode()
     assert "brand_a" not in html_b and "Dead letters (brand_b)" in html_b
-    assert [row.split(" More")[0] for row in _rows(html_b, "alarm-firing")] == ["Partner failure rate (brand_b)"]
+    assert [row.split(" More")[0] for row in _rows(html_b, "alarm-firing")] == [
+        "Partner failure rate (brand_b)"
+    ]
 
     client_a = _viewer(django_user_model, "brand-a.localhost", "alarm-viewer-a2")
     html_a = client_a.get(ALARMS).content.decode()

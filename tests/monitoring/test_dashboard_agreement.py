@@ -38,8 +38,12 @@ def _ineligible(campaign, at, reason: str, n: int) -> None:
 @pytest.fixture
 def laid_out(brand_a):
     now = timezone.now()
-    eur = CampaignFactory(name="Agreement EUR", currency="EUR", status=Campaign.Status.ACTIVE, partner=PartnerFactory())
-    jpy = CampaignFactory(name="Agreement JPY", currency="JPY", status=Campaign.Status.ACTIVE, partner=PartnerFactory())
+    eur = CampaignFactory(
+        name="Agreement EUR", currency="EUR", status=Campaign.Status.ACTIVE, partner=PartnerFactory()
+    )
+    jpy = CampaignFactory(
+        name="Agreement JPY", currency="JPY", status=Campaign.Status.ACTIVE, partner=PartnerFactory()
+    )
     # Five hours ago: outside the tick's look-back (MONITORING_ROLLUP_HOURS = 2), never rolled up.
     add_evaluation(eur, now - timedelta(hours=5), eligible=True, value="1000.00")
     for value in ("33.335", "33.335", "33.335"):  # 100.005 EUR, half up: 100.01

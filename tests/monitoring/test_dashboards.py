@@ -79,7 +79,9 @@ def test_crm_viewer_sees_the_campaign_dashboard_with_its_chart(django_user_model
     assert re.search(r'id="lifetime-eligible">4<', html)
     assert re.search(r'id="lifetime-success-rate">33.3 %<', html)  # 1 sent of 3 attempts
     # "Dead letters now" opens the dead letters, where they are read and replayed.
-    assert re.search(r'id="now-dead"><a href="/admin/dispatches/dispatch/\?status__exact=dead"[^>]*>1</a>', html)
+    assert re.search(
+        r'id="now-dead"><a href="/admin/dispatches/dispatch/\?status__exact=dead"[^>]*>1</a>', html
+    )
     svg = html[html.index('<div class="dash-chart" id="chart-evaluations">') :]
     svg = svg[: svg.index("</svg>")]
     assert "<svg" in svg

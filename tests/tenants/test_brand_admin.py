@@ -32,11 +32,15 @@ def test_the_platform_brand_changelist_has_no_delete_action(operator_client, bra
         brand = brands["brand_a"]
         # The bulk action posted by hand is refused, and the brand (and its schema) stays.
         response = operator_client.post(
-            "/admin/tenants/brand/", {"action": "delete_selected", "_selected_action": [brand.pk], "post": "yes"}
+            "/admin/tenants/brand/",
+            {"action": "delete_selected", "_selected_action": [brand.pk], "post": "yes"},
         )
         assert response.status_code in (200, 302)
         assert operator_client.get(f"/admin/tenants/brand/{brand.pk}/delete/").status_code == 403
-        assert operator_client.post(f"/admin/tenants/brand/{brand.pk}/delete/", {"post": "yes"}).status_code == 403
+        assert (
+            operator_client.post(f"/admin/tenants/brand/{brand.pk}/delete/", {"post": "yes"}).status_code
+            == 403
+        )
         change = operator_client.get(f"/admin/tenants/brand/{brand.pk}/change/").content.decode()
         assert "deletelink" not in change
         assert Brand.objects.filter(pk=brand.pk).exists()
