@@ -45,7 +45,10 @@ class Campaign(models.Model):
     # 4 decimal places hold every ISO 4217 minor unit (CLF has 4).
     min_purchase_value = models.DecimalField(
         "minimum purchase value",
-        max_digits=18, decimal_places=4, default=Decimal(0), validators=[MinValueValidator(Decimal(0))]
+        max_digits=18,
+        decimal_places=4,
+        default=Decimal(0),
+        validators=[MinValueValidator(Decimal(0))],
     )
     partner = models.ForeignKey(
         "partners.Partner", on_delete=models.PROTECT, null=True, blank=True, related_name="campaigns"
@@ -119,7 +122,9 @@ class ItemRule(models.Model):
         help_text="Blacklist: a matching line never counts. "
         "Whitelist: a matching line counts × multiplier + bonus per unit.",
     )
-    match = models.CharField(max_length=10, choices=Match.choices, help_text="What the value is compared with.")
+    match = models.CharField(
+        max_length=10, choices=Match.choices, help_text="What the value is compared with."
+    )
     value = models.CharField(max_length=200, help_text="The SKU or category, exactly as purchases send it.")
     multiplier = models.DecimalField(
         max_digits=12,
