@@ -12,11 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.html import format_html
 
 from campaigns import services
 from campaigns.models import Campaign, ItemRule
+from core.db import constraint_for_message
 from core.money import ISO_4217_MINOR_UNITS, is_iso_4217, to_minor_unit
 
 REWARD_TYPE_CHOICES = [("", "— no reward yet —"), ("voucher", "Voucher"), ("special_offer", "Special offer")]
@@ -168,6 +170,15 @@ class CampaignAdminForm(forms.ModelForm):
 
     def _post_clean(self) -> None:
         super()._post_clean()
+        # The model's own clean reports violated constraints form-wide; campaign_validate reports
+        # them again next to their field. Keep the one next to the field.
+        form_wide = self._errors.get(NON_FIELD_ERRORS)
+        if form_wide is not None:
+            kept = [m for m in form_wide if constraint_for_message(Campaign, m) is None]
+            if kept:
+                self._errors[NON_FIELD_ERRORS] = self.error_class(kept, error_class="nonfield")
+            else:
+                del self._errors[NON_FIELD_ERRORS]
         self.instance.reward = self.reward_from_fields()
         self.instance.notification = self.notification_from_fields()
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group
@@ -116,7 +117,8 @@ def test_admin_form_reports_the_api_rules_as_field_errors(editor):
 
     partner = PartnerFactory()
     response = editor.post(
-        f"{ADMIN}add/", form_data(partner, currency="XYZ", reward_type="", reward_value="5", min_purchase_value="-1")
+        f"{ADMIN}add/",
+        form_data(partner, currency="XYZ", reward_type="", reward_value="5", min_purchase_value="-1"),
     )
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
@@ -297,3 +299,97 @@ def test_admin_form_with_missing_fields_shows_errors_not_a_500(editor):
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert {"starts_at", "currency", "purchase_channels", "reward_type"} <= set(errors)
+
+
+def test_a_save_that_changes_nothing_keeps_the_version_and_writes_no_history(editor):
+    from core.models import AuditEvent
+    from tests.partners.factories import PartnerFactory
+
+    partner = PartnerFactory()
+    assert editor.post(f"{ADMIN}add/", form_data(partner)).status_code == 302
+    campaign = Campaign.objects.get(name="Carnival 2027")
+    assert campaign.version == 1
+    events = AuditEvent.objects.filter(object_id=str(campaign.pk)).count()
+
+    # Post the change page back exactly as the browser shows it.
+    page = editor.get(f"{ADMIN}{campaign.pk}/change/")
+    form = page.context["adminform"].form
+    assert form.initial["min_purchase_value"] == Decimal("20.00")  # money, not 20.0000
+    rules = list(campaign.item_rules.order_by("id"))
+    same = form_data(
+        partner,
+        **{
+            "starts_at_0": timezone.localtime(campaign.starts_at).strftime("%Y-%m-%d"),
+            "starts_at_1": timezone.localtime(campaign.starts_at).strftime("%H:%M:%S"),
+            "ends_at_0": timezone.localtime(campaign.ends_at).strftime("%Y-%m-%d"),
+            "ends_at_1": timezone.localtime(campaign.ends_at).strftime("%H:%M:%S"),
+            "reward_value": "5.00",
+            "item_rules-INITIAL_FORMS": "2",
+            "item_rules-0-id": str(rules[0].pk),
+            "item_rules-0-campaign": str(campaign.pk),
+            "item_rules-1-id": str(rules[1].pk),
+            "item_rules-1-campaign": str(campaign.pk),
+            "item_rules-1-multiplier": "2",
+            "item_rules-1-bonus_per_unit": "0.5",
+        },
+    )
+    response = editor.post(f"{ADMIN}{campaign.pk}/change/", same)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    campaign.refresh_from_db()
+    assert campaign.version == 1
+    assert AuditEvent.objects.filter(object_id=str(campaign.pk)).count() == events
+
+    changed = {**same, "min_purchase_value": "30", "item_rules-1-multiplier": "3"}
+    assert editor.post(f"{ADMIN}{campaign.pk}/change/", changed).status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.version == 2  # one save, one version
+    event = AuditEvent.objects.filter(object_id=str(campaign.pk), action="campaign.updated").get()
+    assert set(event.changes) == {"min_purchase_value", f"item_rules[{rules[1].pk}].multiplier", "version"}
+
+
+def test_warnings_after_save_for_an_ended_campaign_without_partner(editor):
+    from tests.partners.factories import PartnerFactory
+
+    past = timezone.now() - timedelta(days=300)
+    data = form_data(
+        PartnerFactory(),
+        starts_at_0=(past - timedelta(days=10)).strftime("%Y-%m-%d"),
+        ends_at_0=past.strftime("%Y-%m-%d"),
+    )
+    data["partner"] = ""
+    response = editor.post(f"{ADMIN}add/", data, follow=True)
+    warnings = [str(m) for m in response.context["messages"] if m.level_tag == "warning"]
+    assert len(warnings) == 2
+    assert "ended on" in warnings[0] and "no partner" in warnings[1]
+
+
+def test_cancel_asks_first_and_says_what_happens(editor):
+    campaign = CampaignFactory(status="active")
+    page = editor.get(f"{ADMIN}{campaign.pk}/lifecycle/cancel/")
+    assert page.status_code == 200
+    assert "cannot be undone" in page.content.decode()
+    assert Campaign.objects.get(pk=campaign.pk).status == "active"
+    editor.post(f"{ADMIN}{campaign.pk}/lifecycle/cancel/", {"confirmed": "yes", "note": "budget cut"})
+    assert Campaign.objects.get(pk=campaign.pk).status == "cancelled"
+    assert CampaignTransition.objects.filter(campaign=campaign, note="budget cut").exists()
+
+
+def test_bulk_cancel_asks_first(editor):
+    campaigns = [CampaignFactory(status="active"), CampaignFactory(status="draft")]
+    ids = [str(c.pk) for c in campaigns]
+    page = editor.post(ADMIN, {"action": "cancel", "_selected_action": ids})
+    assert page.status_code == 200 and "cannot be undone" in page.content.decode()
+    assert set(Campaign.objects.values_list("status", flat=True)) == {"active", "draft"}
+    editor.post(ADMIN, {"action": "cancel", "_selected_action": ids, "confirmed": "yes"})
+    assert set(Campaign.objects.values_list("status", flat=True)) == {"cancelled"}
+
+
+def test_push_preview_renders_for_a_sample_award(editor):
+    response = editor.post(
+        f"{ADMIN}preview-push/",
+        {"title": "{{ campaign.name }}", "body": "{{ award.value }} {{ award.currency }}", "campaign_name": "Xmas",
+         "currency": "JPY"},
+    )  # fmt: skip
+    assert response.json() == {"title": "Xmas", "body": "10 JPY", "errors": []}
+    bad = editor.post(f"{ADMIN}preview-push/", {"title": "x", "body": "{{ award.valu }}"})
+    assert bad.status_code == 400 and "award.valu" in bad.json()["errors"][0]

@@ -114,7 +114,12 @@ def _previewed_csv() -> dict[str, Any]:
 
     campaign_id = _campaign().pk
     _parsed, plan = item_rules_csv_preview(campaign_id=campaign_id, content=CSV, remove_missing=False)
-    return {"campaign_id": campaign_id, "content": CSV, "remove_missing": False, "expected_digest": plan.digest}
+    return {
+        "campaign_id": campaign_id,
+        "content": CSV,
+        "remove_missing": False,
+        "expected_digest": plan.digest,
+    }
 
 
 def _rule_removal() -> dict[str, Any]:
