@@ -1,3 +1,6 @@
+import zoneinfo
+
+from django import forms
 from django.contrib import admin
 
 from tenants.models import Brand, Domain
@@ -8,9 +11,22 @@ class DomainInline(admin.TabularInline):
     extra = 0
 
 
+class BrandAdminForm(forms.ModelForm):
+    timezone = forms.ChoiceField(
+        choices=[(name, name) for name in sorted(zoneinfo.available_timezones())],
+        initial="UTC",
+        help_text="The brand's admin shows and reads campaign dates in this zone; they are stored in UTC.",
+    )
+
+    class Meta:
+        model = Brand
+        fields = "__all__"
+
+
 @admin.register(Brand)
 class BrandAdmin(admin.ModelAdmin):
-    list_display = ["name", "schema_name", "created_at"]
+    form = BrandAdminForm
+    list_display = ["name", "schema_name", "timezone", "created_at"]
     search_fields = ["name", "schema_name"]
     inlines = [DomainInline]
 
