@@ -20,7 +20,7 @@ class BrandAdminForm(forms.ModelForm):
 
     class Meta:
         model = Brand
-        fields = "__all__"
+        fields = ["schema_name", "name", "timezone"]
 
 
 @admin.register(Brand)

@@ -66,7 +66,9 @@ def test_crm_person_creates_a_partner_and_a_campaign_through_forms_only(
 
     page = chromium_page
     now = timezone.now()
-    admin_login(page, live_app, username=USERNAME, password=PASSWORD, next_path="/admin/partners/partner/add/")
+    admin_login(
+        page, live_app, username=USERNAME, password=PASSWORD, next_path="/admin/partners/partner/add/"
+    )
 
     page.fill("#id_slug", PARTNER_SLUG)
     page.fill("#id_name", "Forms Browser Partner")
