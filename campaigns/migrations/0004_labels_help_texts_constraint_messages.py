@@ -10,7 +10,6 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("campaigns", "0003_crm_groups_view_audit_events"),
-        ("partners", "0008_move_dispatches_and_awards_out"),
     ]
 
     operations = [

@@ -36,8 +36,11 @@ def _cleanup() -> None:
     from campaigns.models import Campaign
     from partners.models import Partner
 
-    Campaign.objects.filter(name__startswith="Forms browser").delete()
+    campaigns = Campaign.objects.filter(name__startswith="Forms browser")
+    partner_ids = set(campaigns.values_list("partner_id", flat=True))
+    campaigns.delete()
     Partner.objects.filter(slug=PARTNER_SLUG).delete()
+    Partner.objects.filter(pk__in=partner_ids, campaigns__isnull=True).delete()  # the factories' partners
     get_user_model().objects.filter(username=USERNAME).delete()
 
 
