@@ -1,7 +1,10 @@
 """The CRM's admin for campaigns: every write goes through campaigns.services, exactly like the API.
 
 * list: status badges, filters, lifecycle and duplicate actions (409 reasons become messages);
-* change page: item rules inline, lifecycle buttons, CSV import, read-only transition history;
+  cancel and complete show a confirmation page first;
+* change page: the form of campaigns/forms.py (no JSON), item rules inline, lifecycle buttons, the push
+  preview, CSV import at the top (upload → preview → apply), export and template, transition history;
+  dates in the brand's time zone; one save is one service call, so one version;
   "History" lists the campaign's audit events (its edits, item rules and transitions, from API and admin);
 * "CRM editor" may change, "CRM viewer" may only look (groups from migration 0002).
 """

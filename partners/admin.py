@@ -28,12 +28,14 @@ class PartnerAdminForm(forms.ModelForm):
         label="Submission URL",
         max_length=500,
         assume_scheme="https",
+        widget=forms.URLInput(attrs={"size": 60}),
         help_text="Where eligible purchases are sent (a signed POST), e.g. https://partner.example/purchases.",
     )
     auth_url = forms.URLField(
         label="Participation URL",
         max_length=500,
         assume_scheme="https",
+        widget=forms.URLInput(attrs={"size": 60}),
         help_text="Where the mobile app sends a customer to join, with a signed token added.",
     )
 
