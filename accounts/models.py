@@ -21,5 +21,9 @@ class ApiKey(AbstractAPIKey):
         verbose_name = "API key"
         verbose_name_plural = "API keys"
         constraints = [
-            models.CheckConstraint(condition=models.Q(role__in=["crm", "ingest"]), name="api_key_role_valid"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=["crm", "ingest"]),
+                name="api_key_role_valid",
+                violation_error_message="Role must be crm or ingest.",
+            ),
         ]

@@ -58,25 +58,34 @@ class ArchiveRun(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(kind__in=["campaign", "purchases"]), name="archive_run_kind_valid"
+                condition=Q(kind__in=["campaign", "purchases"]),
+                name="archive_run_kind_valid",
+                violation_error_message="Kind must be campaign or purchases.",
             ),
             models.CheckConstraint(
                 condition=Q(kind="campaign", campaign__isnull=False)
                 | Q(kind="purchases", campaign__isnull=True, cutoff__isnull=False),
                 name="archive_run_target_matches_kind",
+                violation_error_message="A campaign run needs a campaign; a purchases run needs a cut-off and no campaign.",
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["running", "failed", "completed"]), name="archive_run_status_valid"
+                condition=Q(status__in=["running", "failed", "completed"]),
+                name="archive_run_status_valid",
+                violation_error_message="Status must be running, failed or completed.",
             ),
             # A campaign is archived once: its run is resumed, never started twice.
             models.UniqueConstraint(
-                fields=["campaign"], condition=Q(kind="campaign"), name="archive_run_one_per_campaign"
+                fields=["campaign"],
+                condition=Q(kind="campaign"),
+                name="archive_run_one_per_campaign",
+                violation_error_message="This campaign already has an archive run.",
             ),
             # At most one unfinished purchase-retention run: the next sweep resumes it first.
             models.UniqueConstraint(
                 fields=["kind"],
                 condition=Q(kind="purchases") & ~Q(status="completed"),
                 name="archive_run_one_open_purchase_run",
+                violation_error_message="An unfinished purchases archive run already exists.",
             ),
         ]
 

@@ -35,16 +35,30 @@ class Award(models.Model):
         db_table = "partners_award"  # the table predates the app (ADR 0011)
         ordering = ["-received_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["partner", "award_id"], name="award_unique_partner_award_id"),
-            models.UniqueConstraint(fields=["partner", "webhook_id"], name="award_unique_partner_webhook_id"),
-            models.CheckConstraint(
-                condition=Q(reward_type__in=["voucher", "special_offer"]), name="award_reward_type_valid"
+            models.UniqueConstraint(
+                fields=["partner", "award_id"],
+                name="award_unique_partner_award_id",
+                violation_error_message="This partner already sent an award with this award id.",
+            ),
+            models.UniqueConstraint(
+                fields=["partner", "webhook_id"],
+                name="award_unique_partner_webhook_id",
+                violation_error_message="This partner already sent a webhook with this id.",
             ),
             models.CheckConstraint(
-                condition=Q(value__isnull=True) | Q(value__gte=0), name="award_value_not_negative"
+                condition=Q(reward_type__in=["voucher", "special_offer"]),
+                name="award_reward_type_valid",
+                violation_error_message="Reward type must be voucher or special offer.",
             ),
             models.CheckConstraint(
-                condition=Q(currency="") | Q(currency__regex=r"^[A-Z]{3}$"), name="award_currency_format"
+                condition=Q(value__isnull=True) | Q(value__gte=0),
+                name="award_value_not_negative",
+                violation_error_message="Value cannot be negative.",
+            ),
+            models.CheckConstraint(
+                condition=Q(currency="") | Q(currency__regex=r"^[A-Z]{3}$"),
+                name="award_currency_format",
+                violation_error_message="Currency must be a three-letter ISO 4217 code, like EUR.",
             ),
         ]
         indexes = [models.Index(fields=["customer_id", "-received_at"], name="award_customer_idx")]

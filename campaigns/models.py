@@ -27,8 +27,8 @@ class Campaign(models.Model):
         ARCHIVED = "archived"
 
     class Channel(models.TextChoices):
-        IN_STORE = "in_store"
-        ECOMMERCE = "ecommerce"
+        IN_STORE = "in_store", "In store"
+        ECOMMERCE = "ecommerce", "E-commerce"
 
     # PostgreSQL's name of the unique constraint `unique=True` creates (services read it off errors).
     NAME_UNIQUE_CONSTRAINT = "campaigns_campaign_name_key"
@@ -36,13 +36,19 @@ class Campaign(models.Model):
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
-    starts_at = models.DateTimeField()
-    ends_at = models.DateTimeField()
-    purchase_channels = ArrayField(models.CharField(max_length=20, choices=Channel.choices))
+    starts_at = models.DateTimeField("start")
+    ends_at = models.DateTimeField("end")
+    purchase_channels = ArrayField(
+        models.CharField(max_length=20, choices=Channel.choices), verbose_name="purchase channels"
+    )
     currency = models.CharField(max_length=3)
     # 4 decimal places hold every ISO 4217 minor unit (CLF has 4).
     min_purchase_value = models.DecimalField(
-        max_digits=18, decimal_places=4, default=Decimal(0), validators=[MinValueValidator(Decimal(0))]
+        "minimum purchase value",
+        max_digits=18,
+        decimal_places=4,
+        default=Decimal(0),
+        validators=[MinValueValidator(Decimal(0))],
     )
     partner = models.ForeignKey(
         "partners.Partner", on_delete=models.PROTECT, null=True, blank=True, related_name="campaigns"
@@ -61,25 +67,36 @@ class Campaign(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="campaign_ends_after_start"),
             models.CheckConstraint(
-                condition=Q(min_purchase_value__gte=0), name="campaign_min_value_not_negative"
+                condition=Q(ends_at__gt=F("starts_at")),
+                name="campaign_ends_after_start",
+                violation_error_message="End must be after the start.",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_purchase_value__gte=0),
+                name="campaign_min_value_not_negative",
+                violation_error_message="Minimum purchase value cannot be negative.",
             ),
             models.CheckConstraint(
                 condition=Q(purchase_channels__len__gt=0)
                 & Q(purchase_channels__contained_by=["in_store", "ecommerce"]),
                 name="campaign_channels_valid",
+                violation_error_message="Choose at least one purchase channel: in store or e-commerce.",
             ),
             models.CheckConstraint(
-                condition=Q(currency__regex=r"^[A-Z]{3}$"), name="campaign_currency_format"
+                condition=Q(currency__regex=r"^[A-Z]{3}$"),
+                name="campaign_currency_format",
+                violation_error_message="Currency must be a three-letter ISO 4217 code, like EUR.",
             ),
             models.CheckConstraint(
                 condition=Q(status__in=["draft", "active", "paused", "completed", "cancelled", "archived"]),
                 name="campaign_status_valid",
+                violation_error_message="Status is not one of the campaign statuses.",
             ),
             models.CheckConstraint(
                 condition=Q(kind__in=["christmas", "carnival", "anniversary", "black_friday", "custom"]),
                 name="campaign_kind_valid",
+                violation_error_message="Kind is not one of the campaign kinds.",
             ),
         ]
 
@@ -91,35 +108,69 @@ class ItemRule(models.Model):
     """A blacklist entry (line excluded from the value) or whitelist entry (line counted with a bonus)."""
 
     class Kind(models.TextChoices):
-        BLACKLIST = "blacklist"
-        WHITELIST = "whitelist"
+        BLACKLIST = "blacklist", "Blacklist"
+        WHITELIST = "whitelist", "Whitelist"
 
     class Match(models.TextChoices):
-        SKU = "sku"
-        CATEGORY = "category"
+        SKU = "sku", "SKU"
+        CATEGORY = "category", "Category"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="item_rules")
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    match = models.CharField(max_length=10, choices=Match.choices)
-    value = models.CharField(max_length=200)
+    kind = models.CharField(
+        max_length=10,
+        choices=Kind.choices,
+        help_text="Blacklist: a matching line never counts. "
+        "Whitelist: a matching line counts × multiplier + bonus per unit.",
+    )
+    match = models.CharField(
+        max_length=10, choices=Match.choices, help_text="What the value is compared with."
+    )
+    value = models.CharField(max_length=200, help_text="The SKU or category, exactly as purchases send it.")
     multiplier = models.DecimalField(
-        max_digits=12, decimal_places=4, default=Decimal(1), validators=[MinValueValidator(Decimal(1))]
+        max_digits=12,
+        decimal_places=4,
+        default=Decimal(1),
+        validators=[MinValueValidator(Decimal(1))],
+        help_text="Whitelist: the line total is multiplied by this (1 = unchanged, at least 1).",
     )
     bonus_per_unit = models.DecimalField(
-        max_digits=18, decimal_places=4, default=Decimal(0), validators=[MinValueValidator(Decimal(0))]
+        "bonus per unit",
+        max_digits=18,
+        decimal_places=4,
+        default=Decimal(0),
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Whitelist: added for each unit bought, in the campaign's currency.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "kind", "match", "value"], name="item_rule_unique"),
-            models.CheckConstraint(condition=Q(multiplier__gte=1), name="item_rule_multiplier_at_least_1"),
-            models.CheckConstraint(condition=Q(bonus_per_unit__gte=0), name="item_rule_bonus_not_negative"),
-            models.CheckConstraint(
-                condition=Q(kind__in=["blacklist", "whitelist"]), name="item_rule_kind_valid"
+            models.UniqueConstraint(
+                fields=["campaign", "kind", "match", "value"],
+                name="item_rule_unique",
+                violation_error_message="This campaign already has a rule of this kind for this SKU or category.",
             ),
-            models.CheckConstraint(condition=Q(match__in=["sku", "category"]), name="item_rule_match_valid"),
+            models.CheckConstraint(
+                condition=Q(multiplier__gte=1),
+                name="item_rule_multiplier_at_least_1",
+                violation_error_message="Multiplier must be at least 1.",
+            ),
+            models.CheckConstraint(
+                condition=Q(bonus_per_unit__gte=0),
+                name="item_rule_bonus_not_negative",
+                violation_error_message="Bonus per unit cannot be negative.",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["blacklist", "whitelist"]),
+                name="item_rule_kind_valid",
+                violation_error_message="Kind must be Blacklist or Whitelist.",
+            ),
+            models.CheckConstraint(
+                condition=Q(match__in=["sku", "category"]),
+                name="item_rule_match_valid",
+                violation_error_message="Match must be SKU or Category.",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from campaigns.item_rules_csv import ImportPlan, ParsedCsv, parse_item_rules_csv, plan_import, rules_csv
 from campaigns.models import Campaign, CampaignTransition, ItemRule
+from campaigns.rules import ItemRuleSpec
 from core.exceptions import NotFoundError
 
 
@@ -33,3 +35,32 @@ def item_rule_get(*, campaign_id: int, rule_id: int | str) -> ItemRule:
 
 def campaign_transition_list(*, campaign_id: int) -> QuerySet[CampaignTransition]:
     return CampaignTransition.objects.filter(campaign_id=campaign_id).order_by("created_at", "id")
+
+
+def item_rule_specs(*, campaign_id: int) -> list[tuple[int, ItemRuleSpec]]:
+    """(rule id, rule) pairs of a campaign, oldest first: what the CSV export and import compare."""
+    rows = ItemRule.objects.filter(campaign_id=campaign_id).order_by("id")
+    return [
+        (rule_id, ItemRuleSpec(kind, match, value, multiplier, bonus))
+        for rule_id, kind, match, value, multiplier, bonus in rows.values_list(
+            "id", "kind", "match", "value", "multiplier", "bonus_per_unit"
+        )
+    ]
+
+
+def item_rules_csv_export(*, campaign_id: int) -> str:
+    """The campaign's item rules as a CSV file the import reads back unchanged."""
+    return rules_csv(spec for _rule_id, spec in item_rule_specs(campaign_id=campaign_id))
+
+
+def item_rules_csv_preview(
+    *, campaign_id: int, content: bytes | str, remove_missing: bool
+) -> tuple[ParsedCsv, ImportPlan]:
+    """What applying this CSV would change (raises CsvImportError for a bad file); changes nothing."""
+    parsed = parse_item_rules_csv(content)
+    plan = plan_import(
+        item_rule_specs(campaign_id=campaign_id),
+        [spec for _line, spec in parsed.rules],
+        remove_missing=remove_missing,
+    )
+    return parsed, plan

@@ -19,27 +19,34 @@ Rules enforced here (and by database constraints underneath):
 
 from __future__ import annotations
 
-import csv
-import io
+import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from campaigns.item_rules_csv import (
+    CsvImportError,
+    ImportPlan,
+    clean_rule,
+    duplicate_message,
+    parse_item_rules_csv,
+    plan_import,
+)
 from campaigns.models import Campaign, CampaignTransition, ItemRule
 from campaigns.rules import ItemRuleSpec
+from campaigns.selectors import item_rule_specs
 from core.actors import SYSTEM_ACTOR
 from core.audit import audit_record, changes_between, model_update, values_of
-from core.db import violated_constraint
-from core.exceptions import ApplicationError, ConflictError, NotFoundError, ValidationFailed, validate_model
+from core.db import errors_by_field, violated_constraint
+from core.exceptions import ConflictError, NotFoundError, ValidationFailed, validate_model
 from core.money import ISO_4217_MINOR_UNITS, is_iso_4217
 from core.templating import validate_notification_templates
 from partners.models import Partner
@@ -179,17 +186,17 @@ def campaign_validate(campaign: Campaign) -> None:
             for message in exc.message_dict.get("notification", exc.messages):
                 add("notification", message)
 
+    checked = set(errors)
     try:
         campaign.full_clean(exclude=["version", "status"])
     except DjangoValidationError as exc:
-        for field, messages in exc.message_dict.items():
+        # Constraint messages land on their field; a field the checks above already reported keeps
+        # that one message (one human message per error, never the constraint behind it too).
+        for field, messages in errors_by_field(Campaign, exc).items():
+            if field in checked:
+                continue
             for message in messages:
-                if field == NON_FIELD_ERRORS and "ends_after_start" in message:
-                    add("ends_at", "ends_at must be after starts_at.")
-                elif field == "name" and "already exists" in message:
-                    add("name", NAME_TAKEN_MESSAGE)
-                elif message not in errors.get(field, []):
-                    add(field, message)
+                add(field, NAME_TAKEN_MESSAGE if field == "name" and "already exists" in message else message)
     if errors:
         raise ValidationFailed(errors)
 
@@ -266,8 +273,11 @@ def campaign_create(
     partner: Partner | None = None,
     reward: dict[str, Any] | None = None,
     notification: dict[str, Any] | None = None,
+    item_rules: Sequence[ItemRuleSpec] = (),
 ) -> Campaign:
-    """A new `draft` campaign (version 1); the audit trail records who created it."""
+    """A new `draft` campaign (version 1), with its first item rules when given (the admin's add page
+    saves both at once: they are one configuration, so still version 1)."""
+    rules = _clean_new_rules(item_rules)
     campaign = _insert_campaign(
         actor=actor,
         note="created",
@@ -282,19 +292,36 @@ def campaign_create(
         reward=reward or {},
         notification=notification or {},
     )
+    if rules:
+        _copy_rules(campaign, rules)
+    created = values_of(campaign, AUDITED_FIELDS)
+    if rules:
+        created["item_rule_count"] = len(rules)
     audit_record(
         actor=actor,
         action="campaign.created",
         obj_or_type=campaign,
-        changes=changes_between(None, values_of(campaign, AUDITED_FIELDS)),
+        changes=changes_between(None, created),
     )
     logger.info("campaign created", extra={"campaign_id": campaign.pk, "actor": actor})
     return campaign
 
 
+@dataclass(frozen=True)
+class ItemRuleEdits:
+    """Item rule edits saved together with a campaign's fields (the admin's inline rows)."""
+
+    added: Sequence[ItemRuleSpec] = ()
+    changed: Mapping[int, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # rule id → new values
+    removed: Sequence[int] = ()
+
+
 @transaction.atomic
-def campaign_update(*, campaign_id: int, actor: str, data: dict[str, Any]) -> Campaign:
-    """Change configuration fields (any of `EDITABLE_FIELDS`); bumps `version` when something changed.
+def campaign_update(
+    *, campaign_id: int, actor: str, data: dict[str, Any], item_rules: ItemRuleEdits | None = None
+) -> Campaign:
+    """Change configuration fields (any of `EDITABLE_FIELDS`) and, optionally, item rules in the same
+    save; bumps `version` once when something changed, and not at all when nothing did.
 
     Keys outside `EDITABLE_FIELDS` (id, status, version, ...) are ignored: the
     lifecycle has its own services and the version is the platform's.
@@ -302,11 +329,14 @@ def campaign_update(*, campaign_id: int, actor: str, data: dict[str, Any]) -> Ca
     campaign = _lock_campaign(campaign_id)
     _ensure_editable(campaign)
     changes = model_update(campaign, data, fields=EDITABLE_FIELDS, clean=campaign_validate)
+    if item_rules is not None:
+        changes.update(_edit_rules(campaign, item_rules))
     if not changes:
         return campaign
     old_version = campaign.version
     campaign.version = F("version") + 1
-    _save_campaign(campaign, update_fields=[*changes, "version", "updated_at"])
+    fields = [name for name in changes if name in EDITABLE_FIELDS]
+    _save_campaign(campaign, update_fields=[*fields, "version", "updated_at"])
     campaign.refresh_from_db()
     audit_record(
         actor=actor,
@@ -553,68 +583,8 @@ def campaigns_complete_expired(*, now: datetime | None = None) -> int:
 
 # --------------------------------------------------------------------------- item rules
 
-RULE_VALUE_MAX_LENGTH = ItemRule._meta.get_field("value").max_length
-# Computed once: `TextChoices.values` builds a new list on every access (hot in a 10,000-row import).
-RULE_KINDS = tuple(ItemRule.Kind.values)
-RULE_MATCHES = tuple(ItemRule.Match.values)
-# (max_digits, decimal_places) of the model fields: bad values are a 400, never a database error.
-_MULTIPLIER_DIGITS = (12, 4)
-_BONUS_DIGITS = (18, 4)
-
-
-def _decimal_error(value: Decimal, *, minimum: Decimal, digits: tuple[int, int]) -> str | None:
-    if not value.is_finite():
-        return "must be a finite number."
-    if value < minimum:
-        return f"must be at least {minimum}."
-    max_digits, decimal_places = digits
-    exponent = value.normalize().as_tuple().exponent
-    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-    if places > decimal_places:
-        return f"must have at most {decimal_places} decimal places."
-    whole_digits = max(value.adjusted() + 1, 0)
-    if whole_digits > max_digits - decimal_places:
-        return f"must have at most {max_digits - decimal_places} digits before the decimal point."
-    return None
-
-
-def _clean_rule(
-    kind: Any, match: Any, value: Any, multiplier: Any, bonus_per_unit: Any
-) -> tuple[ItemRuleSpec | None, dict[str, list[str]]]:
-    """Validate one rule's raw values; returns (spec, {}) or (None, errors by field)."""
-    errors: dict[str, list[str]] = {}
-    kind = kind.strip() if isinstance(kind, str) else kind
-    match = match.strip() if isinstance(match, str) else match
-    if kind not in RULE_KINDS:
-        errors["kind"] = [f"must be one of {', '.join(RULE_KINDS)} (got {kind!r})."]
-    if match not in RULE_MATCHES:
-        errors["match"] = [f"must be one of {', '.join(RULE_MATCHES)} (got {match!r})."]
-    value = value.strip() if isinstance(value, str) else value
-    if not isinstance(value, str) or not value:
-        errors["value"] = ["is required."]
-    elif len(value) > RULE_VALUE_MAX_LENGTH:
-        errors["value"] = [f"is longer than {RULE_VALUE_MAX_LENGTH} characters."]
-    parsed: dict[str, Decimal] = {}
-    for field, raw, default, minimum, digits in (
-        ("multiplier", multiplier, Decimal(1), Decimal(1), _MULTIPLIER_DIGITS),
-        ("bonus_per_unit", bonus_per_unit, Decimal(0), Decimal(0), _BONUS_DIGITS),
-    ):
-        if raw is None or (isinstance(raw, str) and raw.strip() == ""):
-            parsed[field] = default
-            continue
-        try:
-            number = raw if isinstance(raw, Decimal) else Decimal(str(raw).strip())
-        except (InvalidOperation, ValueError):
-            errors[field] = [f"is not a number (got {raw!r})."]
-            continue
-        problem = _decimal_error(number, minimum=minimum, digits=digits)
-        if problem:
-            errors[field] = [f"{problem[:1].upper()}{problem[1:]}"]
-        else:
-            parsed[field] = number
-    if errors:
-        return None, errors
-    return ItemRuleSpec(kind, match, value, parsed["multiplier"], parsed["bonus_per_unit"]), {}
+# Validation of one rule's raw values is shared with the CSV reader (pure: campaigns/item_rules_csv.py).
+_clean_rule = clean_rule
 
 
 RULE_AUDITED_FIELDS = tuple(ItemRuleSpec.__dataclass_fields__)
@@ -625,8 +595,63 @@ def _rule_key(rule_id: int) -> str:
     return f"item_rules[{rule_id}]"
 
 
-def _duplicate_message(spec: ItemRuleSpec) -> str:
-    return f"A {spec.kind} rule for {spec.match} {spec.value!r} already exists in this campaign."
+_duplicate_message = duplicate_message
+
+
+def _clean_new_rules(specs: Iterable[ItemRuleSpec], existing: set[tuple[str, str, str]] = frozenset()):
+    """Validate rules given as specs (admin inline rows); a repeated or existing rule is a 400 on `value`."""
+    cleaned: list[ItemRuleSpec] = []
+    seen = set(existing)
+    for raw in specs:
+        spec, errors = _clean_rule(raw.kind, raw.match, raw.value, raw.multiplier, raw.bonus_per_unit)
+        if errors:
+            raise ValidationFailed(errors)
+        if spec.key in seen:
+            raise ValidationFailed({"value": [_duplicate_message(spec)]})
+        seen.add(spec.key)
+        cleaned.append(spec)
+    return cleaned
+
+
+def _edit_rules(campaign: Campaign, edits: ItemRuleEdits) -> dict[str, Any]:
+    """Apply item rule edits to a locked campaign; returns their audit changes (no version bump)."""
+    changes: dict[str, Any] = {}
+    rules = {rule.pk: rule for rule in campaign.item_rules.all()}
+    for rule_id in edits.removed:
+        rule = rules.pop(int(rule_id), None)
+        if rule is None:
+            raise NotFoundError(f"Item rule {rule_id} does not exist in campaign {campaign.pk}.")
+        changes.update(changes_between({_rule_key(rule.pk): values_of(rule, RULE_AUDITED_FIELDS)}, None))
+        rule.delete()
+    for rule_id, data in edits.changed.items():
+        rule = rules.get(int(rule_id))
+        if rule is None:
+            raise NotFoundError(f"Item rule {rule_id} does not exist in campaign {campaign.pk}.")
+        merged = {name: data.get(name, getattr(rule, name)) for name in ItemRuleSpec.__dataclass_fields__}
+        spec, errors = _clean_rule(**merged)
+        if errors:
+            raise ValidationFailed(errors)
+        rule_changes = model_update(rule, {name: getattr(spec, name) for name in merged})
+        if rule_changes:
+            rule.save(update_fields=list(rule_changes))
+            changes.update({f"{_rule_key(rule.pk)}.{name}": change for name, change in rule_changes.items()})
+    taken: set[tuple[str, str, str]] = set()
+    for rule in rules.values():
+        key = (rule.kind, rule.match, rule.value)
+        if key in taken:  # an edited row now equals another one
+            raise ValidationFailed({"value": [_duplicate_message(ItemRuleSpec(*key))]})
+        taken.add(key)
+    for spec in _clean_new_rules(edits.added, existing=taken):
+        rule = ItemRule.objects.create(
+            campaign=campaign,
+            kind=spec.kind,
+            match=spec.match,
+            value=spec.value,
+            multiplier=spec.multiplier,
+            bonus_per_unit=spec.bonus_per_unit,
+        )
+        changes.update(changes_between(None, {_rule_key(rule.pk): values_of(rule, RULE_AUDITED_FIELDS)}))
+    return changes
 
 
 @transaction.atomic
@@ -735,112 +760,11 @@ def item_rule_remove(*, campaign_id: int, rule_id: int, actor: str) -> None:
 
 # --------------------------------------------------------------------------- CSV import
 
-CSV_COLUMNS = ("kind", "match", "value", "multiplier", "bonus_per_unit")
-CSV_REQUIRED_COLUMNS = ("kind", "match", "value")
-CSV_MAX_ROWS = 100_000
-
-
-class CsvImportError(ApplicationError):
-    """The file as a whole, or some of its rows, are not valid: nothing was imported (400)."""
-
-    default_code = "invalid_csv"
-
 
 @dataclass(frozen=True)
 class CsvImportResult:
     imported: int
     campaign: Campaign
-
-
-def _decode_csv(content: bytes | str) -> str:
-    if isinstance(content, str):
-        return content.lstrip("\ufeff")
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CsvImportError(
-            f"The file is not UTF-8 text (byte {exc.start} cannot be decoded).",
-            fields={"file": ["Not UTF-8."]},
-        ) from None
-
-
-def parse_item_rules_csv(content: bytes | str) -> list[tuple[int, ItemRuleSpec]]:
-    """Parse and validate every row; returns (line number, rule) pairs or raises CsvImportError.
-
-    The header line `kind,match,value,multiplier,bonus_per_unit` is optional; with
-    a header the columns may come in any order and the last two may be left out.
-    Without one they are positional. Empty lines are skipped. Every bad row is
-    reported, by its line number in the file, under `fields.rows`.
-    """
-    text = _decode_csv(content)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    positions = {name: index for index, name in enumerate(CSV_COLUMNS)}
-    row_errors: dict[str, dict[str, list[str]]] = {}
-    rules: list[tuple[int, ItemRuleSpec]] = []
-    first_line_of: dict[tuple[str, str, str], int] = {}
-    header_seen = False
-    line = 0
-    try:
-        for row in reader:
-            line_start = line + 1
-            line = reader.line_num
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if not header_seen and not rules and not row_errors:
-                header_seen = True
-                names = [cell.strip().lower() for cell in row]
-                if set(names) & set(CSV_REQUIRED_COLUMNS) and set(names) <= set(CSV_COLUMNS):
-                    missing = [name for name in CSV_REQUIRED_COLUMNS if name not in names]
-                    if missing or len(set(names)) != len(names):
-                        raise CsvImportError(
-                            "The header must name kind, match and value once each "
-                            f"(columns: {','.join(CSV_COLUMNS)}).",
-                            fields={"header": [f"Got {','.join(names)}."]},
-                        )
-                    positions = {name: index for index, name in enumerate(names)}
-                    continue
-            if len(rules) + len(row_errors) >= CSV_MAX_ROWS:
-                raise CsvImportError(
-                    f"The file has more than {CSV_MAX_ROWS} rows.", fields={"file": ["Too many rows."]}
-                )
-            if len(row) > len(positions):
-                row_errors[str(line_start)] = {
-                    "row": [
-                        f"Expected at most {len(positions)} columns ({','.join(positions)}), got {len(row)}."
-                    ]
-                }
-                continue
-            cells = {name: (row[index] if index < len(row) else None) for name, index in positions.items()}
-            spec, errors = _clean_rule(
-                cells.get("kind"),
-                cells.get("match"),
-                cells.get("value"),
-                cells.get("multiplier"),
-                cells.get("bonus_per_unit"),
-            )
-            if errors:
-                row_errors[str(line_start)] = errors
-                continue
-            earlier = first_line_of.get(spec.key)
-            if earlier is not None:
-                row_errors[str(line_start)] = {
-                    "value": [f"Duplicate of line {earlier} ({spec.kind} {spec.match} {spec.value!r})."]
-                }
-                continue
-            first_line_of[spec.key] = line_start
-            rules.append((line_start, spec))
-    except csv.Error as exc:
-        raise CsvImportError(
-            f"The file is not valid CSV near line {reader.line_num}: {exc}.",
-            fields={"rows": {str(reader.line_num): {"row": [str(exc)]}}},
-        ) from None
-    if row_errors:
-        raise CsvImportError(
-            f"{len(row_errors)} row(s) are not valid; nothing was imported.", fields={"rows": row_errors}
-        )
-    if not rules:
-        raise CsvImportError("The file has no rows to import.", fields={"file": ["No rows."]})
-    return rules
 
 
 @transaction.atomic
@@ -850,7 +774,7 @@ def item_rules_import_csv(*, campaign_id: int, actor: str, content: bytes | str)
     A row that repeats another row of the file, or a rule the campaign already
     has, is an error of that row.
     """
-    rules = parse_item_rules_csv(content)
+    rules = parse_item_rules_csv(content).rules
     campaign = _lock_campaign(campaign_id)
     _ensure_editable(campaign)
     existing = set(campaign.item_rules.values_list("kind", "match", "value"))
@@ -877,6 +801,74 @@ def item_rules_import_csv(*, campaign_id: int, actor: str, content: bytes | str)
     )
     logger.info("item rules imported", extra={"campaign_id": campaign.pk, "rows": len(rules), "actor": actor})
     return CsvImportResult(imported=len(rules), campaign=campaign)
+
+
+@dataclass(frozen=True)
+class CsvApplyResult:
+    plan: ImportPlan
+    campaign: Campaign
+
+
+@transaction.atomic
+def item_rules_apply_csv(
+    *, campaign_id: int, actor: str, content: bytes | str, remove_missing: bool, expected_digest: str
+) -> CsvApplyResult:
+    """Apply a CSV the person has previewed (`selectors.item_rules_csv_preview`): add its new rules,
+    change those whose multiplier or bonus differ, and with `remove_missing` remove the rules the
+    file does not list; bumps the version once (not at all when nothing changes).
+
+    The plan is recomputed under the campaign's lock; if it is not the one previewed (someone
+    changed the rules in between) nothing is applied: 409 `item_rules_changed_since_preview`.
+    """
+    parsed = parse_item_rules_csv(content)
+    campaign = _lock_campaign(campaign_id)
+    _ensure_editable(campaign)
+    plan = plan_import(
+        item_rule_specs(campaign_id=campaign.pk),
+        [spec for _line, spec in parsed.rules],
+        remove_missing=remove_missing,
+    )
+    if plan.digest != expected_digest:
+        raise ConflictError(
+            "The campaign's item rules changed since the preview; upload the file again to see what it "
+            "changes now.",
+            code="item_rules_changed_since_preview",
+        )
+    if plan.is_empty:
+        return CsvApplyResult(plan=plan, campaign=campaign)
+    count_before = campaign.item_rules.count()
+    if plan.removed:
+        ItemRule.objects.filter(
+            campaign=campaign, pk__in=[rule_id for rule_id, _spec in plan.removed]
+        ).delete()
+    for change in plan.changed:
+        ItemRule.objects.filter(campaign=campaign, pk=change.rule_id).update(
+            multiplier=change.after.multiplier, bonus_per_unit=change.after.bonus_per_unit
+        )
+    _copy_rules(campaign, plan.added)
+    old_version = campaign.version
+    _bump_version(campaign)
+    audit_record(
+        actor=actor,
+        action="item_rules.imported",
+        obj_or_type=campaign,
+        changes={
+            "item_rule_count": {
+                "before": count_before,
+                "after": count_before + len(plan.added) - len(plan.removed),
+            },
+            "item_rules_added": {"before": None, "after": len(plan.added)},
+            "item_rules_changed": {"before": None, "after": len(plan.changed)},
+            "item_rules_removed": {"before": None, "after": len(plan.removed)},
+            **_version_change(old_version, campaign),
+        },
+    )
+    logger.info(
+        "item rules applied from csv",
+        extra={"campaign_id": campaign.pk, "actor": actor, "added": len(plan.added),
+               "changed": len(plan.changed), "removed": len(plan.removed)},
+    )  # fmt: skip
+    return CsvApplyResult(plan=plan, campaign=campaign)
 
 
 def _copy_rules(campaign: Campaign, specs: Iterable[ItemRuleSpec]) -> None:

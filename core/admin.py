@@ -237,3 +237,37 @@ class AuditedAdminMixin:
                     actor=actor_for(request.user), action=self._audit_action("deleted"), obj_or_type=obj
                 )
             super().delete_queryset(request, queryset)
+
+
+# ---------------------------------------------------------------------------- the brand's time zone
+
+
+def brand_timezone_name() -> str:
+    """The time zone of the brand being served (`Brand.timezone`), UTC on the public schema."""
+    from django.db import connection
+
+    return getattr(getattr(connection, "tenant", None), "timezone", None) or "UTC"
+
+
+class BrandTimezoneAdminMixin:
+    """Show and read datetimes in the brand's time zone (they are stored in UTC)."""
+
+    def _in_brand_zone(self, view, *args, **kwargs):
+        import zoneinfo
+
+        from django.utils import timezone
+
+        with timezone.override(zoneinfo.ZoneInfo(brand_timezone_name())):
+            response = view(*args, **kwargs)
+            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                response.render()  # render inside the zone: TemplateResponse renders late
+            return response
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return self._in_brand_zone(super().changeform_view, request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request, extra_context=None):
+        return self._in_brand_zone(super().changelist_view, request, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        return self._in_brand_zone(super().history_view, request, object_id, extra_context)

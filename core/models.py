@@ -58,8 +58,16 @@ class AuditEvent(models.Model):
             models.Index(fields=["actor", "-at"], name="audit_actor_idx"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(action__regex=ACTION_PATTERN), name="audit_action_dotted"),
-            models.CheckConstraint(condition=~Q(actor=""), name="audit_actor_not_empty"),
+            models.CheckConstraint(
+                condition=Q(action__regex=ACTION_PATTERN),
+                name="audit_action_dotted",
+                violation_error_message="Action must be dotted lower-case words, like campaign.activated.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(actor=""),
+                name="audit_actor_not_empty",
+                violation_error_message="Actor is required.",
+            ),
         ]
 
     def __str__(self) -> str:

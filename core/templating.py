@@ -20,6 +20,9 @@ The sandbox is a standalone `django.template.Engine`:
   is wrapped to at most 10 decimal places for the same reason.
 * `autoescape=False` (push text, not HTML), `string_if_invalid=""`
   (an unknown variable renders empty, it never fails a send).
+* Variables are checked when a template is saved: `{{ award.valu }}` is an
+  error naming the variables that exist (`TEMPLATE_VARIABLES`, the shape of
+  the context `notifications.services.notification_context` builds).
 * `now` is allowed: it only shows the current time.
 """
 
@@ -30,7 +33,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.template import Context, Engine, Library, TemplateSyntaxError, defaultfilters, defaulttags
-from django.template.base import Lexer, TokenType
+from django.template.base import FilterExpression, Lexer, TokenType, Variable
+from django.template.defaulttags import FilterNode, TemplateLiteral, WithNode
 from django.utils.dateparse import parse_date, parse_datetime
 
 TEMPLATE_FIELDS = ("title", "body")
@@ -48,6 +52,37 @@ DEFAULT_TEMPLATES = {
         "{% if award.voucher_code %} (code {{ award.voucher_code }}){% endif %}.{% endif %}"
     ),
 }
+
+# Every variable a push template may use, with what it holds and a sample value (the admin's preview
+# renders with these). notifications.services.notification_context builds exactly this shape
+# (tests/core/test_templating_variables.py holds the two together).
+TEMPLATE_VARIABLES: dict[str, tuple[str, str]] = {
+    "customer_id": ("The customer's id in the brand's systems", "cust-1042"),
+    "award.award_id": ("The partner's id of the award", "AWD-2026-0001"),
+    "award.reward_type": ("voucher or special_offer", "voucher"),
+    "award.value": ("The reward's value, as money when it is an amount", "10.00"),
+    "award.currency": ("The reward's currency (ISO 4217)", "EUR"),
+    "award.voucher_code": ("The voucher code the partner issued", "XMAS-7KQ2"),
+    "award.expires_at": ("When the award expires (use |date:'d/m/Y')", "2026-12-31T23:59:00+00:00"),
+    "award.message": ("The partner's own message, if it sent one", ""),
+    "campaign.id": ("The campaign's number", "1"),
+    "campaign.name": ("The campaign's name", "Christmas 2026"),
+    "partner.slug": ("The partner's short name", "acme-rewards"),
+    "partner.name": ("The partner's name", "Acme Rewards"),
+}
+
+
+def sample_context(**overrides: Any) -> dict[str, Any]:
+    """A context shaped like a real award's, filled with TEMPLATE_VARIABLES' samples (`campaign_name=`…)."""
+    context: dict[str, Any] = {}
+    for path, (_meaning, sample) in TEMPLATE_VARIABLES.items():
+        *parents, leaf = path.split(".")
+        node = context
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = overrides.get(path.replace(".", "_"), sample)
+    return context
+
 
 ALLOWED_TAGS = frozenset(
     {
@@ -166,6 +201,65 @@ def _forbidden_tags(source: str) -> list[str]:
     return words
 
 
+_KNOWN_PATHS = frozenset(
+    ".".join(path.split(".")[: depth + 1])
+    for path in TEMPLATE_VARIABLES
+    for depth in range(len(path.split(".")))
+)
+
+
+def _expressions(value: Any) -> list[FilterExpression]:
+    """The filter expressions held by one attribute of a node (directly, in lists/dicts, in `if` conditions)."""
+    if isinstance(value, FilterExpression):
+        return [value]
+    if isinstance(value, TemplateLiteral):
+        return [value.value]
+    if isinstance(value, list | tuple):
+        return [found for item in value for found in _expressions(item)]
+    if isinstance(value, dict):
+        return [found for item in value.values() for found in _expressions(item)]
+    if hasattr(value, "first") and hasattr(value, "second"):  # an `if` operator: and, or, ==, in …
+        return _expressions(value.first) + _expressions(value.second)
+    return []
+
+
+def _variables(expression: FilterExpression) -> list[Variable]:
+    found = [expression.var] if isinstance(expression.var, Variable) else []
+    for _filter, arguments in expression.filters:
+        found += [argument for lookup, argument in arguments if lookup and isinstance(argument, Variable)]
+    return [variable for variable in found if variable.lookups is not None]
+
+
+def _unknown_variables(nodes: Any, local_names: frozenset[str] = frozenset()) -> list[str]:
+    """Dotted names used in the template that neither TEMPLATE_VARIABLES nor a `with` defines."""
+    unknown: list[str] = []
+    # `{% now "Y" as year %}` defines `year` for what follows it.
+    local_names = local_names | {node.asvar for node in nodes if getattr(node, "asvar", None)}
+    for node in nodes:
+        # `{% filter upper %}` compiles to the expression `var|upper`: its `var` is not the writer's.
+        values = [] if isinstance(node, FilterNode) else vars(node).values()
+        expressions = [found for value in values for found in _expressions(value)]
+        for expression in expressions:
+            for variable in _variables(expression):
+                name = ".".join(variable.lookups)
+                if variable.lookups[0] not in local_names and name not in _KNOWN_PATHS:
+                    unknown.append(name)
+        inner = local_names
+        if isinstance(node, WithNode):
+            inner = local_names | frozenset(node.extra_context)
+        for attribute in getattr(node, "child_nodelists", ()):
+            unknown += _unknown_variables(getattr(node, attribute, None) or [], inner)
+        for _condition, nodelist in getattr(node, "conditions_nodelists", ()):
+            unknown += _unknown_variables(nodelist, inner)
+    return list(dict.fromkeys(unknown))
+
+
+def unknown_variables(source: str) -> list[str]:
+    """The variables of a (compilable) template that a notification's context does not have."""
+    template = SANDBOX_ENGINE.from_string(source)
+    return _unknown_variables(template.nodelist)
+
+
 def _template_errors(field: str, source: Any) -> list[str]:
     if not isinstance(source, str):
         return [f"{field}: must be a string."]
@@ -175,9 +269,15 @@ def _template_errors(field: str, source: Any) -> list[str]:
     if forbidden:
         return [f"{field}: the tag '{word}' is not allowed in notification templates." for word in forbidden]
     try:
-        SANDBOX_ENGINE.from_string(source)
+        unknown = unknown_variables(source)
     except TemplateSyntaxError as exc:
         return [f"{field}: {exc}"]
+    if unknown:
+        names = ", ".join("{{ " + name + " }}" for name in unknown)
+        return [
+            f"{field}: {names} {'is not a variable' if len(unknown) == 1 else 'are not variables'}; "
+            f"the variables are {', '.join(TEMPLATE_VARIABLES)}."
+        ]
     return []
 
 

@@ -56,9 +56,15 @@ class Dispatch(models.Model):
         verbose_name_plural = "dispatches"
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["purchase", "campaign"], name="dispatch_unique_pair"),
+            models.UniqueConstraint(
+                fields=["purchase", "campaign"],
+                name="dispatch_unique_pair",
+                violation_error_message="This purchase was already dispatched for this campaign.",
+            ),
             models.CheckConstraint(
-                condition=Q(status__in=["pending", "sent", "retrying", "dead"]), name="dispatch_status_valid"
+                condition=Q(status__in=["pending", "sent", "retrying", "dead"]),
+                name="dispatch_status_valid",
+                violation_error_message="Status must be pending, sent, retrying or dead.",
             ),
         ]
         indexes = [
@@ -91,7 +97,11 @@ class DispatchAttempt(models.Model):
         db_table = "partners_dispatchattempt"
         ordering = ["dispatch", "number"]
         constraints = [
-            models.UniqueConstraint(fields=["dispatch", "number"], name="dispatch_attempt_unique_number"),
+            models.UniqueConstraint(
+                fields=["dispatch", "number"],
+                name="dispatch_attempt_unique_number",
+                violation_error_message="This dispatch already has an attempt with this number.",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -40,7 +40,11 @@ class CampaignHourlyRollup(models.Model):
         # The admin lists it as the dashboards (monitoring/admin.py), not as raw rows.
         verbose_name = "campaign dashboard"
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "hour"], name="rollup_unique_campaign_hour"),
+            models.UniqueConstraint(
+                fields=["campaign", "hour"],
+                name="rollup_unique_campaign_hour",
+                violation_error_message="This campaign already has a rollup for this hour.",
+            ),
         ]
         indexes = [models.Index(fields=["hour"], name="rollup_hour_idx")]
 

@@ -52,7 +52,9 @@ class Notification(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=DeliveryStatus.values), name="notification_status_valid"
+                condition=Q(status__in=DeliveryStatus.values),
+                name="notification_status_valid",
+                violation_error_message="Status is not one of the delivery statuses.",
             ),
         ]
         indexes = [

@@ -24,8 +24,20 @@ class PartnerAdminForm(forms.ModelForm):
         "stays valid for incoming webhooks for 24 h.",
     )
 
-    submission_url = forms.URLField(max_length=500, assume_scheme="https")
-    auth_url = forms.URLField(max_length=500, assume_scheme="https")
+    submission_url = forms.URLField(
+        label="Submission URL",
+        max_length=500,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"size": 60}),
+        help_text="Where eligible purchases are sent (a signed POST), e.g. https://partner.example/purchases.",
+    )
+    auth_url = forms.URLField(
+        label="Participation URL",
+        max_length=500,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"size": 60}),
+        help_text="Where the mobile app sends a customer to join, with a signed token added.",
+    )
 
     class Meta:
         model = Partner
@@ -35,6 +47,15 @@ class PartnerAdminForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.initial["secret"] = ""
+        helps = {
+            "slug": "A short name in URLs and tokens (letters, digits, hyphens); it cannot change later.",
+            "timeout_seconds": "How long to wait for the partner's answer (1–120 seconds).",
+            "max_attempts": "Tries before a purchase is given up as a dead letter (replayable).",
+            "is_active": "Off: no campaign can be activated with this partner.",
+        }
+        for name, text in helps.items():
+            if name in self.fields:
+                self.fields[name].help_text = text
         if self.instance.pk:
             self.fields["slug"].disabled = True  # the slug is the partner's identity (URLs, token audience)
 

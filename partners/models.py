@@ -30,14 +30,20 @@ class Partner(models.Model):
     class Meta:
         ordering = ["slug"]
         constraints = [
-            models.CheckConstraint(condition=Q(max_attempts__gte=1), name="partner_max_attempts_positive"),
+            models.CheckConstraint(
+                condition=Q(max_attempts__gte=1),
+                name="partner_max_attempts_positive",
+                violation_error_message="Max attempts must be at least 1.",
+            ),
             models.CheckConstraint(
                 condition=Q(timeout_seconds__gte=1) & Q(timeout_seconds__lte=120),
                 name="partner_timeout_range",
+                violation_error_message="Timeout must be between 1 and 120 seconds.",
             ),
             models.CheckConstraint(
                 condition=Q(secret__startswith="whsec_"),  # noqa: S106 - a prefix, not a password
                 name="partner_secret_format",
+                violation_error_message="Secret must start with whsec_.",
             ),
         ]
 
@@ -62,7 +68,9 @@ class ParticipationToken(models.Model):
         indexes = [models.Index(fields=["customer_id", "issued_at"], name="ptoken_customer_idx")]
         constraints = [
             models.CheckConstraint(
-                condition=Q(expires_at__gt=models.F("issued_at")), name="ptoken_expires_after_issue"
+                condition=Q(expires_at__gt=models.F("issued_at")),
+                name="ptoken_expires_after_issue",
+                violation_error_message="Expiry must be after the issue time.",
             ),
         ]
 

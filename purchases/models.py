@@ -44,11 +44,21 @@ class Purchase(models.Model):
             models.Index(fields=["customer_id"], name="purchase_customer_idx"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["external_id"], name="purchase_external_id_unique"),
-            models.CheckConstraint(
-                condition=Q(channel__in=["in_store", "ecommerce"]), name="purchase_channel_valid"
+            models.UniqueConstraint(
+                fields=["external_id"],
+                name="purchase_external_id_unique",
+                violation_error_message="A purchase with this external id already exists.",
             ),
-            models.CheckConstraint(condition=Q(total__gte=0), name="purchase_total_not_negative"),
+            models.CheckConstraint(
+                condition=Q(channel__in=["in_store", "ecommerce"]),
+                name="purchase_channel_valid",
+                violation_error_message="Channel must be in store or e-commerce.",
+            ),
+            models.CheckConstraint(
+                condition=Q(total__gte=0),
+                name="purchase_total_not_negative",
+                violation_error_message="Total cannot be negative.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -84,10 +94,15 @@ class Evaluation(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["purchase", "campaign"], name="evaluation_unique_pair"),
+            models.UniqueConstraint(
+                fields=["purchase", "campaign"],
+                name="evaluation_unique_pair",
+                violation_error_message="This purchase already has an evaluation for this campaign.",
+            ),
             models.CheckConstraint(
                 condition=Q(eligible=True, reason__isnull=True) | Q(eligible=False, reason__isnull=False),
                 name="evaluation_reason_iff_ineligible",
+                violation_error_message="An ineligible evaluation needs a reason, and an eligible one has none.",
             ),
         ]
         indexes = [models.Index(fields=["campaign", "eligible"], name="evaluation_campaign_idx")]

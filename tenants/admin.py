@@ -5,6 +5,9 @@ rules and alarms away — or, with dropping on, destroy a brand's data in one cl
 action: there is no delete button and no "Delete selected brands" bulk action.
 """
 
+import zoneinfo
+
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
@@ -17,9 +20,22 @@ class DomainInline(admin.TabularInline):
     extra = 0
 
 
+class BrandAdminForm(forms.ModelForm):
+    timezone = forms.ChoiceField(
+        choices=[(name, name) for name in sorted(zoneinfo.available_timezones())],
+        initial="UTC",
+        help_text="The brand's admin shows and reads campaign dates in this zone; they are stored in UTC.",
+    )
+
+    class Meta:
+        model = Brand
+        fields = ["schema_name", "name", "timezone"]
+
+
 @admin.register(Brand)
 class BrandAdmin(admin.ModelAdmin):
-    list_display = ["name", "schema_name", "created_at"]
+    form = BrandAdminForm
+    list_display = ["name", "schema_name", "timezone", "created_at"]
     search_fields = ["name", "schema_name"]
     inlines = [DomainInline]
 

@@ -42,8 +42,16 @@ class AlarmRule(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=Q(threshold__gte=0), name="alarm_rule_threshold_not_negative"),
-            models.CheckConstraint(condition=Q(window_minutes__gte=1), name="alarm_rule_window_positive"),
+            models.CheckConstraint(
+                condition=Q(threshold__gte=0),
+                name="alarm_rule_threshold_not_negative",
+                violation_error_message="Threshold cannot be negative.",
+            ),
+            models.CheckConstraint(
+                condition=Q(window_minutes__gte=1),
+                name="alarm_rule_window_positive",
+                violation_error_message="Window (minutes) must be at least 1.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -79,6 +87,7 @@ class Alarm(models.Model):
                 fields=["rule", "brand", "partner_slug"],
                 condition=Q(cleared_at__isnull=True),
                 name="alarm_one_open_per_rule_brand_partner",
+                violation_error_message="This rule already has an open alarm for this brand and partner.",
             ),
         ]
         indexes = [models.Index(fields=["brand", "cleared_at"], name="alarm_brand_open_idx")]

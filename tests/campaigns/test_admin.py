@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group
@@ -52,8 +53,11 @@ def form_data(partner, **overrides):
         "purchase_channels": ["in_store"],
         "currency": "EUR",
         "min_purchase_value": "20.00",
-        "reward": '{"type": "voucher", "value": "5.00", "description": "5 off"}',
-        "notification": '{"title": "Hi", "body": "{{ award.value }}"}',
+        "reward_type": "voucher",
+        "reward_value": "5",
+        "reward_description": "5 off",
+        "notification_title": "Hi",
+        "notification_body": "{{ award.value }}",
         "item_rules-TOTAL_FORMS": "2",
         "item_rules-INITIAL_FORMS": "0",
         "item_rules-MIN_NUM_FORMS": "0",
@@ -101,7 +105,9 @@ def test_editor_creates_a_campaign_with_item_rules_through_the_services(editor):
     campaign = Campaign.objects.get(name="Carnival 2027")
     assert campaign.status == "draft"
     assert set(campaign.item_rules.values_list("value", flat=True)) == {"tobacco", "SKU-9"}
-    assert campaign.version == 3  # created at 1, +1 per rule added
+    assert campaign.version == 1  # the campaign and its first rules are one configuration
+    assert campaign.reward == {"type": "voucher", "value": "5.00", "description": "5 off"}
+    assert campaign.notification == {"title": "Hi", "body": "{{ award.value }}"}
     transition = CampaignTransition.objects.get(campaign=campaign)
     assert transition.actor == "user:user-CRM editor"
 
@@ -111,11 +117,12 @@ def test_admin_form_reports_the_api_rules_as_field_errors(editor):
 
     partner = PartnerFactory()
     response = editor.post(
-        f"{ADMIN}add/", form_data(partner, currency="XYZ", reward='{"type": "cash"}', min_purchase_value="-1")
+        f"{ADMIN}add/",
+        form_data(partner, currency="XYZ", reward_type="", reward_value="5", min_purchase_value="-1"),
     )
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
-    assert {"currency", "reward", "min_purchase_value"} <= set(errors)
+    assert {"currency", "reward_type", "min_purchase_value"} <= set(errors)
     assert not Campaign.objects.exists()
 
 
@@ -162,18 +169,49 @@ def test_change_page_buttons_and_history(editor):
     assert any("it is active" in str(m) for m in response.context["messages"])
 
 
-def test_csv_import_on_the_change_page(editor):
+def test_csv_import_on_the_change_page_previews_then_applies(editor):
     campaign = CampaignFactory()
-    good = SimpleUploadedFile("r.csv", b"blacklist,sku,A\nwhitelist,category,B,2,1\n")
-    response = editor.post(f"{ADMIN}{campaign.pk}/import-item-rules/", {"file": good}, follow=True)
-    assert any("Imported 2" in str(m) for m in response.context["messages"])
-    assert campaign.item_rules.count() == 2
+    ItemRuleFactory(campaign=campaign, kind="whitelist", match="category", value="B", multiplier="3")
+    good = SimpleUploadedFile("r.csv", "\ufeffBlacklist;SKU;A\nWhitelist;Category;B;2;1\n".encode())
+    preview = editor.post(f"{ADMIN}{campaign.pk}/import-item-rules/", {"file": good, "step": "preview"})
+    assert preview.status_code == 200
+    plan = preview.context["plan"]
+    assert (len(plan.added), len(plan.changed), len(plan.removed)) == (1, 1, 0)
+    assert campaign.item_rules.count() == 1  # nothing applied yet
+    html = preview.content.decode()
+    assert "semicolon-separated" in html and "3 → 2" in html
 
-    bad = SimpleUploadedFile("r.csv", b"blacklist,sku,C\nnope,sku,D\n")
+    apply = {
+        "step": "apply",
+        "content": preview.context["content"],
+        "digest": plan.digest,
+        "remove_missing": "0",
+    }
+    response = editor.post(f"{ADMIN}{campaign.pk}/import-item-rules/", apply, follow=True)
+    texts = [str(m) for m in response.context["messages"]]
+    assert any("1 added, 1 changed, 0 removed" in t for t in texts), texts
+    assert sorted(campaign.item_rules.values_list("value", "multiplier")) == [("A", 1), ("B", 2)]
+    campaign.refresh_from_db()
+    assert campaign.version == 2
+
+    # The same preview applied again is stale: the rules changed since.
+    stale = editor.post(f"{ADMIN}{campaign.pk}/import-item-rules/", apply, follow=True)
+    assert any("changed since the preview" in str(m) for m in stale.context["messages"])
+
+    bad = SimpleUploadedFile("r.csv", b"blacklist,sku,C\nnope,sku,\n")
     response = editor.post(f"{ADMIN}{campaign.pk}/import-item-rules/", {"file": bad}, follow=True)
     texts = [str(m) for m in response.context["messages"]]
-    assert any(t.startswith("Line 2:") and "kind" in t for t in texts)
-    assert campaign.item_rules.count() == 2
+    assert 'Line 2: Kind must be Blacklist or Whitelist (got "nope"). Value is required.' in texts
+
+
+def test_item_rules_export_and_template_download(editor):
+    campaign = CampaignFactory()
+    ItemRuleFactory(campaign=campaign, kind="whitelist", match="sku", value="X", multiplier="2")
+    export = editor.get(f"{ADMIN}{campaign.pk}/item-rules.csv")
+    assert export["Content-Type"].startswith("text/csv")
+    assert export.content.decode() == "kind,match,value,multiplier,bonus_per_unit\r\nwhitelist,sku,X,2,0\r\n"
+    template = editor.get(f"{ADMIN}item-rules-template.csv")
+    assert template.content.decode().startswith("kind,match,value,multiplier,bonus_per_unit")
 
 
 def test_closed_campaign_is_read_only_in_the_admin(editor):
@@ -255,9 +293,103 @@ def test_admin_form_with_missing_fields_shows_errors_not_a_500(editor):
 
     partner = PartnerFactory()
     data = form_data(
-        partner, starts_at_0="", starts_at_1="", currency="", purchase_channels=[], reward="[1, 2]"
+        partner, starts_at_0="", starts_at_1="", currency="", purchase_channels=[], reward_type="cash"
     )
     response = editor.post(f"{ADMIN}add/", data)
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
-    assert {"starts_at", "currency", "purchase_channels", "reward"} <= set(errors)
+    assert {"starts_at", "currency", "purchase_channels", "reward_type"} <= set(errors)
+
+
+def test_a_save_that_changes_nothing_keeps_the_version_and_writes_no_history(editor):
+    from core.models import AuditEvent
+    from tests.partners.factories import PartnerFactory
+
+    partner = PartnerFactory()
+    assert editor.post(f"{ADMIN}add/", form_data(partner)).status_code == 302
+    campaign = Campaign.objects.get(name="Carnival 2027")
+    assert campaign.version == 1
+    events = AuditEvent.objects.filter(object_id=str(campaign.pk)).count()
+
+    # Post the change page back exactly as the browser shows it.
+    page = editor.get(f"{ADMIN}{campaign.pk}/change/")
+    form = page.context["adminform"].form
+    assert form.initial["min_purchase_value"] == Decimal("20.00")  # money, not 20.0000
+    rules = list(campaign.item_rules.order_by("id"))
+    same = form_data(
+        partner,
+        **{
+            "starts_at_0": timezone.localtime(campaign.starts_at).strftime("%Y-%m-%d"),
+            "starts_at_1": timezone.localtime(campaign.starts_at).strftime("%H:%M:%S"),
+            "ends_at_0": timezone.localtime(campaign.ends_at).strftime("%Y-%m-%d"),
+            "ends_at_1": timezone.localtime(campaign.ends_at).strftime("%H:%M:%S"),
+            "reward_value": "5.00",
+            "item_rules-INITIAL_FORMS": "2",
+            "item_rules-0-id": str(rules[0].pk),
+            "item_rules-0-campaign": str(campaign.pk),
+            "item_rules-1-id": str(rules[1].pk),
+            "item_rules-1-campaign": str(campaign.pk),
+            "item_rules-1-multiplier": "2",
+            "item_rules-1-bonus_per_unit": "0.5",
+        },
+    )
+    response = editor.post(f"{ADMIN}{campaign.pk}/change/", same)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    campaign.refresh_from_db()
+    assert campaign.version == 1
+    assert AuditEvent.objects.filter(object_id=str(campaign.pk)).count() == events
+
+    changed = {**same, "min_purchase_value": "30", "item_rules-1-multiplier": "3"}
+    assert editor.post(f"{ADMIN}{campaign.pk}/change/", changed).status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.version == 2  # one save, one version
+    event = AuditEvent.objects.filter(object_id=str(campaign.pk), action="campaign.updated").get()
+    assert set(event.changes) == {"min_purchase_value", f"item_rules[{rules[1].pk}].multiplier", "version"}
+
+
+def test_warnings_after_save_for_an_ended_campaign_without_partner(editor):
+    from tests.partners.factories import PartnerFactory
+
+    past = timezone.now() - timedelta(days=300)
+    data = form_data(
+        PartnerFactory(),
+        starts_at_0=(past - timedelta(days=10)).strftime("%Y-%m-%d"),
+        ends_at_0=past.strftime("%Y-%m-%d"),
+    )
+    data["partner"] = ""
+    response = editor.post(f"{ADMIN}add/", data, follow=True)
+    warnings = [str(m) for m in response.context["messages"] if m.level_tag == "warning"]
+    assert len(warnings) == 2
+    assert "ended on" in warnings[0] and "no partner" in warnings[1]
+
+
+def test_cancel_asks_first_and_says_what_happens(editor):
+    campaign = CampaignFactory(status="active")
+    page = editor.get(f"{ADMIN}{campaign.pk}/lifecycle/cancel/")
+    assert page.status_code == 200
+    assert "cannot be undone" in page.content.decode()
+    assert Campaign.objects.get(pk=campaign.pk).status == "active"
+    editor.post(f"{ADMIN}{campaign.pk}/lifecycle/cancel/", {"confirmed": "yes", "note": "budget cut"})
+    assert Campaign.objects.get(pk=campaign.pk).status == "cancelled"
+    assert CampaignTransition.objects.filter(campaign=campaign, note="budget cut").exists()
+
+
+def test_bulk_cancel_asks_first(editor):
+    campaigns = [CampaignFactory(status="active"), CampaignFactory(status="draft")]
+    ids = [str(c.pk) for c in campaigns]
+    page = editor.post(ADMIN, {"action": "cancel", "_selected_action": ids})
+    assert page.status_code == 200 and "cannot be undone" in page.content.decode()
+    assert set(Campaign.objects.values_list("status", flat=True)) == {"active", "draft"}
+    editor.post(ADMIN, {"action": "cancel", "_selected_action": ids, "confirmed": "yes"})
+    assert set(Campaign.objects.values_list("status", flat=True)) == {"cancelled"}
+
+
+def test_push_preview_renders_for_a_sample_award(editor):
+    response = editor.post(
+        f"{ADMIN}preview-push/",
+        {"title": "{{ campaign.name }}", "body": "{{ award.value }} {{ award.currency }}", "campaign_name": "Xmas",
+         "currency": "JPY"},
+    )  # fmt: skip
+    assert response.json() == {"title": "Xmas", "body": "10 JPY", "errors": []}
+    bad = editor.post(f"{ADMIN}preview-push/", {"title": "x", "body": "{{ award.valu }}"})
+    assert bad.status_code == 400 and "award.valu" in bad.json()["errors"][0]

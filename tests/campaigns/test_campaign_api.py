@@ -391,3 +391,10 @@ def test_a_notification_template_error_is_a_400_on_create_and_update(
     assert response.status_code == 400
     assert "notification" in response.json()["error"]["fields"]
     assert crm_client.get(detail(created["id"])).json()["notification"] == campaign_payload["notification"]
+
+
+def test_the_api_rejects_an_unknown_variable_with_400(crm_client, campaign_payload):
+    campaign_payload["notification"] = {"title": "Hi", "body": "{{ award.valu }}"}
+    response = crm_client.post("/api/v1/campaigns/", campaign_payload, format="json")
+    assert response.status_code == 400
+    assert "notification" in response.json()["error"]["fields"]

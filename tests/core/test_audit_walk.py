@@ -109,6 +109,19 @@ def _rule_change() -> dict[str, Any]:
     return {"campaign_id": rule.campaign_id, "rule_id": rule.pk, "data": {"multiplier": "2"}}
 
 
+def _previewed_csv() -> dict[str, Any]:
+    from campaigns.selectors import item_rules_csv_preview
+
+    campaign_id = _campaign().pk
+    _parsed, plan = item_rules_csv_preview(campaign_id=campaign_id, content=CSV, remove_missing=False)
+    return {
+        "campaign_id": campaign_id,
+        "content": CSV,
+        "remove_missing": False,
+        "expected_digest": plan.digest,
+    }
+
+
 def _rule_removal() -> dict[str, Any]:
     rule = ItemRuleFactory()
     return {"campaign_id": rule.campaign_id, "rule_id": rule.pk}
@@ -151,6 +164,7 @@ CASES: dict[str, Case] = {
     "campaigns.services.item_rules_import_csv": Case(
         "item_rules.imported", lambda: {"campaign_id": _campaign().pk, "content": CSV}
     ),
+    "campaigns.services.item_rules_apply_csv": Case("item_rules.imported", _previewed_csv),
     "notifications.services.notification_replay": Case(
         "notification.replayed", lambda: {"notification_id": _dead_notification_id()}
     ),
