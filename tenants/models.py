@@ -8,7 +8,7 @@ class Brand(TenantMixin):
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    # Creating a Brand creates and migrates its schema.
+    # Creating a Brand creates its schema: a copy of the migrated template (tenants/schema_template.py).
     auto_create_schema = True
     auto_drop_schema = False
 
@@ -17,6 +17,19 @@ class Brand(TenantMixin):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.schema_name})"
+
+    def create_schema(
+        self, check_if_exists: bool = False, sync_schema: bool = True, verbosity: int = 1
+    ) -> bool:
+        """Copy the template schema instead of running every migration (django-tenants calls this on save)."""
+        from django_tenants.utils import schema_exists
+
+        from tenants.schema_template import schema_clone
+
+        if check_if_exists and schema_exists(self.schema_name):
+            return False
+        schema_clone(self.schema_name, verbosity=verbosity)
+        return True
 
 
 class Domain(DomainMixin):

@@ -95,6 +95,8 @@ ROOT_URLCONF = "config.urls_tenant"
 DEFAULT_NOT_FOUND_TENANT_VIEW = "core.views.tenant_not_found"
 # Leave False: True can serve another tenant's rows after a savepoint rollback (django-tenants #1262).
 TENANT_LIMIT_SET_CALLS = False
+# The migrated schema every new brand's schema is copied from (tenants/schema_template.py); never a brand.
+BRAND_TEMPLATE_SCHEMA = env.str("BRAND_TEMPLATE_SCHEMA", default="brand_template")
 
 MIDDLEWARE = [
     "core.middleware.HealthCheckMiddleware",  # /healthz, /readyz on any host, before tenant lookup
