@@ -99,10 +99,8 @@ def clone_script(catalog: TemplateCatalog, new_schema: str) -> str:
         )
     for table in catalog.tables:
         if table.has_rows:
-            statements.append(
-                f"INSERT INTO {_quote(table.name)} OVERRIDING SYSTEM VALUE "
-                f"SELECT * FROM {source}.{_quote(table.name)}"
-            )
+            copy_rows = f"INSERT INTO {_quote(table.name)} OVERRIDING SYSTEM VALUE SELECT * FROM {source}."  # noqa: S608
+            statements.append(copy_rows + _quote(table.name))
         for identity in table.identities:
             statements.append(
                 f"ALTER TABLE {_quote(table.name)} ALTER COLUMN {_quote(identity.column)} "
@@ -213,7 +211,7 @@ def template_catalog(schema: str) -> TemplateCatalog:
                 [_quote(sequence)],
             )
             options = cursor.fetchone()
-            cursor.execute(f"SELECT last_value, is_called FROM {_quote(sequence)}")
+            cursor.execute(f"SELECT last_value, is_called FROM {_quote(sequence)}")  # noqa: S608 - catalog name
             last_value, is_called = cursor.fetchone()
             identities.setdefault(table, []).append(
                 IdentityCopy(
@@ -226,7 +224,7 @@ def template_catalog(schema: str) -> TemplateCatalog:
             )
         copies = []
         for _, name, _ in tables:
-            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {_quote(name)})")
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {_quote(name)})")  # noqa: S608 - catalog name
             copies.append(
                 TableCopy(
                     name=name,
@@ -292,7 +290,7 @@ def applied_migrations(schema: str) -> frozenset[tuple[str, str]]:
         cursor.execute("SELECT to_regclass(%s)", [f"{_quote(schema)}.django_migrations"])
         if cursor.fetchone()[0] is None:
             return frozenset()
-        cursor.execute(f"SELECT app, name FROM {_quote(schema)}.django_migrations")
+        cursor.execute(f"SELECT app, name FROM {_quote(schema)}.django_migrations")  # noqa: S608 - quoted
         return frozenset(cursor.fetchall())
 
 
