@@ -33,7 +33,7 @@ $(BENCH_STAMP): bench/requirements.txt $(STAMP)
 	touch $(BENCH_STAMP)
 
 migrate: $(STAMP) ## migrate the public schema and every brand schema
-	$(PY) manage.py migrate_schemas --executor=standard
+	$(PY) manage.py migrate_schemas --executor=parallel
 
 bootstrap: migrate ## migrate, then create the demo brand (brand-a.localhost) and print its admin password
 	$(PY) manage.py setup_periodic_tasks

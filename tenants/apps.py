@@ -6,3 +6,7 @@ class TenantsConfig(AppConfig):
 
     name = "tenants"
     verbose_name = "Brands"
+
+    def ready(self) -> None:
+        # Registers `migrate_schemas --executor=parallel` (django-tenants finds executors by subclass).
+        from tenants import migration_executor  # noqa: F401

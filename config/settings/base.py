@@ -5,6 +5,7 @@ production. When DATABASE_URL / REDIS_URL are unset, config.embedded starts
 PostgreSQL and Redis from wheels under .data/ (the bare-machine default).
 """
 
+import os
 import sys
 import warnings
 from datetime import timedelta
@@ -97,6 +98,8 @@ DEFAULT_NOT_FOUND_TENANT_VIEW = "core.views.tenant_not_found"
 TENANT_LIMIT_SET_CALLS = False
 # The migrated schema every new brand's schema is copied from (tenants/schema_template.py); never a brand.
 BRAND_TEMPLATE_SCHEMA = env.str("BRAND_TEMPLATE_SCHEMA", default="brand_template")
+# `migrate_schemas --executor=parallel` (tenants/migration_executor.py): schemas migrated at once.
+TENANT_MULTIPROCESSING_MAX_PROCESSES = env.int("TENANT_MIGRATE_PROCESSES", default=os.cpu_count() or 2)
 
 MIDDLEWARE = [
     "core.middleware.HealthCheckMiddleware",  # /healthz, /readyz on any host, before tenant lookup
