@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from core.exceptions import ConflictError, validate_model
 from tenants.models import Brand, Domain
 from tenants.schema_template import template_ensure, template_schema_name
+from tenants.work_due import work_due_at
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ def brand_create(*, schema_name: str, name: str, domain: str, verbosity: int = 0
     with transaction.atomic():
         brand.save(verbosity=verbosity)
         domain_row = Domain.objects.create(domain=domain, tenant=brand, is_primary=True)
+        work_due_at(at=timezone.now(), schema_name=schema_name)  # its first tick records what is due
     return BrandResult(brand=brand, domain=domain_row, created=True)
 
 

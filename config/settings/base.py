@@ -331,6 +331,13 @@ NOTIFICATION_URL_ALLOW_PRIVATE = env.bool("NOTIFICATION_URL_ALLOW_PRIVATE", defa
 # --- Dashboards and alarms (monitoring/, docs/adr/0008-operations-dashboards-alarms.md)
 # One message per brand per period runs the frequent periodic jobs (tenants/schedules.py, in_tick).
 MAINTENANCE_TICK_SECONDS = env.int("MAINTENANCE_TICK_SECONDS", default=10)
+# The work-due index (tenants/work_due.py): a claimed brand whose tick never reported is claimed
+# again after WORK_DUE_CLAIM_SECONDS; a brand with recent activity ticks every minute for
+# WORK_DUE_SETTLE_SECONDS (dashboards, alarms); an idle brand is still looked at every
+# WORK_DUE_IDLE_RECHECK_SECONDS, a backstop for a due time that was never written.
+WORK_DUE_CLAIM_SECONDS = env.int("WORK_DUE_CLAIM_SECONDS", default=300)
+WORK_DUE_SETTLE_SECONDS = env.int("WORK_DUE_SETTLE_SECONDS", default=180)
+WORK_DUE_IDLE_RECHECK_SECONDS = env.int("WORK_DUE_IDLE_RECHECK_SECONDS", default=6 * 3600)
 # The rollup tick recomputes this many past hours (plus the current one) from the raw rows.
 MONITORING_ROLLUP_HOURS = env.int("MONITORING_ROLLUP_HOURS", default=2)
 # Consecutive partner failures are counted among the attempts of this look-back window.
