@@ -33,7 +33,7 @@ $(BENCH_STAMP): bench/requirements.txt $(STAMP)
 	touch $(BENCH_STAMP)
 
 migrate: $(STAMP) ## migrate the public schema and every brand schema
-	$(PY) manage.py migrate_schemas --executor=standard
+	$(PY) manage.py migrate_schemas --executor=parallel
 
 bootstrap: migrate ## migrate, then create the demo brand (brand-a.localhost) and print its admin password
 	$(PY) manage.py setup_periodic_tasks
@@ -53,7 +53,7 @@ test-resilience: $(STAMP) ## reliability/security suite (tests/resilience/): fau
 	$(PY) -m pytest tests/resilience $(PYTEST_ARGS)
 
 # bench/run.py says which bench/*.py are benchmarks (not _helpers, not partner_server/naive_pipeline);
-# --migrate: first `manage.py migrate_schemas --executor=standard`, as `make migrate`, creating
+# --migrate: first `manage.py migrate_schemas --executor=parallel`, as `make migrate`, creating
 # DATABASE_URL's database when it does not exist yet (the embedded one when unset).
 bench: $(BENCH_STAMP) ## migrate, run the benchmarks in bench/, sum up their RESULT lines (BENCH=name: one; BENCH_ARGS="…": its options; QUICK=1: small sizes)
 	$(PY) bench/run.py --migrate $(BENCH) $(if $(QUICK),--quick) $(if $(BENCH_ARGS),--args "$(BENCH_ARGS)")

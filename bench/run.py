@@ -43,11 +43,12 @@ HELPERS = {
 # its targets are stated for.
 QUICK = {
     "archive": ["--evaluations", "20000"],
+    "brands": ["--count", "50", "--baseline", "1"],
     "campaign_list": ["--campaigns", "200", "--warmup", "5", "--requests", "30"],
     "csv_import": ["--rows", "1000", "--runs", "1"],
     "dashboard": ["--rows", "20000"],
     "dispatch_send": ["100", "20"],
-    "idle_cost": ["--seconds", "15", "--warmup", "10"],
+    "idle_cost": ["--seconds", "15", "--warmup", "20", "--brands", "20"],
     "pipeline": ["--seconds", "5", "--baseline-seconds", "5"],
     "pipeline_steps": ["--batches", "2"],
     "rules": ["--purchases", "300"],
@@ -71,7 +72,7 @@ def migrate() -> int:
     sys.path.insert(0, str(BENCH_DIR))
     from _brand import ensure_database
 
-    command = [sys.executable, "manage.py", "migrate_schemas", "--executor=standard", "--verbosity=0"]
+    command = [sys.executable, "manage.py", "migrate_schemas", "--executor=parallel", "--verbosity=0"]
     print(f"=== migrate: {shlex.join(command[1:])}", flush=True)
     ensure_database()
     return subprocess.run(command, cwd=ROOT, check=False).returncode

@@ -50,6 +50,7 @@ from core.exceptions import ConflictError, NotFoundError, ValidationFailed, vali
 from core.money import ISO_4217_MINOR_UNITS, is_iso_4217
 from core.templating import validate_notification_templates
 from partners.models import Partner
+from tenants.work_due import work_due_at
 
 logger = logging.getLogger(__name__)
 
@@ -338,6 +339,8 @@ def campaign_update(
     fields = [name for name in changes if name in EDITABLE_FIELDS]
     _save_campaign(campaign, update_fields=[*fields, "version", "updated_at"])
     campaign.refresh_from_db()
+    if "ends_at" in changes:
+        _closing_due(campaign)
     audit_record(
         actor=actor,
         action="campaign.updated",
@@ -476,6 +479,13 @@ TRANSITION_AUDIT_ACTIONS = {
 }
 
 
+def _closing_due(campaign: Campaign) -> None:
+    """An active or paused campaign is completed at `ends_at`: its brand's maintenance tick is due then."""
+    if campaign.status in (Status.ACTIVE, Status.PAUSED):
+        ends_at = campaign.ends_at
+        transaction.on_commit(lambda: work_due_at(at=ends_at))
+
+
 def _transition(
     *, campaign_id: int, action: str, actor: str, note: str = "", now: datetime | None = None
 ) -> Campaign:
@@ -508,6 +518,7 @@ def _transition(
     )
     campaign.save(update_fields=[*changes, "updated_at"])
     _write_transition(campaign=campaign, from_status=from_status, to_status=target, actor=actor, note=note)
+    _closing_due(campaign)
     audit_record(actor=actor, action=TRANSITION_AUDIT_ACTIONS[action], obj_or_type=campaign, changes=changes)
     logger.info(
         "campaign transition",

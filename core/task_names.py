@@ -23,6 +23,7 @@ RETRY_DUE_NOTIFICATIONS = "notifications.retry_due"
 RELAY_OUTBOX = "outbox.relay"
 # tenants
 FOR_EACH_TENANT = "tenants.for_each_tenant"
+MAINTENANCE_DISPATCH = "tenants.maintenance_dispatch"
 SCHEMA_PROBE = "tenants.schema_probe"
 # archive
 RUN_DUE_ARCHIVES = "archive.run_due"

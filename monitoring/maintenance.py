@@ -7,17 +7,28 @@ sends one per brand per period and runs the jobs in-process. Each job keeps its 
 a cache key per brand and job (`cache.add` with a TTL just under the cadence; keys are prefixed by
 the brand's schema) lets it run at most once per period. A job that fails is logged and does not
 stop the others; the partner dispatch sweep, which may send HTTP requests, runs last.
+
+Which brands tick (issue 15, idle cost that does not grow with brands): only those the public
+work-due index says are due (tenants/work_due.py). Each tick ends by recording when its brand is
+next due: at the next tick while work is live (outbox, unevaluated purchases, dispatches and
+notifications not settled), every minute for a while after activity (dashboards, alarms), else at
+the next `ends_at` of an active or paused campaign — or not before the idle backstop.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Min
+from django.utils import timezone
 
 from config.celery import app, tenant_task
 from core import task_names
 from tenants.schedules import MAINTENANCE_TICK_SECONDS, tick_jobs
+from tenants.work_due import last_activity_at, work_due_set
 
 logger = logging.getLogger(__name__)
 
@@ -48,4 +59,42 @@ def maintenance_tick_task() -> dict[str, str]:
         except Exception:
             logger.exception("maintenance job failed", extra={"job": job.tenant_task})
             outcomes[job.tenant_task] = "failed"
+    try:
+        work_due_set(at=next_work_due_at(timezone.now()))
+    except Exception:  # the claim's lease brings the brand back if this is lost
+        logger.exception("could not record the brand's next work due")
     return outcomes
+
+
+def next_work_due_at(now: datetime) -> datetime:
+    """When this brand's maintenance tick must next run (a few indexed queries of its own schema)."""
+    from campaigns.models import Campaign
+    from dispatches.models import Dispatch
+    from notifications.models import Notification
+    from outbox.models import OutboxMessage
+    from purchases.models import Purchase
+
+    next_tick = now + timedelta(seconds=MAINTENANCE_TICK_SECONDS)
+    if (
+        OutboxMessage.objects.filter(relayed_at__isnull=True).exists()
+        or Purchase.objects.filter(evaluated_at__isnull=True).exists()
+    ):
+        return next_tick
+    candidates = [now + timedelta(seconds=settings.WORK_DUE_IDLE_RECHECK_SECONDS)]
+    for model, statuses in (
+        (Dispatch, [Dispatch.Status.PENDING, Dispatch.Status.RETRYING]),
+        (Notification, ["queued", "sending", "failed", "deferred"]),
+    ):
+        unsettled = model.objects.filter(status__in=statuses)
+        if unsettled.filter(next_attempt_at__isnull=True).exists():
+            return next_tick
+        next_attempt = unsettled.aggregate(at=Min("next_attempt_at"))["at"]
+        if next_attempt is not None:
+            candidates.append(next_attempt)
+    ends_at = Campaign.objects.filter(status__in=["active", "paused"]).aggregate(at=Min("ends_at"))["at"]
+    if ends_at is not None:
+        candidates.append(ends_at)
+    activity = last_activity_at()
+    if activity is not None and now - activity < timedelta(seconds=settings.WORK_DUE_SETTLE_SECONDS):
+        candidates.append(now + timedelta(seconds=60))
+    return max(min(candidates), next_tick)

@@ -19,6 +19,7 @@ from config.celery import app
 from core.celery_signals import REQUEST_ID_HEADER
 from core.logging import request_id_var
 from outbox.models import OutboxMessage
+from tenants.work_due import work_due_soon
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ def outbox_relay(*, ids: Iterable[int] | None = None, limit: int = RELAY_BATCH) 
     between them. A broker failure leaves the rest pending for the next sweep.
     """
     sent = 0
+    left_pending = False
     try:
         with transaction.atomic():
             pending = OutboxMessage.objects.filter(relayed_at__isnull=True)
@@ -70,10 +72,13 @@ def outbox_relay(*, ids: Iterable[int] | None = None, limit: int = RELAY_BATCH) 
                         len(messages) - sent,
                         extra={"outbox_id": message.pk, "error": str(exc)[:200]},
                     )
+                    left_pending = True
                     break
                 message.relayed_at = now
                 sent += 1
             OutboxMessage.objects.bulk_update([m for m in messages if m.relayed_at], ["relayed_at"])
+        if left_pending:
+            work_due_soon()  # the brand's next maintenance tick relays what the broker refused
     except Exception:  # the on_commit fast path must never fail the request that already committed
         logger.exception("outbox relay crashed; messages stay pending for the sweep")
     return sent

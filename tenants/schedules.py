@@ -82,11 +82,15 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         in_tick=True,
     ),
     # ADR 0008: the one beat entry of the jobs marked in_tick (idle cost).
+    # Issue 15: sent only to the brands the public work-due index says are due (tenants/work_due.py),
+    # so an idle brand costs nothing; the tick records when its brand is next due.
     PeriodicJob(
         name="maintenance tick",
-        tenant_task=task_names.MAINTENANCE_TICK,
+        tenant_task=task_names.MAINTENANCE_DISPATCH,
         every_seconds=MAINTENANCE_TICK_SECONDS,
-        description="Per brand: runs the jobs marked in_tick, each at its own cadence (monitoring/maintenance.py).",
+        scope="public",
+        description="For each brand with work due (one query of the work-due index): a maintenance tick, "
+        "which runs the jobs marked in_tick, each at its own cadence (monitoring/maintenance.py).",
     ),
     # monitoring: rollups, health snapshot, alarm rules (a few indexed aggregates).
     PeriodicJob(

@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from core.exceptions import ConflictError, validate_model
 from tenants.models import Brand, Domain
+from tenants.schema_template import template_ensure, template_schema_name
 from tenants.signals import brand_created
+from tenants.work_due import work_due_at
 
 
 @dataclass(frozen=True)
@@ -19,16 +22,18 @@ class BrandResult:
     created: bool
 
 
-def brand_create(*, schema_name: str, name: str, domain: str) -> BrandResult:
-    """Create a brand, its schema (migrated) and its host name.
+def brand_create(*, schema_name: str, name: str, domain: str, verbosity: int = 0) -> BrandResult:
+    """Create a brand, its schema (a copy of the migrated template) and its host name.
 
     Idempotent: the same three arguments again change nothing. A schema that
     exists with another name or host, or a host that belongs to another brand,
     is a ConflictError.
     """
     domain = domain.lower().strip()
-    if schema_name == get_public_schema_name():
-        raise ConflictError("The public schema is the platform's, not a brand's.", code="schema_reserved")
+    if schema_name in (get_public_schema_name(), template_schema_name()):
+        raise ConflictError(
+            f"The {schema_name!r} schema is the platform's, not a brand's.", code="schema_reserved"
+        )
 
     existing_domain = Domain.objects.select_related("tenant").filter(domain=domain).first()
     if existing_domain is not None and existing_domain.tenant.schema_name != schema_name:
@@ -50,19 +55,20 @@ def brand_create(*, schema_name: str, name: str, domain: str) -> BrandResult:
                 f"not {domain!r}.",
                 code="schema_taken",
             )
-        # Re-running onboarding also finishes a schema whose creation was interrupted.
-        brand.create_schema(check_if_exists=True)
+        # A brand onboarded before the copy was one transaction may lack its schema: finish it.
+        brand.create_schema(check_if_exists=True, verbosity=verbosity)
         brand_created.send(sender=Brand, brand=brand, created=False)
         return BrandResult(brand=brand, domain=existing_domain, created=False)
 
     brand = Brand(schema_name=schema_name, name=name)
     validate_model(brand)
-    # Schema creation + migration happens in save() and cannot share one transaction with
-    # the Domain row on every backend path; the Domain goes in right after, and a rerun
-    # of this service completes a half-done onboarding.
-    brand.save()
+    # Migrating the template (only when the code has migrations it lacks) runs outside the
+    # transaction; the row, the schema copy and the host name then commit together or not at all.
+    template_ensure(verbosity=verbosity)
     with transaction.atomic():
+        brand.save(verbosity=verbosity)
         domain_row = Domain.objects.create(domain=domain, tenant=brand, is_primary=True)
+        work_due_at(at=timezone.now(), schema_name=schema_name)  # its first tick records what is due
     brand_created.send(sender=Brand, brand=brand, created=True)
     return BrandResult(brand=brand, domain=domain_row, created=True)
 

@@ -48,6 +48,22 @@ def for_each_tenant_task(task_name: str, args: list | None = None, stagger_secon
     return sent
 
 
+@app.task(name=task_names.MAINTENANCE_DISPATCH)
+def maintenance_dispatch_task() -> int:
+    """Beat, every MAINTENANCE_TICK_SECONDS: a maintenance tick for each brand with work due (one query)."""
+    from tenants.work_due import work_due_claim
+
+    if connection.schema_name != get_public_schema_name():
+        raise RuntimeError("maintenance_dispatch_task is a public dispatcher; send it from the public schema")
+    due = work_due_claim()
+    for schema in due:
+        with schema_context(schema):
+            app.send_task(task_names.MAINTENANCE_TICK)
+    if due:
+        logger.info("maintenance ticks sent", extra={"brands": len(due)})
+    return len(due)
+
+
 @tenant_task(name=task_names.SCHEMA_PROBE, ignore_result=False)
 def schema_probe_task() -> str:
     """Operator diagnostic: answers the schema the worker ran it in (`celery call` to check routing)."""

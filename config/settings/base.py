@@ -5,6 +5,7 @@ production. When DATABASE_URL / REDIS_URL are unset, config.embedded starts
 PostgreSQL and Redis from wheels under .data/ (the bare-machine default).
 """
 
+import os
 import sys
 import warnings
 from datetime import timedelta
@@ -95,6 +96,10 @@ ROOT_URLCONF = "config.urls_tenant"
 DEFAULT_NOT_FOUND_TENANT_VIEW = "core.views.tenant_not_found"
 # Leave False: True can serve another tenant's rows after a savepoint rollback (django-tenants #1262).
 TENANT_LIMIT_SET_CALLS = False
+# The migrated schema every new brand's schema is copied from (tenants/schema_template.py); never a brand.
+BRAND_TEMPLATE_SCHEMA = env.str("BRAND_TEMPLATE_SCHEMA", default="brand_template")
+# `migrate_schemas --executor=parallel` (tenants/migration_executor.py): schemas migrated at once.
+TENANT_MULTIPROCESSING_MAX_PROCESSES = env.int("TENANT_MIGRATE_PROCESSES", default=os.cpu_count() or 2)
 
 MIDDLEWARE = [
     "core.middleware.HealthCheckMiddleware",  # /healthz, /readyz on any host, before tenant lookup
@@ -326,6 +331,13 @@ NOTIFICATION_URL_ALLOW_PRIVATE = env.bool("NOTIFICATION_URL_ALLOW_PRIVATE", defa
 # --- Dashboards and alarms (monitoring/, docs/adr/0008-operations-dashboards-alarms.md)
 # One message per brand per period runs the frequent periodic jobs (tenants/schedules.py, in_tick).
 MAINTENANCE_TICK_SECONDS = env.int("MAINTENANCE_TICK_SECONDS", default=10)
+# The work-due index (tenants/work_due.py): a claimed brand whose tick never reported is claimed
+# again after WORK_DUE_CLAIM_SECONDS; a brand with recent activity ticks every minute for
+# WORK_DUE_SETTLE_SECONDS (dashboards, alarms); an idle brand is still looked at every
+# WORK_DUE_IDLE_RECHECK_SECONDS, a backstop for a due time that was never written.
+WORK_DUE_CLAIM_SECONDS = env.int("WORK_DUE_CLAIM_SECONDS", default=300)
+WORK_DUE_SETTLE_SECONDS = env.int("WORK_DUE_SETTLE_SECONDS", default=180)
+WORK_DUE_IDLE_RECHECK_SECONDS = env.int("WORK_DUE_IDLE_RECHECK_SECONDS", default=6 * 3600)
 # The rollup tick recomputes this many past hours (plus the current one) from the raw rows.
 MONITORING_ROLLUP_HOURS = env.int("MONITORING_ROLLUP_HOURS", default=2)
 # Consecutive partner failures are counted among the attempts of this look-back window.

@@ -89,7 +89,7 @@ def test_setup_periodic_tasks_writes_one_tick_entry_and_removes_the_old_per_job_
         call_command("setup_periodic_tasks")
         assert not PeriodicTask.objects.filter(pk=old.pk).exists()
         tick = PeriodicTask.objects.get(name="maintenance tick")
-        assert json.loads(tick.args) == ["maintenance.tick"]
+        assert tick.task == "tenants.maintenance_dispatch" and json.loads(tick.args) == []
         assert tick.interval.every == MAINTENANCE_TICK_SECONDS
         in_tick_names = {job.name for job in PERIODIC_JOBS if job.in_tick}
         assert not PeriodicTask.objects.filter(name__in=in_tick_names).exists()
