@@ -77,6 +77,7 @@ from typing import Final
 from core.money import quantum_for
 
 __all__ = [
+    "COUNTED_AS_IS",
     "EXACT_DIGITS",
     "KIND_BLACKLIST",
     "KIND_WHITELIST",
@@ -86,12 +87,15 @@ __all__ = [
     "CampaignSpec",
     "CompiledCampaign",
     "EvaluationResult",
+    "Explanation",
     "ItemRuleSpec",
+    "LineExplanation",
     "PurchaseFacts",
     "PurchaseLine",
     "Reason",
     "compile_campaign",
     "evaluate_purchase",
+    "explain_purchase",
 ]
 
 KIND_BLACKLIST: Final = "blacklist"
@@ -226,6 +230,43 @@ class EvaluationResult:
     eligible: bool
     eligible_value: Decimal
     reason: Reason | None
+
+
+# How a line was counted when no item rule matched it (the other two are the rule kinds).
+COUNTED_AS_IS: Final = "as_is"
+
+
+@dataclass(frozen=True, slots=True)
+class LineExplanation:
+    """One purchase line as the engine counted it.
+
+    ``decided_by`` is ``blacklist`` (counts 0), ``whitelist`` (``line_total ×
+    multiplier + quantity × bonus_per_unit``) or ``as_is`` (no rule matched: the line
+    total); ``rule`` is the item rule that decided it (None for ``as_is``). Values are
+    exact, not rounded: the engine rounds only the sum.
+    """
+
+    line: PurchaseLine
+    line_total: Decimal
+    counted_value: Decimal
+    decided_by: str
+    rule: ItemRuleSpec | None
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """A purchase evaluated against one campaign version, line by line.
+
+    ``result`` is what ``evaluate`` returns. ``counted_total`` is the sum of the
+    lines' counted values rounded half up to the minor unit; it is the eligible value
+    whenever the lines were counted at all (``lines_counted``): checks 1-4 reject a
+    purchase before any value is computed, and then the eligible value is 0.
+    """
+
+    result: EvaluationResult
+    lines: tuple[LineExplanation, ...]
+    counted_total: Decimal
+    lines_counted: bool
 
 
 # (multiplier, bonus_per_unit) of a whitelist rule.
@@ -384,8 +425,73 @@ class CompiledCampaign:
             _set_reason(result, None)
         return result
 
+    def explain(self, purchase: PurchaseFacts) -> Explanation:
+        """`evaluate`, line by line: what each line counted and which item rule decided it.
+
+        Not on the hot path (the admin shows one purchase at a time), so it may build objects.
+        It reads the same compiled tables as `evaluate`, in the same exact context, with the
+        same precedence (blacklist beats whitelist; the largest whitelist contribution wins;
+        no rule: the line as is) and the same single rounding of the sum; the verdict is
+        `evaluate`'s own result. tests/campaigns/test_explain.py checks that the rounded sum
+        of the lines is `evaluate`'s eligible value for random campaigns and purchases.
+        """
+        result = self.evaluate(purchase)
+        rules = {rule.key: rule for rule in self.spec.item_rules}
+        ambient = getcontext()
+        exact, rounding = _contexts()
+        setcontext(exact)
+        try:
+            lines = []
+            total = _ZERO
+            for line in purchase.lines:
+                line_total = line.quantity * line.unit_price
+                counted, kind, rule = self._line(line, line_total, rules)
+                total += counted
+                lines.append(LineExplanation(line, line_total, counted, kind, rule))
+            value = total.quantize(self.quantum, ROUND_HALF_UP, rounding)
+        finally:
+            setcontext(ambient)
+        return Explanation(
+            result=result,
+            lines=tuple(lines),
+            counted_total=value if value else value.copy_abs(),
+            lines_counted=result.reason not in _REJECTED_BEFORE_VALUE,
+        )
+
+    def _line(
+        self, line: PurchaseLine, line_total: Decimal, rules: dict[tuple[str, str, str], ItemRuleSpec]
+    ) -> tuple[Decimal, str, ItemRuleSpec | None]:
+        """(counted value, how it was decided, the deciding rule) of one line, as `evaluate` counts it."""
+        if line.sku in self._bl_skus:
+            return _ZERO, KIND_BLACKLIST, rules[(KIND_BLACKLIST, MATCH_SKU, line.sku)]
+        if line.category in self._bl_categories:
+            return _ZERO, KIND_BLACKLIST, rules[(KIND_BLACKLIST, MATCH_CATEGORY, line.category)]
+        candidates = []
+        by_sku = self._wl_skus.get(line.sku)
+        if by_sku is not None:
+            candidates.append((line_total * by_sku[0] + line.quantity * by_sku[1], MATCH_SKU, line.sku))
+        by_category = self._wl_categories.get(line.category)
+        if by_category is not None:
+            candidates.append(
+                (line_total * by_category[0] + line.quantity * by_category[1], MATCH_CATEGORY, line.category)
+            )
+        if not candidates:
+            return line_total, COUNTED_AS_IS, None
+        # Ties go to the sku rule, as in `evaluate` (`a if a >= b else b`): the value is the same.
+        counted, match, value = max(candidates, key=lambda candidate: candidate[0])
+        return counted, KIND_WHITELIST, rules[(KIND_WHITELIST, match, value)]
+
 
 _ZERO: Final = Decimal(0)
+# Checks 1-4: the purchase is out of the campaign's scope and its lines are not counted.
+_REJECTED_BEFORE_VALUE: Final = frozenset(
+    {
+        Reason.CAMPAIGN_NOT_ACTIVE,
+        Reason.OUTSIDE_VALIDITY,
+        Reason.CHANNEL_NOT_ALLOWED,
+        Reason.CURRENCY_MISMATCH,
+    }
+)
 
 
 def _check_decimal(name: str, value: object) -> Decimal:
@@ -484,3 +590,8 @@ def compile_campaign(spec: CampaignSpec) -> CompiledCampaign:
 def evaluate_purchase(campaign: CompiledCampaign, purchase: PurchaseFacts) -> EvaluationResult:
     """Convenience wrapper: ``campaign.evaluate(purchase)``."""
     return campaign.evaluate(purchase)
+
+
+def explain_purchase(campaign: CompiledCampaign, purchase: PurchaseFacts) -> Explanation:
+    """Convenience wrapper: ``campaign.explain(purchase)``."""
+    return campaign.explain(purchase)
