@@ -188,7 +188,7 @@ class DispatchAdmin(RecordAdmin):
             queryset,
             dead=queryset.filter(status=Dispatch.Status.DEAD).select_related("purchase", "campaign"),
             replay=lambda pk, *, actor: dispatch_replay(dispatch_id=pk, actor=actor),
-            noun_plural="dispatches",
+            noun=("dispatch", "dispatches"),
             becomes="pending",
             describe=dispatch_label,
         )

@@ -111,7 +111,7 @@ class NotificationAdmin(RecordAdmin):
             replay=lambda pk, *, actor: (
                 notification_replay(notification_id=pk, actor=actor).status == Notification.Status.QUEUED
             ),
-            noun_plural="notifications",
+            noun=("notification", "notifications"),
             becomes="queued",
             describe=notification_label,
         )

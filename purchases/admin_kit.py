@@ -62,6 +62,12 @@ def link_to(obj: Model | None, text: Any = None) -> str:
     return link(change_url(obj), text if text is not None else obj)
 
 
+def counted(count: int, noun: tuple[str, str], adjective: str = "") -> str:
+    """ "1 dead dispatch", "3 dead dispatches": the number and the noun that agrees with it."""
+    words = [str(count), adjective, noun[0] if count == 1 else noun[1]]
+    return " ".join(word for word in words if word)
+
+
 def confirmed_replay(
     modeladmin: admin.ModelAdmin,
     request: HttpRequest,
@@ -69,16 +75,16 @@ def confirmed_replay(
     *,
     dead: QuerySet,
     replay: Callable[..., Any],
-    noun_plural: str,
+    noun: tuple[str, str],
     becomes: str,
     describe: Callable[[Any], str] = str,
 ) -> TemplateResponse | None:
     """The replay action in two steps: a page that says how many will be replayed, then the replay.
 
     `dead` is the part of the selection that can be replayed (`describe` names one of its rows on
-    the confirmation page); `replay(pk, actor=...)` calls the
-    service that replays one (it writes the audit event with the user as actor, and refuses a
-    row that stopped being dead meanwhile) and says whether the row is on its way again.
+    the confirmation page); `replay(pk, actor=...)` calls the service that replays one (it writes
+    the audit event with the user as actor, and refuses a row that stopped being dead meanwhile)
+    and says whether the row is on its way again. `noun` is (singular, plural).
     """
     if request.POST.get(CONFIRMED) != "yes":
         selected = queryset.count()
@@ -86,18 +92,23 @@ def confirmed_replay(
         if not replayable:
             modeladmin.message_user(
                 request,
-                f"None of the {selected} selected {noun_plural} is dead: nothing to replay.",
+                f"None of the {counted(selected, noun)} selected is dead: nothing to replay.",
                 messages.WARNING,
             )
             return None
+        skipped = selected - replayable
         context = {
             **modeladmin.admin_site.each_context(request),
-            "title": f"Replay {replayable} dead {noun_plural}?",
+            "title": f"Replay {counted(replayable, noun, 'dead')}?",
             "opts": modeladmin.model._meta,
-            "selected": selected,
             "replayable": replayable,
-            "skipped": selected - replayable,
-            "noun_plural": noun_plural,
+            "summary": f"{counted(replayable, noun, 'dead')} will be replayed",
+            "skipped_summary": (
+                f"{counted(skipped, noun)} of the {selected} selected {'is' if skipped == 1 else 'are'} "
+                "not dead and will be left alone."
+                if skipped
+                else ""
+            ),
             "becomes": becomes,
             "sample": [describe(row) for row in dead[:20]],
             "action": request.POST.get("action", ""),
@@ -123,17 +134,18 @@ def confirmed_replay(
                 still_dead += 1
     modeladmin.message_user(
         request,
-        f"{replayed} dead {noun_plural} replayed: they are {becomes} and will be sent again.",
+        f"{counted(replayed, noun, 'dead')} replayed: {'it is' if replayed == 1 else 'they are'} {becomes} "
+        "and will be sent again.",
         messages.SUCCESS,
     )
     if refused:
         modeladmin.message_user(
-            request, f"{refused} {noun_plural} were no longer dead and were left alone.", messages.WARNING
+            request, f"{counted(refused, noun)} no longer dead, left alone.", messages.WARNING
         )
     if still_dead:
         modeladmin.message_user(
             request,
-            f"{still_dead} {noun_plural} are still dead after the replay: see their last error.",
+            f"{counted(still_dead, noun)} still dead after the replay: see the last error.",
             messages.ERROR,
         )
     return None

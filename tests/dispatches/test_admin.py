@@ -66,7 +66,7 @@ def test_the_replay_action_replays_dead_ones_and_skips_the_rest(admin_client_a, 
 
     assert response.status_code == 200
     content = response.content.decode()
-    assert "1 dead dispatches replayed: they are pending and will be sent again." in content
+    assert "1 dead dispatch replayed: it is pending and will be sent again." in content
     dead.refresh_from_db()
     sent.refresh_from_db()
     assert (dead.status, dead.replay_count) == ("pending", 1)

@@ -76,4 +76,4 @@ def test_the_replay_action_requeues_dead_notifications(admin_client, make_award)
     assert (dead.status, dead.attempts) == ("queued", 0)
     assert OutboxMessage.objects.get().args == [str(dead.pk)]
     page = response.content.decode()
-    assert "1 dead notifications replayed: they are queued and will be sent again." in page
+    assert "1 dead notification replayed: it is queued and will be sent again." in page
