@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from core.money import money_str
 from dispatches.models import Dispatch, DispatchAttempt
 from dispatches.services import dispatch_replay
-from purchases.admin_kit import RecordAdmin, changelist_url, confirmed_replay, link, link_to
+from purchases.admin_kit import RecordAdmin, changelist_url, confirmed_replay, counted, link, link_to
 from purchases.selectors import prefix_q
 
 DEAD_LETTERS_URL = "/admin/dispatches/dispatch/?status__exact=dead"
@@ -61,7 +61,6 @@ class DispatchAdmin(RecordAdmin):
         "last_status_code",
         "next_attempt_at",
         "created_at",
-        "sent_at",
     ]
     list_display_links = ["label"]
     list_filter = ["status", "campaign", "partner"]
@@ -101,6 +100,9 @@ class DispatchAdmin(RecordAdmin):
     inlines = [DispatchAttemptInline]
     actions = ["replay_dead"]
 
+    def record_title(self, dispatch: Dispatch) -> str:
+        return f"{dispatch_label(dispatch)} ({dispatch.get_status_display().lower()})"
+
     @admin.display(description="dispatch", ordering="purchase__external_id")
     def label(self, dispatch: Dispatch) -> str:
         return dispatch_label(dispatch)
@@ -136,7 +138,7 @@ class DispatchAdmin(RecordAdmin):
         count = dispatch.attempt_log.count()
         return link(
             changelist_url("dispatches.dispatchattempt", dispatch__id__exact=dispatch.pk),
-            f"{count} attempt(s)",
+            counted(count, ("attempt", "attempts")),
         )
 
     @admin.display(description="awards")
@@ -204,6 +206,9 @@ class DispatchAttemptAdmin(RecordAdmin):
     show_full_result_count = False
     fields = ["dispatch_link", "number", "attempted_at", "outcome", "status_code", "latency_ms", "error"]
     readonly_fields = fields
+
+    def record_title(self, attempt: DispatchAttempt) -> str:
+        return f"{dispatch_label(attempt.dispatch)}, attempt {attempt.number}"
 
     @admin.display(description="dispatch")
     def dispatch_label(self, attempt: DispatchAttempt) -> str:

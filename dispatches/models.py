@@ -97,4 +97,4 @@ class DispatchAttempt(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.dispatch_id} #{self.number}: {self.outcome}"
+        return f"attempt {self.number}: {self.outcome}"

@@ -68,6 +68,9 @@ class NotificationAdmin(RecordAdmin):
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
     actions = ["replay_dead"]
 
+    def record_title(self, notification: Notification) -> str:
+        return notification_label(notification)
+
     @admin.display(description="notification", ordering="customer_id")
     def label(self, notification: Notification) -> str:
         return notification_label(notification)

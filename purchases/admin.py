@@ -12,7 +12,7 @@ from django.http import HttpRequest
 
 from campaigns.rules import COUNTED_AS_IS, KIND_BLACKLIST, LineExplanation, Reason
 from core.money import money_str
-from purchases.admin_kit import RecordAdmin, changelist_url, link, link_to
+from purchases.admin_kit import RecordAdmin, changelist_url, counted, link, link_to
 from purchases.models import Evaluation, Purchase
 from purchases.selectors import prefix_q, purchase_evaluations_explained
 from purchases.services import MAX_EVALUATION_ATTEMPTS, purchases_evaluation_retry
@@ -140,7 +140,8 @@ class PurchaseAdmin(RecordAdmin):
         if not count:
             return "none (no campaign found this purchase eligible, or it is not evaluated yet)"
         return link(
-            changelist_url("dispatches.dispatch", purchase__id__exact=purchase.pk), f"{count} dispatch(es)"
+            changelist_url("dispatches.dispatch", purchase__id__exact=purchase.pk),
+            counted(count, ("dispatch", "dispatches")),
         )
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
@@ -153,13 +154,7 @@ class PurchaseAdmin(RecordAdmin):
         # A purchase the evaluation failed on is an engineer's matter (superusers), not the CRM groups'.
         return request.user.has_perm("purchases.change_purchase")
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
-        purchase = self.get_object(request, object_id)
-        if purchase is not None:
-            extra_context = {**(extra_context or {}), **self._explained_context(purchase)}
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def _explained_context(self, purchase: Purchase) -> dict[str, Any]:
+    def record_context(self, purchase: Purchase) -> dict[str, Any]:
         currency = purchase.currency
         items = [
             {
@@ -247,6 +242,9 @@ class EvaluationAdmin(RecordAdmin):
         if not term:
             return queryset, False
         return queryset.filter(prefix_q("purchase__external_id", term)), False
+
+    def record_title(self, evaluation: Evaluation) -> str:
+        return f"{evaluation.purchase.external_id} × {evaluation.campaign}"
 
     @admin.display(description="verdict", ordering="eligible")
     def verdict(self, evaluation: Evaluation) -> str:

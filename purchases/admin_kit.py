@@ -27,7 +27,30 @@ CONFIRMED = "replay_confirmed"
 
 
 class RecordAdmin(admin.ModelAdmin):
-    """A view-only record: Django titles the page "View …" and offers no Save, add or delete."""
+    """A view-only record: Django titles the page "View …" and offers no Save, add or delete.
+
+    `record_title` names the record in the page's heading and breadcrumbs (its `str()` unless a
+    subclass knows a name a person recognises better).
+    """
+
+    change_form_template = "admin/record_change_form.html"
+
+    def record_title(self, obj: Any) -> str:
+        return str(obj)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            extra_context = {
+                "subtitle": self.record_title(obj),
+                **self.record_context(obj),
+                **(extra_context or {}),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def record_context(self, obj: Any) -> dict[str, Any]:
+        """More context for the record's page (subclasses)."""
+        return {}
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
