@@ -72,7 +72,7 @@ from decimal import (
 )
 from enum import StrEnum
 from threading import local
-from typing import Final
+from typing import Callable, Final  # noqa: UP035 - the purity test admits `typing` only
 
 from core.money import quantum_for
 
@@ -285,6 +285,54 @@ _set_eligible_value = EvaluationResult.eligible_value.__set__  # type: ignore[at
 _set_reason = EvaluationResult.reason.__set__  # type: ignore[attr-defined]
 
 
+_ZERO: Final = Decimal(0)
+# Checks 1-4: the purchase is out of the campaign's scope and its lines are not counted.
+_REJECTED_BEFORE_VALUE: Final = frozenset(
+    {
+        Reason.CAMPAIGN_NOT_ACTIVE,
+        Reason.OUTSIDE_VALIDITY,
+        Reason.CHANNEL_NOT_ALLOWED,
+        Reason.CURRENCY_MISMATCH,
+    }
+)
+
+
+def _line_value(
+    line: PurchaseLine,
+    bl_skus: frozenset[str],
+    bl_categories: frozenset[str],
+    wl_sku: Callable[[str], _Boost | None],
+    wl_category: Callable[[str | None], _Boost | None],
+) -> Decimal:
+    """What one line counts (exact, unrounded): the one place the engine values a line.
+
+    `evaluate` sums it over the lines and `explain` shows it per line, so the two cannot
+    disagree. Runs in the caller's exact context. A function call per line costs ~0.1 us
+    (measured: evaluate +1 to +10 % on 1-10-line purchases against 2,000 rules).
+    """
+    sku = line.sku
+    category = line.category
+    # Blacklist beats whitelist. None is never in bl_categories (it only holds str), so a
+    # missing category never matches.
+    if sku in bl_skus or category in bl_categories:
+        return _ZERO
+    by_sku = wl_sku(sku)
+    by_category = wl_category(category)  # .get(None) -> None
+    if by_sku is None:
+        if by_category is None:
+            return line.quantity * line.unit_price
+        return line.quantity * line.unit_price * by_category[0] + line.quantity * by_category[1]
+    if by_category is None:
+        return line.quantity * line.unit_price * by_sku[0] + line.quantity * by_sku[1]
+    # Both a sku and a category whitelist rule match: the largest contribution wins (rules
+    # never stack).
+    quantity = line.quantity
+    line_total = quantity * line.unit_price
+    a = line_total * by_sku[0] + quantity * by_sku[1]
+    b = line_total * by_category[0] + quantity * by_category[1]
+    return a if a >= b else b
+
+
 class CompiledCampaign:
     """A campaign ready to evaluate purchases quickly.
 
@@ -378,31 +426,7 @@ class CompiledCampaign:
         try:
             total = _ZERO
             for line in purchase.lines:
-                sku = line.sku
-                category = line.category
-                # Blacklist beats whitelist. None is never in bl_categories (it
-                # only holds str), so a missing category never matches.
-                if sku in bl_skus or category in bl_categories:
-                    continue
-                by_sku = wl_sku(sku)
-                by_category = wl_category(category)  # .get(None) -> None
-                if by_sku is None:
-                    if by_category is None:
-                        total += line.quantity * line.unit_price
-                    else:
-                        total += (
-                            line.quantity * line.unit_price * by_category[0] + line.quantity * by_category[1]
-                        )
-                elif by_category is None:
-                    total += line.quantity * line.unit_price * by_sku[0] + line.quantity * by_sku[1]
-                else:
-                    # Both a sku and a category whitelist rule match: the largest
-                    # contribution wins (rules never stack).
-                    quantity = line.quantity
-                    line_total = quantity * line.unit_price
-                    a = line_total * by_sku[0] + quantity * by_sku[1]
-                    b = line_total * by_category[0] + quantity * by_category[1]
-                    total += a if a >= b else b
+                total += _line_value(line, bl_skus, bl_categories, wl_sku, wl_category)
             # One rounding, at the end, half-up to the currency's minor unit.
             value = total.quantize(self.quantum, ROUND_HALF_UP, rounding)
         finally:
@@ -428,15 +452,19 @@ class CompiledCampaign:
     def explain(self, purchase: PurchaseFacts) -> Explanation:
         """`evaluate`, line by line: what each line counted and which item rule decided it.
 
-        Not on the hot path (the admin shows one purchase at a time), so it may build objects.
-        It reads the same compiled tables as `evaluate`, in the same exact context, with the
-        same precedence (blacklist beats whitelist; the largest whitelist contribution wins;
-        no rule: the line as is) and the same single rounding of the sum; the verdict is
-        `evaluate`'s own result. tests/campaigns/test_explain.py checks that the rounded sum
-        of the lines is `evaluate`'s eligible value for random campaigns and purchases.
+        Each line's value comes from `_line_value`, the function `evaluate` sums, in the
+        same exact context, and the sum is rounded once as `evaluate` rounds it; the verdict
+        is `evaluate`'s own result. Only the naming of the deciding rule is explain's.
+        Not on the hot path (the admin shows one purchase at a time), so it may build
+        objects (~0.2 ms against 2,000 rules). tests/campaigns/test_explain.py checks that
+        the rounded sum of the lines is `evaluate`'s eligible value for random purchases.
         """
         result = self.evaluate(purchase)
         rules = {rule.key: rule for rule in self.spec.item_rules}
+        bl_skus = self._bl_skus
+        bl_categories = self._bl_categories
+        wl_sku = self._wl_skus.get
+        wl_category = self._wl_categories.get
         ambient = getcontext()
         exact, rounding = _contexts()
         setcontext(exact)
@@ -444,10 +472,11 @@ class CompiledCampaign:
             lines = []
             total = _ZERO
             for line in purchase.lines:
-                line_total = line.quantity * line.unit_price
-                counted, kind, rule = self._line(line, line_total, rules)
+                counted = _line_value(line, bl_skus, bl_categories, wl_sku, wl_category)
                 total += counted
-                lines.append(LineExplanation(line, line_total, counted, kind, rule))
+                line_total = line.quantity * line.unit_price
+                decided_by, rule = self._deciding_rule(line, line_total, counted, rules)
+                lines.append(LineExplanation(line, line_total, counted, decided_by, rule))
             value = total.quantize(self.quantum, ROUND_HALF_UP, rounding)
         finally:
             setcontext(ambient)
@@ -458,40 +487,34 @@ class CompiledCampaign:
             lines_counted=result.reason not in _REJECTED_BEFORE_VALUE,
         )
 
-    def _line(
-        self, line: PurchaseLine, line_total: Decimal, rules: dict[tuple[str, str, str], ItemRuleSpec]
-    ) -> tuple[Decimal, str, ItemRuleSpec | None]:
-        """(counted value, how it was decided, the deciding rule) of one line, as `evaluate` counts it."""
+    def _deciding_rule(
+        self,
+        line: PurchaseLine,
+        line_total: Decimal,
+        counted: Decimal,
+        rules: dict[tuple[str, str, str], ItemRuleSpec],
+    ) -> tuple[str, ItemRuleSpec | None]:
+        """Which rule gave the line the value `_line_value` counted (same precedence, named)."""
         if line.sku in self._bl_skus:
-            return _ZERO, KIND_BLACKLIST, rules[(KIND_BLACKLIST, MATCH_SKU, line.sku)]
+            return KIND_BLACKLIST, rules[(KIND_BLACKLIST, MATCH_SKU, line.sku)]
         if line.category in self._bl_categories:
-            return _ZERO, KIND_BLACKLIST, rules[(KIND_BLACKLIST, MATCH_CATEGORY, line.category)]
-        candidates = []
-        by_sku = self._wl_skus.get(line.sku)
-        if by_sku is not None:
-            candidates.append((line_total * by_sku[0] + line.quantity * by_sku[1], MATCH_SKU, line.sku))
-        by_category = self._wl_categories.get(line.category)
-        if by_category is not None:
-            candidates.append(
-                (line_total * by_category[0] + line.quantity * by_category[1], MATCH_CATEGORY, line.category)
+            return KIND_BLACKLIST, rules[(KIND_BLACKLIST, MATCH_CATEGORY, line.category)]
+        matching = [
+            (match, value, boost)
+            for match, value, boost in (
+                (MATCH_SKU, line.sku, self._wl_skus.get(line.sku)),
+                (MATCH_CATEGORY, line.category, self._wl_categories.get(line.category)),
             )
-        if not candidates:
-            return line_total, COUNTED_AS_IS, None
-        # Ties go to the sku rule, as in `evaluate` (`a if a >= b else b`): the value is the same.
-        counted, match, value = max(candidates, key=lambda candidate: candidate[0])
-        return counted, KIND_WHITELIST, rules[(KIND_WHITELIST, match, value)]
-
-
-_ZERO: Final = Decimal(0)
-# Checks 1-4: the purchase is out of the campaign's scope and its lines are not counted.
-_REJECTED_BEFORE_VALUE: Final = frozenset(
-    {
-        Reason.CAMPAIGN_NOT_ACTIVE,
-        Reason.OUTSIDE_VALIDITY,
-        Reason.CHANNEL_NOT_ALLOWED,
-        Reason.CURRENCY_MISMATCH,
-    }
-)
+            if boost is not None
+        ]
+        if not matching:
+            return COUNTED_AS_IS, None
+        # The first whitelist rule whose contribution is the counted value (the sku rule on a tie,
+        # as `_line_value` keeps it: the value is the same either way).
+        for match, value, (multiplier, bonus) in matching:
+            if line_total * multiplier + line.quantity * bonus == counted:
+                return KIND_WHITELIST, rules[(KIND_WHITELIST, match, value)]
+        raise AssertionError(f"no whitelist rule gives {counted} for {line!r}")  # pragma: no cover
 
 
 def _check_decimal(name: str, value: object) -> Decimal:
