@@ -233,7 +233,9 @@ def test_a_crm_editor_replays_the_dead_letters(live_app, chromium_page, records)
         from dispatches.models import Dispatch
 
         statuses = sorted(
-            Dispatch.objects.filter(pk__in=records["dead_ids"]).values_list("status", "replay_count")
+            Dispatch.objects.filter(pk__in=records["dead_ids"]).values_list(
+                "status", "replay_count", "attempt_base"
+            )
         )
         actors = list(
             AuditEvent.objects.filter(
@@ -243,5 +245,8 @@ def test_a_crm_editor_replays_the_dead_letters(live_app, chromium_page, records)
         return statuses, actors
 
     statuses, actors = committed(SCHEMA, stored)
-    assert statuses == [("pending", 1)] * 3
+    # Pending again with a fresh budget of attempts. In the full suite a Celery worker started by an
+    # earlier test may already have tried one (the partner's port 9 refuses): then it is retrying.
+    assert {status for status, _, _ in statuses} <= {"pending", "retrying"}
+    assert [(replays, base) for _, replays, base in statuses] == [(1, 3)] * 3
     assert actors == [f"user:{EDITOR}"] * 3
