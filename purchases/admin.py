@@ -48,10 +48,10 @@ def rule_label(explained: LineExplanation, currency: str) -> str:
     matched = f"{MATCH_LABELS[rule.match]} {rule.value}"
     if explained.decided_by == KIND_BLACKLIST:
         return f"blacklist ({matched}): never counts"
-    return (
-        f"whitelist ({matched}): × {number_str(rule.multiplier)} "
-        f"+ {money_str(rule.bonus_per_unit, currency)} {currency} per unit"
-    )
+    label = f"whitelist ({matched}): × {number_str(rule.multiplier)}"
+    if rule.bonus_per_unit:
+        label += f" + {money_str(rule.bonus_per_unit, currency)} {currency} per unit"
+    return label
 
 
 class EvaluationStateFilter(admin.SimpleListFilter):
