@@ -72,11 +72,12 @@ from decimal import (
 )
 from enum import StrEnum
 from threading import local
-from typing import Final
+from typing import Callable, Final  # noqa: UP035 - the purity test admits `typing` only
 
 from core.money import quantum_for
 
 __all__ = [
+    "COUNTED_AS_IS",
     "EXACT_DIGITS",
     "KIND_BLACKLIST",
     "KIND_WHITELIST",
@@ -86,12 +87,15 @@ __all__ = [
     "CampaignSpec",
     "CompiledCampaign",
     "EvaluationResult",
+    "Explanation",
     "ItemRuleSpec",
+    "LineExplanation",
     "PurchaseFacts",
     "PurchaseLine",
     "Reason",
     "compile_campaign",
     "evaluate_purchase",
+    "explain_purchase",
 ]
 
 KIND_BLACKLIST: Final = "blacklist"
@@ -228,6 +232,43 @@ class EvaluationResult:
     reason: Reason | None
 
 
+# How a line was counted when no item rule matched it (the other two are the rule kinds).
+COUNTED_AS_IS: Final = "as_is"
+
+
+@dataclass(frozen=True, slots=True)
+class LineExplanation:
+    """One purchase line as the engine counted it.
+
+    ``decided_by`` is ``blacklist`` (counts 0), ``whitelist`` (``line_total ×
+    multiplier + quantity × bonus_per_unit``) or ``as_is`` (no rule matched: the line
+    total); ``rule`` is the item rule that decided it (None for ``as_is``). Values are
+    exact, not rounded: the engine rounds only the sum.
+    """
+
+    line: PurchaseLine
+    line_total: Decimal
+    counted_value: Decimal
+    decided_by: str
+    rule: ItemRuleSpec | None
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """A purchase evaluated against one campaign version, line by line.
+
+    ``result`` is what ``evaluate`` returns. ``counted_total`` is the sum of the
+    lines' counted values rounded half up to the minor unit; it is the eligible value
+    whenever the lines were counted at all (``lines_counted``): checks 1-4 reject a
+    purchase before any value is computed, and then the eligible value is 0.
+    """
+
+    result: EvaluationResult
+    lines: tuple[LineExplanation, ...]
+    counted_total: Decimal
+    lines_counted: bool
+
+
 # (multiplier, bonus_per_unit) of a whitelist rule.
 _Boost = tuple[Decimal, Decimal]
 
@@ -242,6 +283,54 @@ _set_campaign_version = EvaluationResult.campaign_version.__set__  # type: ignor
 _set_eligible = EvaluationResult.eligible.__set__  # type: ignore[attr-defined]
 _set_eligible_value = EvaluationResult.eligible_value.__set__  # type: ignore[attr-defined]
 _set_reason = EvaluationResult.reason.__set__  # type: ignore[attr-defined]
+
+
+_ZERO: Final = Decimal(0)
+# Checks 1-4: the purchase is out of the campaign's scope and its lines are not counted.
+_REJECTED_BEFORE_VALUE: Final = frozenset(
+    {
+        Reason.CAMPAIGN_NOT_ACTIVE,
+        Reason.OUTSIDE_VALIDITY,
+        Reason.CHANNEL_NOT_ALLOWED,
+        Reason.CURRENCY_MISMATCH,
+    }
+)
+
+
+def _line_value(
+    line: PurchaseLine,
+    bl_skus: frozenset[str],
+    bl_categories: frozenset[str],
+    wl_sku: Callable[[str], _Boost | None],
+    wl_category: Callable[[str | None], _Boost | None],
+) -> Decimal:
+    """What one line counts (exact, unrounded): the one place the engine values a line.
+
+    `evaluate` sums it over the lines and `explain` shows it per line, so the two cannot
+    disagree. Runs in the caller's exact context. A function call per line costs ~0.1 us
+    (measured: evaluate +1 to +10 % on 1-10-line purchases against 2,000 rules).
+    """
+    sku = line.sku
+    category = line.category
+    # Blacklist beats whitelist. None is never in bl_categories (it only holds str), so a
+    # missing category never matches.
+    if sku in bl_skus or category in bl_categories:
+        return _ZERO
+    by_sku = wl_sku(sku)
+    by_category = wl_category(category)  # .get(None) -> None
+    if by_sku is None:
+        if by_category is None:
+            return line.quantity * line.unit_price
+        return line.quantity * line.unit_price * by_category[0] + line.quantity * by_category[1]
+    if by_category is None:
+        return line.quantity * line.unit_price * by_sku[0] + line.quantity * by_sku[1]
+    # Both a sku and a category whitelist rule match: the largest contribution wins (rules
+    # never stack).
+    quantity = line.quantity
+    line_total = quantity * line.unit_price
+    a = line_total * by_sku[0] + quantity * by_sku[1]
+    b = line_total * by_category[0] + quantity * by_category[1]
+    return a if a >= b else b
 
 
 class CompiledCampaign:
@@ -337,31 +426,7 @@ class CompiledCampaign:
         try:
             total = _ZERO
             for line in purchase.lines:
-                sku = line.sku
-                category = line.category
-                # Blacklist beats whitelist. None is never in bl_categories (it
-                # only holds str), so a missing category never matches.
-                if sku in bl_skus or category in bl_categories:
-                    continue
-                by_sku = wl_sku(sku)
-                by_category = wl_category(category)  # .get(None) -> None
-                if by_sku is None:
-                    if by_category is None:
-                        total += line.quantity * line.unit_price
-                    else:
-                        total += (
-                            line.quantity * line.unit_price * by_category[0] + line.quantity * by_category[1]
-                        )
-                elif by_category is None:
-                    total += line.quantity * line.unit_price * by_sku[0] + line.quantity * by_sku[1]
-                else:
-                    # Both a sku and a category whitelist rule match: the largest
-                    # contribution wins (rules never stack).
-                    quantity = line.quantity
-                    line_total = quantity * line.unit_price
-                    a = line_total * by_sku[0] + quantity * by_sku[1]
-                    b = line_total * by_category[0] + quantity * by_category[1]
-                    total += a if a >= b else b
+                total += _line_value(line, bl_skus, bl_categories, wl_sku, wl_category)
             # One rounding, at the end, half-up to the currency's minor unit.
             value = total.quantize(self.quantum, ROUND_HALF_UP, rounding)
         finally:
@@ -384,8 +449,72 @@ class CompiledCampaign:
             _set_reason(result, None)
         return result
 
+    def explain(self, purchase: PurchaseFacts) -> Explanation:
+        """`evaluate`, line by line: what each line counted and which item rule decided it.
 
-_ZERO: Final = Decimal(0)
+        Each line's value comes from `_line_value`, the function `evaluate` sums, in the
+        same exact context, and the sum is rounded once as `evaluate` rounds it; the verdict
+        is `evaluate`'s own result. Only the naming of the deciding rule is explain's.
+        Not on the hot path (the admin shows one purchase at a time), so it may build
+        objects (~0.2 ms against 2,000 rules). tests/campaigns/test_explain.py checks that
+        the rounded sum of the lines is `evaluate`'s eligible value for random purchases.
+        """
+        result = self.evaluate(purchase)
+        rules = {rule.key: rule for rule in self.spec.item_rules}
+        bl_skus = self._bl_skus
+        bl_categories = self._bl_categories
+        wl_sku = self._wl_skus.get
+        wl_category = self._wl_categories.get
+        ambient = getcontext()
+        exact, rounding = _contexts()
+        setcontext(exact)
+        try:
+            lines = []
+            total = _ZERO
+            for line in purchase.lines:
+                counted = _line_value(line, bl_skus, bl_categories, wl_sku, wl_category)
+                total += counted
+                line_total = line.quantity * line.unit_price
+                decided_by, rule = self._deciding_rule(line, line_total, counted, rules)
+                lines.append(LineExplanation(line, line_total, counted, decided_by, rule))
+            value = total.quantize(self.quantum, ROUND_HALF_UP, rounding)
+        finally:
+            setcontext(ambient)
+        return Explanation(
+            result=result,
+            lines=tuple(lines),
+            counted_total=value if value else value.copy_abs(),
+            lines_counted=result.reason not in _REJECTED_BEFORE_VALUE,
+        )
+
+    def _deciding_rule(
+        self,
+        line: PurchaseLine,
+        line_total: Decimal,
+        counted: Decimal,
+        rules: dict[tuple[str, str, str], ItemRuleSpec],
+    ) -> tuple[str, ItemRuleSpec | None]:
+        """Which rule gave the line the value `_line_value` counted (same precedence, named)."""
+        if line.sku in self._bl_skus:
+            return KIND_BLACKLIST, rules[(KIND_BLACKLIST, MATCH_SKU, line.sku)]
+        if line.category in self._bl_categories:
+            return KIND_BLACKLIST, rules[(KIND_BLACKLIST, MATCH_CATEGORY, line.category)]
+        matching = [
+            (match, value, boost)
+            for match, value, boost in (
+                (MATCH_SKU, line.sku, self._wl_skus.get(line.sku)),
+                (MATCH_CATEGORY, line.category, self._wl_categories.get(line.category)),
+            )
+            if boost is not None
+        ]
+        if not matching:
+            return COUNTED_AS_IS, None
+        # The first whitelist rule whose contribution is the counted value (the sku rule on a tie,
+        # as `_line_value` keeps it: the value is the same either way).
+        for match, value, (multiplier, bonus) in matching:
+            if line_total * multiplier + line.quantity * bonus == counted:
+                return KIND_WHITELIST, rules[(KIND_WHITELIST, match, value)]
+        raise AssertionError(f"no whitelist rule gives {counted} for {line!r}")  # pragma: no cover
 
 
 def _check_decimal(name: str, value: object) -> Decimal:
@@ -484,3 +613,8 @@ def compile_campaign(spec: CampaignSpec) -> CompiledCampaign:
 def evaluate_purchase(campaign: CompiledCampaign, purchase: PurchaseFacts) -> EvaluationResult:
     """Convenience wrapper: ``campaign.evaluate(purchase)``."""
     return campaign.evaluate(purchase)
+
+
+def explain_purchase(campaign: CompiledCampaign, purchase: PurchaseFacts) -> Explanation:
+    """Convenience wrapper: ``campaign.explain(purchase)``."""
+    return campaign.explain(purchase)

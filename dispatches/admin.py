@@ -1,25 +1,45 @@
-"""Dispatch admin: the dead-letter list (filter by status/campaign/partner), attempts, replay action."""
+"""Dispatches in the brand's admin: view-only records, the dead-letter list, and the confirmed replay.
+
+The dead-letter list is `/admin/dispatches/dispatch/?status__exact=dead` (the dashboard links to
+it). A CRM editor (permission `replay_dispatch`) replays from it; a CRM viewer only looks.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
-from django.db.models import QuerySet
+import uuid
+
+from django.contrib import admin
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
-from core.actors import actor_for
-from core.exceptions import ConflictError
+from core.money import money_str
 from dispatches.models import Dispatch, DispatchAttempt
 from dispatches.services import dispatch_replay
+from purchases.admin_kit import RecordAdmin, changelist_url, confirmed_replay, counted, link, link_to
+from purchases.selectors import prefix_q
+
+DEAD_LETTERS_URL = "/admin/dispatches/dispatch/?status__exact=dead"
+SEARCH_HELP = (
+    "Searches the start of the purchase's external id or of the customer id, letter case as sent; "
+    "a whole dispatch id finds that dispatch."
+)
+
+
+def dispatch_label(dispatch: Dispatch) -> str:
+    """What a CRM person recognises a dispatch by: the purchase, the customer and the campaign."""
+    purchase = dispatch.purchase
+    return f"{purchase.external_id} · {purchase.customer_id} · {dispatch.campaign}"
 
 
 class DispatchAttemptInline(admin.TabularInline):
     model = DispatchAttempt
-    fields = ["number", "attempted_at", "status_code", "latency_ms", "outcome", "error"]
+    fields = ["number", "attempted_at", "outcome", "status_code", "latency_ms", "error"]
     readonly_fields = fields
     ordering = ["number"]
     extra = 0
     can_delete = False
-    show_change_link = False
+    show_change_link = True
+    verbose_name_plural = "attempts to send it to the partner"
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -27,72 +47,173 @@ class DispatchAttemptInline(admin.TabularInline):
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
 
 @admin.register(Dispatch)
-class DispatchAdmin(admin.ModelAdmin):
+class DispatchAdmin(RecordAdmin):
     list_display = [
-        "id",
-        "purchase_external_id",
-        "campaign",
-        "partner",
+        "label",
         "status",
+        "partner",
         "attempts",
-        "next_attempt_at",
         "last_status_code",
+        "next_attempt_at",
         "created_at",
-        "sent_at",
     ]
+    list_display_links = ["label"]
     list_filter = ["status", "campaign", "partner"]
     list_select_related = ["purchase", "campaign", "partner"]
-    search_fields = ["=id", "=purchase__external_id"]
+    search_fields = ["purchase__external_id", "purchase__customer_id"]
+    search_help_text = SEARCH_HELP
     date_hierarchy = "created_at"
-    readonly_fields = [
-        "id",
-        "purchase",
-        "campaign",
-        "partner",
-        "status",
-        "attempts",
-        "attempt_base",
-        "next_attempt_at",
-        "last_status_code",
-        "last_error",
-        "created_at",
-        "updated_at",
-        "sent_at",
-        "claimed_until",
-        "replay_count",
-        "replayed_at",
+    show_full_result_count = False
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "purchase_link",
+                    "customer",
+                    "campaign_link",
+                    "partner_link",
+                    "status",
+                    "attempts",
+                    "last_status_code",
+                    "last_error",
+                    "next_attempt_at",
+                    "created_at",
+                    "sent_at",
+                    "replay_count",
+                    "replayed_at",
+                ]
+            },
+        ),
+        ("Related", {"fields": ["evaluation_link", "attempts_link", "awards_link", "notifications_link"]}),
+        (
+            "Technical",
+            {"classes": ["collapse"], "fields": ["id", "attempt_base", "claimed_until", "updated_at"]},
+        ),
     ]
-    exclude = ["claim_token"]
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
     inlines = [DispatchAttemptInline]
     actions = ["replay_dead"]
 
-    @admin.display(description="purchase", ordering="purchase__external_id")
-    def purchase_external_id(self, obj: Dispatch) -> str:
-        return obj.purchase.external_id
+    def record_title(self, dispatch: Dispatch) -> str:
+        return f"{dispatch_label(dispatch)} ({dispatch.get_status_display().lower()})"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # dispatches come from evaluations only
+    @admin.display(description="dispatch", ordering="purchase__external_id")
+    def label(self, dispatch: Dispatch) -> str:
+        return dispatch_label(dispatch)
 
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False  # audit rows; the archive job purges them
+    @admin.display(description="purchase")
+    def purchase_link(self, dispatch: Dispatch) -> str:
+        purchase = dispatch.purchase
+        return link_to(
+            purchase,
+            f"{purchase.external_id} ({money_str(purchase.total, purchase.currency)} {purchase.currency})",
+        )
 
-    @admin.action(description="Replay selected dead dispatches")
-    def replay_dead(self, request: HttpRequest, queryset: QuerySet[Dispatch]) -> None:
-        replayed = skipped = 0
-        for dispatch_id in queryset.values_list("id", flat=True):
-            try:
-                dispatch_replay(dispatch_id=dispatch_id, actor=actor_for(request.user))
-            except ConflictError:
-                skipped += 1
-            else:
-                replayed += 1
-        if replayed:
-            self.message_user(request, f"{replayed} dead dispatch(es) replayed.", messages.SUCCESS)
-        if skipped:
-            self.message_user(
-                request,
-                f"{skipped} dispatch(es) skipped: only dead dispatches can be replayed.",
-                messages.WARNING,
-            )
+    @admin.display(description="customer")
+    def customer(self, dispatch: Dispatch) -> str:
+        customer_id = dispatch.purchase.customer_id
+        return link(changelist_url("purchases.purchase", q=customer_id), customer_id)
+
+    @admin.display(description="campaign")
+    def campaign_link(self, dispatch: Dispatch) -> str:
+        return link_to(dispatch.campaign)
+
+    @admin.display(description="partner")
+    def partner_link(self, dispatch: Dispatch) -> str:
+        return link_to(dispatch.partner)
+
+    @admin.display(description="evaluation")
+    def evaluation_link(self, dispatch: Dispatch) -> str:
+        evaluation = dispatch.purchase.evaluations.filter(campaign_id=dispatch.campaign_id).first()
+        return link_to(evaluation, "the evaluation that made it eligible")
+
+    @admin.display(description="attempts")
+    def attempts_link(self, dispatch: Dispatch) -> str:
+        count = dispatch.attempt_log.count()
+        return link(
+            changelist_url("dispatches.dispatchattempt", dispatch__id__exact=dispatch.pk),
+            counted(count, ("attempt", "attempts")),
+        )
+
+    @admin.display(description="awards")
+    def awards_link(self, dispatch: Dispatch) -> str:
+        # Awards name the customer and the campaign, not the dispatch (SPEC §7): those of the pair.
+        return link(
+            changelist_url(
+                "awards.award",
+                customer_id=dispatch.purchase.customer_id,
+                campaign__id__exact=dispatch.campaign_id,
+            ),
+            "this customer's awards in this campaign",
+        )
+
+    @admin.display(description="notifications")
+    def notifications_link(self, dispatch: Dispatch) -> str:
+        return link(
+            changelist_url(
+                "notifications.notification",
+                customer_id=dispatch.purchase.customer_id,
+                campaign__id__exact=dispatch.campaign_id,
+            ),
+            "this customer's notifications in this campaign",
+        )
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        found = prefix_q("purchase__external_id", term) | prefix_q("purchase__customer_id", term)
+        try:
+            found |= Q(pk=uuid.UUID(term))
+        except ValueError:
+            pass  # not a dispatch id
+        return queryset.filter(found), False
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # The award page links to the dispatches of its customer and campaign.
+        return lookup == "purchase__customer_id" or super().lookup_allowed(lookup, value, request)
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("dispatches.replay_dispatch")
+
+    @admin.action(description="Replay the selected dead dispatches", permissions=["replay"])
+    def replay_dead(self, request: HttpRequest, queryset: QuerySet[Dispatch]):
+        return confirmed_replay(
+            self,
+            request,
+            queryset,
+            dead=queryset.filter(status=Dispatch.Status.DEAD).select_related("purchase", "campaign"),
+            replay=lambda pk, *, actor: dispatch_replay(dispatch_id=pk, actor=actor),
+            noun=("dispatch", "dispatches"),
+            becomes="pending",
+            describe=dispatch_label,
+        )
+
+
+@admin.register(DispatchAttempt)
+class DispatchAttemptAdmin(RecordAdmin):
+    list_display = ["attempted_at", "dispatch_label", "number", "outcome", "status_code", "latency_ms"]
+    list_display_links = ["attempted_at"]
+    list_filter = ["outcome", "dispatch__campaign", "dispatch__partner"]
+    list_select_related = ["dispatch__purchase", "dispatch__campaign"]
+    date_hierarchy = "attempted_at"
+    show_full_result_count = False
+    fields = ["dispatch_link", "number", "attempted_at", "outcome", "status_code", "latency_ms", "error"]
+    readonly_fields = fields
+
+    def record_title(self, attempt: DispatchAttempt) -> str:
+        return f"{dispatch_label(attempt.dispatch)}, attempt {attempt.number}"
+
+    @admin.display(description="dispatch")
+    def dispatch_label(self, attempt: DispatchAttempt) -> str:
+        return dispatch_label(attempt.dispatch)
+
+    @admin.display(description="dispatch")
+    def dispatch_link(self, attempt: DispatchAttempt) -> str:
+        return link_to(attempt.dispatch, dispatch_label(attempt.dispatch))

@@ -55,6 +55,8 @@ class Dispatch(models.Model):
         db_table = "partners_dispatch"  # the table predates the app (ADR 0011)
         verbose_name_plural = "dispatches"
         ordering = ["-created_at"]
+        # The CRM editor's right to send dead letters again (ADR 0012); viewing needs only view_dispatch.
+        permissions = [("replay_dispatch", "Can replay dead dispatches")]
         constraints = [
             models.UniqueConstraint(
                 fields=["purchase", "campaign"],
@@ -105,4 +107,4 @@ class DispatchAttempt(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.dispatch_id} #{self.number}: {self.outcome}"
+        return f"attempt {self.number}: {self.outcome}"

@@ -1,62 +1,123 @@
-"""Notifications in the brand's admin: read-only rows, and the dead-letter replay action."""
+"""Notifications in the brand's admin: view-only rows, linked to their award, and the confirmed dead-letter replay."""
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from core.actors import actor_for
-from core.exceptions import ApplicationError
 from notifications.models import DeviceToken, Notification
 from notifications.services import notification_replay
+from purchases.admin_kit import RecordAdmin, changelist_url, confirmed_replay, link, link_to
+from purchases.selectors import prefix_q
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+def notification_label(notification: Notification) -> str:
+    return f"{notification.customer_id} · {notification.title or '(no title)'} · {notification.status}"
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdmin):
+class NotificationAdmin(RecordAdmin):
     list_display = [
-        "id",
-        "customer_id",
+        "label",
         "campaign",
         "status",
         "provider",
         "attempts",
         "next_attempt_at",
-        "claimed_until",
         "sent_at",
         "created_at",
     ]
+    list_display_links = ["label"]
     list_filter = ["status", "provider", "campaign", "created_at"]
-    search_fields = ["customer_id", "award__award_id", "provider_message_id"]
+    search_fields = ["customer_id"]
+    search_help_text = "Searches the start of the customer id, letter case as sent."
     list_select_related = ["campaign"]
     date_hierarchy = "created_at"
+    show_full_result_count = False
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "customer_id",
+                    "campaign_link",
+                    "award_link",
+                    "title",
+                    "body",
+                    "status",
+                    "provider",
+                    "attempts",
+                    "next_attempt_at",
+                    "last_status_code",
+                    "last_error",
+                    "created_at",
+                    "sent_at",
+                ]
+            },
+        ),
+        ("Related", {"fields": ["dispatches_link"]}),
+        (
+            "Technical",
+            {
+                "classes": ["collapse"],
+                "fields": ["id", "provider_message_id", "delivered_to", "claimed_until", "updated_at"],
+            },
+        ),
+    ]
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
     actions = ["replay_dead"]
 
-    @admin.action(description="Replay the selected dead notifications")
-    def replay_dead(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
-        replayed, refused = 0, 0
-        for notification_id in queryset.values_list("pk", flat=True):
-            try:
-                notification_replay(notification_id=notification_id, actor=actor_for(request.user))
-                replayed += 1
-            except ApplicationError:
-                refused += 1
-        self.message_user(request, f"{replayed} notification(s) queued again.", messages.SUCCESS)
-        if refused:
-            self.message_user(
-                request, f"{refused} skipped: only dead notifications can be replayed.", messages.WARNING
-            )
+    def record_title(self, notification: Notification) -> str:
+        return notification_label(notification)
+
+    @admin.display(description="notification", ordering="customer_id")
+    def label(self, notification: Notification) -> str:
+        return notification_label(notification)
+
+    @admin.display(description="campaign")
+    def campaign_link(self, notification: Notification) -> str:
+        return link_to(notification.campaign)
+
+    @admin.display(description="award")
+    def award_link(self, notification: Notification) -> str:
+        return link_to(notification.award, f"award {notification.award.award_id}")
+
+    @admin.display(description="dispatches")
+    def dispatches_link(self, notification: Notification) -> str:
+        return link(
+            changelist_url(
+                "dispatches.dispatch",
+                purchase__customer_id=notification.customer_id,
+                campaign__id__exact=notification.campaign_id,
+            ),
+            "this customer's dispatches in this campaign",
+        )
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(prefix_q("customer_id", term)), False
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("notifications.replay_notification")
+
+    @admin.action(description="Replay the selected dead notifications", permissions=["replay"])
+    def replay_dead(self, request: HttpRequest, queryset: QuerySet[Notification]):
+        return confirmed_replay(
+            self,
+            request,
+            queryset,
+            dead=queryset.filter(status=Notification.Status.DEAD),
+            # A template that still fails to render leaves the notification dead.
+            replay=lambda pk, *, actor: (
+                notification_replay(notification_id=pk, actor=actor).status == Notification.Status.QUEUED
+            ),
+            noun=("notification", "notifications"),
+            becomes="queued",
+            describe=notification_label,
+        )
 
 
 @admin.register(DeviceToken)

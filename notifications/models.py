@@ -50,6 +50,7 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("replay_notification", "Can replay dead notifications")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=DeliveryStatus.values),

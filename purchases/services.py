@@ -31,20 +31,19 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.rules import PurchaseFacts, PurchaseLine
 from campaigns.snapshots import compiled_campaigns_for_evaluation
 from core import metrics, task_names
 from core.delivery import BatchResult
 from core.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
 from outbox.services import outbox_enqueue
 from purchases import handoff
+from purchases.facts import purchase_facts
 from purchases.handoff import EligibleDispatch, Handover, PurchaseFields
 from purchases.models import Evaluation, Purchase
 from purchases.validation import ValidPurchase, validate_purchase
@@ -215,20 +214,6 @@ class EvaluationOutcome:
     dispatch: BatchResult = field(default_factory=BatchResult)
 
 
-def _facts(purchased_at: datetime, channel: str, currency: str, items: list[dict[str, Any]]) -> PurchaseFacts:
-    return PurchaseFacts(
-        purchased_at=purchased_at,
-        channel=channel,
-        currency=currency,
-        lines=tuple(
-            PurchaseLine(
-                item["sku"], item.get("category"), int(item["quantity"]), Decimal(str(item["unit_price"]))
-            )
-            for item in items
-        ),
-    )
-
-
 # "Not evaluated yet", for statements that pick purchases BY ID. Spelled so the planner cannot serve
 # it from the partial index `purchase_unevaluated_idx` (WHERE evaluated_at IS NULL): it did, and that
 # index holds an entry for every purchase evaluated since the last VACUUM (an UPDATE leaves the old
@@ -346,7 +331,7 @@ def _evaluate_locked(
     evaluations = _EvaluationRows([compiled for compiled, _ in campaigns], now)
     eligible: list[EligibleDispatch] = []
     for purchase_id, purchased_at, channel, currency, items, external_id, customer_id, total in rows:
-        facts = _facts(
+        facts = purchase_facts(
             purchased_at, channel, currency, json.loads(items) if isinstance(items, str) else items
         )
         purchase_text = str(purchase_id)

@@ -56,14 +56,17 @@ def test_the_replay_action_replays_dead_ones_and_skips_the_rest(admin_client_a, 
 
     response = admin_client_a.post(
         CHANGELIST,
-        {"action": "replay_dead", "_selected_action": [str(dead.id), str(sent.id)]},
+        {
+            "action": "replay_dead",
+            "_selected_action": [str(dead.id), str(sent.id)],
+            "replay_confirmed": "yes",
+        },
         follow=True,
     )
 
     assert response.status_code == 200
     content = response.content.decode()
-    assert "1 dead dispatch(es) replayed." in content
-    assert "1 dispatch(es) skipped" in content
+    assert "1 dead dispatch replayed: it is pending and will be sent again." in content
     dead.refresh_from_db()
     sent.refresh_from_db()
     assert (dead.status, dead.replay_count) == ("pending", 1)

@@ -63,7 +63,11 @@ def test_the_replay_action_requeues_dead_notifications(admin_client, make_award)
 
     response = admin_client.post(
         "/admin/notifications/notification/",
-        {"action": "replay_dead", "_selected_action": [str(dead.pk), str(queued.pk)]},
+        {
+            "action": "replay_dead",
+            "_selected_action": [str(dead.pk), str(queued.pk)],
+            "replay_confirmed": "yes",
+        },
         follow=True,
     )
 
@@ -72,5 +76,4 @@ def test_the_replay_action_requeues_dead_notifications(admin_client, make_award)
     assert (dead.status, dead.attempts) == ("queued", 0)
     assert OutboxMessage.objects.get().args == [str(dead.pk)]
     page = response.content.decode()
-    assert "1 notification(s) queued again." in page
-    assert "1 skipped" in page
+    assert "1 dead notification replayed: it is queued and will be sent again." in page

@@ -40,7 +40,7 @@ def test_admin_and_command_replays_name_their_actor(brand_a, make_award, django_
     client.force_login(user)
     client.post(
         "/admin/notifications/notification/",
-        {"action": "replay_dead", "_selected_action": [str(by_admin.pk)]},
+        {"action": "replay_dead", "_selected_action": [str(by_admin.pk)], "replay_confirmed": "yes"},
     )
     assert (
         AuditEvent.objects.get(action="notification.replayed", object_id=str(by_admin.pk)).actor

@@ -112,7 +112,8 @@ def test_api_replay_of_a_dead_dispatch_is_audited(crm_client, partner, new_event
 def test_admin_replay_names_the_staff_user(superuser_client, partner, new_events):
     dispatch = make_dispatch(partner=partner, status="dead", attempts=3)
     superuser_client.post(
-        "/admin/dispatches/dispatch/", {"action": "replay_dead", "_selected_action": [str(dispatch.id)]}
+        "/admin/dispatches/dispatch/",
+        {"action": "replay_dead", "_selected_action": [str(dispatch.id)], "replay_confirmed": "yes"},
     )
     [event] = new_events()
     assert (event.action, event.actor) == ("dispatch.replayed", "user:pat")

@@ -319,7 +319,7 @@ def test_a_purchase_that_kills_the_worker_is_dead_lettered_through_redeliveries(
     def worker_killed(*args, **kwargs):
         raise SystemExit("worker process killed mid-evaluation")  # not an Exception: nothing catches it
 
-    monkeypatch.setattr(services, "_facts", worker_killed)
+    monkeypatch.setattr(services, "purchase_facts", worker_killed)
     with pytest.raises(SystemExit):
         evaluate_batch_task.run([killer.id])  # first delivery: dies before counting anything
     # acks_late + reject_on_worker_lost: the broker hands the message out again, flagged redelivered.
