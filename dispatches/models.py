@@ -55,7 +55,7 @@ class Dispatch(models.Model):
         db_table = "partners_dispatch"  # the table predates the app (ADR 0011)
         verbose_name_plural = "dispatches"
         ordering = ["-created_at"]
-        # The CRM editor's right to send dead letters again (ADR 0012); viewing needs only view_dispatch.
+        # The CRM editor's right to send dead letters again (ADR 0015); viewing needs only view_dispatch.
         permissions = [("replay_dispatch", "Can replay dead dispatches")]
         constraints = [
             models.UniqueConstraint(

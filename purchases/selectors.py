@@ -127,7 +127,7 @@ def prefix_q(field: str, prefix: str) -> Q:
     """`field` starts with `prefix` (case-sensitive), as a range a plain btree index serves.
 
     `LIKE 'prefix%'` uses a btree only under the "C" collation or with a
-    `varchar_pattern_ops` index (ADR 0012): the range `>= prefix AND < prefix + U+10FFFF`
+    `varchar_pattern_ops` index (ADR 0015): the range `>= prefix AND < prefix + U+10FFFF`
     is read from the column's ordinary index under a code-point collation (C, C.UTF-8), and
     the `startswith` that follows keeps the answer exact under any collation.
     """

@@ -91,7 +91,7 @@ def test_groups_exist_in_the_brand_schema(brand_a):
         "view_campaigntransition",
         "view_partner",
         "view_auditevent",
-        # The pipeline's records (notifications 0005, ADR 0012).
+        # The pipeline's records (notifications 0006, ADR 0015).
         "view_purchase",
         "view_evaluation",
         "view_dispatch",

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notifications', '0003_claim_lease_and_delivery_statuses'),
+        ('notifications', '0004_constraint_messages'),
     ]
 
     operations = [

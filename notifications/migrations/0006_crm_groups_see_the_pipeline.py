@@ -1,4 +1,4 @@
-"""The CRM groups see what the pipeline did; the editor may replay its dead letters (ADR 0012).
+"""The CRM groups see what the pipeline did; the editor may replay its dead letters (ADR 0015).
 
 Both groups ("CRM editor", "CRM viewer", created by campaigns 0002) get the view
 permissions of purchases, evaluations, dispatches, their attempts, awards and
@@ -59,9 +59,9 @@ class Migration(migrations.Migration):
     dependencies = [
         ("campaigns", "0003_crm_groups_view_audit_events"),
         ("purchases", "0004_drop_unused_purchased_at_index"),
-        ("dispatches", "0003_replay_permission"),
+        ("dispatches", "0004_replay_permission"),
         ("awards", "0001_moved_from_partners"),
-        ("notifications", "0004_replay_permission"),
+        ("notifications", "0005_replay_permission"),
     ]
 
     operations = [migrations.RunPython(grant, revoke)]

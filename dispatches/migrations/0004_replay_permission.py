@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dispatches', '0002_dispatch_plural'),
+        ('dispatches', '0003_constraint_messages'),
     ]
 
     operations = [
