@@ -35,10 +35,12 @@ $PY -m celery -A config beat --loglevel=INFO & PIDS+=($!)
 # from brand_a to verify signatures, and sends awards back for half of what it accepts.
 $PY manage.py fake_partner --port "$FAKE_PARTNER_PORT" --schema brand_a \
   --award-share "${AWARD_SHARE:-0.5}" --award-url "http://127.0.0.1:${PORT}" & PIDS+=($!)
-# The banner and the admin credentials come last, once the web server answers /readyz.
+# The banner and the admin credentials come last: once the web server answers /readyz, the fake
+# partner /healthz, and the worker a ping (its start-up lines are written by then).
 for _ in $(seq 1 120); do
-  if $PY -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
-    "http://127.0.0.1:${PORT}/readyz" 2>/dev/null; then
+  if $PY -c "import sys, urllib.request; [urllib.request.urlopen(u, timeout=2) for u in sys.argv[1:]]" \
+    "http://127.0.0.1:${PORT}/readyz" "http://127.0.0.1:${FAKE_PARTNER_PORT}/healthz" 2>/dev/null \
+    && $PY -m celery -A config inspect ping --timeout 2 >/dev/null 2>&1; then
     echo
     echo "=== The demo is up. Send purchases from a second terminal:"
     echo "    .venv/bin/python manage.py simulate_purchases --schema brand_a --count 500 --rate 50$([ "$PORT" != 8000 ] && echo " --url http://127.0.0.1:${PORT}")"
