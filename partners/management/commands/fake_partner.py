@@ -315,6 +315,9 @@ class _Server(ThreadingHTTPServer):
 
 
 def _stop(signum: int, frame: object) -> None:
+    # A second SIGTERM (`kill` of the whole process group, then run_stack.sh's own) must not
+    # interrupt the shutdown that the first one started.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
