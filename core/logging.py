@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextvars
 import logging
 
+from core import task_names
+
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 
@@ -20,6 +22,26 @@ class ContextFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             record.request_id = request_id_var.get()
         return True
+
+
+# The routine ticks of the schedule (every minute or more often): their worker "received" /
+# "succeeded" lines are DEBUG records (PeriodicTickFilter), so idle logs stay quiet. What these
+# tasks actually do (a dispatch sent, a campaign completed, an alarm) is logged by the services at
+# INFO or above. tests/core/test_idle_logging.py keeps this list in step with tenants/schedules.py.
+FREQUENT_PERIODIC_TASKS = frozenset(
+    {
+        task_names.FOR_EACH_TENANT,
+        task_names.MAINTENANCE_TICK,
+        task_names.MONITORING_TICK,
+        task_names.REFRESH_TENANT_GAUGES,
+        task_names.REFRESH_QUEUE_GAUGES,
+        task_names.RELAY_OUTBOX,
+        task_names.SEND_DUE_DISPATCHES,
+        task_names.RETRY_DUE_NOTIFICATIONS,
+        task_names.COMPLETE_EXPIRED_CAMPAIGNS,
+        task_names.SWEEP_UNEVALUATED_PURCHASES,
+    }
+)
 
 
 class PeriodicTickFilter(logging.Filter):
@@ -44,8 +66,6 @@ class PeriodicTickFilter(logging.Filter):
         return self.show
 
     def _is_tick_line(self, record: logging.LogRecord) -> bool:
-        from core.task_names import FREQUENT_PERIODIC_TASKS
-
         if record.name == "celery.beat":
             return str(record.msg).startswith("Scheduler: Sending due task")
         if record.name in self.TASK_LOGGERS and isinstance(record.args, dict):

@@ -33,23 +33,3 @@ MAINTENANCE_TICK = "maintenance.tick"
 MONITORING_TICK = "monitoring.tick"
 REFRESH_TENANT_GAUGES = "metrics.refresh_tenant_gauges"
 REFRESH_QUEUE_GAUGES = "metrics.refresh_queue_gauges"
-
-# The routine ticks of the schedule (every minute or more often): their worker "received" /
-# "succeeded" lines are logged at DEBUG (core.logging.PeriodicTickFilter), so idle logs stay quiet.
-# What these tasks actually do (a dispatch sent, a campaign completed, an alarm) is logged by the
-# services at INFO or above. tests/core/test_idle_logging.py keeps this list in step with
-# tenants/schedules.py.
-FREQUENT_PERIODIC_TASKS = frozenset(
-    {
-        FOR_EACH_TENANT,
-        MAINTENANCE_TICK,
-        MONITORING_TICK,
-        REFRESH_TENANT_GAUGES,
-        REFRESH_QUEUE_GAUGES,
-        RELAY_OUTBOX,
-        SEND_DUE_DISPATCHES,
-        RETRY_DUE_NOTIFICATIONS,
-        COMPLETE_EXPIRED_CAMPAIGNS,
-        SWEEP_UNEVALUATED_PURCHASES,
-    }
-)
