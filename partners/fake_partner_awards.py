@@ -74,6 +74,7 @@ class AwardSender:
     host: str | None = None
     delay_seconds: float = 1.0
     max_attempts: int = 5
+    retry_base_seconds: float = 2.0
     threads: int = 4
     stats: Counter[str] = field(default_factory=Counter)
 
@@ -162,7 +163,7 @@ class AwardSender:
         if (status is None or status in RETRY_STATUSES) and job.attempt < self.max_attempts:
             with self._condition:
                 self.stats["awards_retried"] += 1
-            backoff = min(30.0, 2.0**job.attempt) * random.uniform(0.5, 1.0)
+            backoff = min(30.0, self.retry_base_seconds * 2 ** (job.attempt - 1)) * random.uniform(0.5, 1.0)
             self.submit(dataclasses.replace(job, attempt=job.attempt + 1), delay=backoff)
             return
         with self._condition:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
@@ -15,7 +16,7 @@ from campaigns.models import Campaign
 from core.http.signing import signed_headers
 from notifications.models import Notification
 from outbox.models import OutboxMessage
-from partners.fake_partner_awards import AwardSender, award_body
+from partners.fake_partner_awards import AwardJob, AwardSender, award_body
 from partners.management.commands.fake_partner import FakePartner
 from partners.models import Partner
 from tests.campaigns.factories import CampaignFactory
@@ -52,7 +53,7 @@ def test_award_body_refers_to_its_dispatch():
             "purchase": {"customer_id": "c-1", "currency": "EUR"},
         },
         reward={"type": "voucher", "value": "10.00", "description": "10 off"},
-        now=__import__("datetime").datetime(2026, 1, 1, tzinfo=__import__("datetime").UTC),
+        now=datetime(2026, 1, 1, tzinfo=UTC),
         voucher_code="DEMO-ABCDEFGH",
     )
     assert body["award_id"] == "award-d-1"
@@ -136,7 +137,7 @@ def test_fake_partner_sends_signed_awards_for_a_share_and_the_webhook_records_th
     assert all(status is not None and code.startswith("DEMO-") for _, status, code in awards)
 
 
-def test_award_sender_retries_and_the_webhook_answers_a_replay_with_200(brands, db):
+def test_an_award_sent_twice_is_a_200_replay_never_a_second_award(brands, db):
     """Sending the same award twice (a retry after a lost answer) is a 200 replay, never a second award."""
     test_database = connection.settings_dict["NAME"]
     secret = make_whsec()
@@ -192,3 +193,28 @@ def test_fake_partner_command_refuses_a_bad_award_share(brand_a, share):
 
     with pytest.raises(CommandError, match="award-share"):
         call_command("fake_partner", "--port", "0", "--secret", make_whsec(), "--award-share", share)
+
+
+def test_award_sender_retries_5xx_and_connection_errors_and_gives_up_on_other_4xx(httpserver):
+    from werkzeug import Response
+
+    answers = iter([503, 201])
+    httpserver.expect_request("/api/v1/partners/p/awards/").respond_with_handler(
+        lambda request: Response("{}", status=next(answers), content_type="application/json")
+    )
+    httpserver.expect_request("/api/v1/partners/rejected/awards/").respond_with_data("{}", status=400)
+    sender = AwardSender(url=httpserver.url_for("/"), delay_seconds=0, retry_base_seconds=0.05, threads=1)
+    body = {"award_id": "award-x"}
+    sender.submit(AwardJob(partner_slug="p", secret=make_whsec(), webhook_id="award-x", body=body))
+    sender.submit(AwardJob(partner_slug="rejected", secret=make_whsec(), webhook_id="award-y", body=body))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        counters = sender.counters()
+        if counters.get("awards_sent") == 1 and counters.get("awards_failed") == 1:
+            break
+        time.sleep(0.02)
+    sender.stop()
+    assert (counters["awards_queued"], counters["awards_retried"]) == (2, 1), counters
+    assert (counters["awards_sent"], counters["awards_failed"]) == (1, 1), counters
+    signed = [request for request, _ in httpserver.log if request.path.endswith("/p/awards/")]
+    assert len(signed) == 2 and all(r.headers["webhook-signature"].startswith("v1,") for r in signed)
