@@ -218,3 +218,22 @@ def test_award_sender_retries_5xx_and_connection_errors_and_gives_up_on_other_4x
     assert (counters["awards_sent"], counters["awards_failed"]) == (1, 1), counters
     signed = [request for request, _ in httpserver.log if request.path.endswith("/p/awards/")]
     assert len(signed) == 2 and all(r.headers["webhook-signature"].startswith("v1,") for r in signed)
+
+
+def test_fake_partner_command_needs_where_and_as_whom_to_send_awards(brand_a):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="--award-url"):
+        call_command("fake_partner", "--port", "0", "--schema", "brand_a", "--award-share", "0.5")
+    with pytest.raises(CommandError, match="--partner-slug"):
+        call_command(
+            "fake_partner",
+            "--port",
+            "0",
+            "--secret",
+            make_whsec(),
+            "--award-share",
+            "0.5",
+            "--award-url",
+            "http://127.0.0.1:1",
+        )

@@ -354,6 +354,10 @@ class Command(BaseCommand):
             raise CommandError("--award-share needs --award-url (where the platform's web server listens).")
         schema = options["schema"]
         secrets = list(options["secret"])
+        if options["award_share"] and not schema and not options["partner_slug"]:
+            raise CommandError(
+                "--award-share with --secret needs --partner-slug (the partner awards are sent as)."
+            )
         if schema:
             from tenants.models import Brand, Domain
 
