@@ -3,6 +3,8 @@
 #   worker: celery -A config worker -l INFO
 #   beat:   celery -A config beat -l INFO
 # Needs DATABASE_URL and REDIS_URL (the embedded servers are for development only).
+# Each role runs as PID 1 (exec form) and exits by itself within 10 s of SIGTERM (`docker stop`):
+# gunicorn's graceful timeout is 8 s, beat stops without I/O in its signal handler (ADR 0016).
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

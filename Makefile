@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 PORT ?= 8000
+FAKE_PARTNER_PORT ?= 9100
 PYTEST_ARGS ?=
 # make bench: BENCH=name runs one benchmark (bench/name.py), BENCH_ARGS its options, QUICK=1 small sizes.
 BENCH ?=
@@ -35,12 +36,12 @@ $(BENCH_STAMP): bench/requirements.txt $(STAMP)
 migrate: $(STAMP) ## migrate the public schema and every brand schema
 	$(PY) manage.py migrate_schemas --executor=parallel
 
-bootstrap: migrate ## migrate, then create the demo brand (brand-a.localhost) and print its admin password
+bootstrap: migrate ## migrate, then create the demo brand (brand-a.localhost); its admin password goes to .data/demo-admin.txt
 	$(PY) manage.py setup_periodic_tasks
-	$(PY) manage.py bootstrap_demo --port $(PORT)
+	PARTNER_URL_ALLOW_PRIVATE=$${PARTNER_URL_ALLOW_PRIVATE:-true} $(PY) manage.py bootstrap_demo --port $(PORT) --partner-port $(FAKE_PARTNER_PORT)
 
-run: bootstrap ## run web (:8000), a Celery worker, beat and the fake partner; Ctrl-C stops all (RELOAD=1: autoreload)
-	PY=$(PY) PORT=$(PORT) RELOAD=$(RELOAD) DJANGO_DEBUG=$${DJANGO_DEBUG:-true} ./scripts/run_stack.sh
+run: bootstrap ## run web (:8000), a Celery worker, beat and the fake partner (:9100); Ctrl-C or SIGTERM stops all (RELOAD=1: autoreload)
+	PY=$(PY) PORT=$(PORT) FAKE_PARTNER_PORT=$(FAKE_PARTNER_PORT) RELOAD=$(RELOAD) DJANGO_DEBUG=$${DJANGO_DEBUG:-true} ./scripts/run_stack.sh
 
 test: $(STAMP) ## run the test suite (pytest, --reuse-db); fails if models and migrations differ
 	$(PY) manage.py makemigrations --check --dry-run > /dev/null || (echo "models changed without a migration: run makemigrations" >&2; exit 1)

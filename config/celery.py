@@ -78,6 +78,25 @@ def tenant_task(*args, **kwargs):
     return app.task(*args, **kwargs)
 
 
+# --- Beat stops on SIGTERM. Celery's own beat handler saves the schedule *inside* the signal
+# handler: a signal that lands while the scheduler is in a database query (each tick asks whether
+# the schedule changed) re-enters that same psycopg connection from the handler and deadlocks, so
+# beat never exits — measured with a table lock holding the tick's query: still running 30 s after
+# SIGTERM. The handler below only stops the loop; beat's `finally` then saves the schedule and
+# releases the beat lock (config/beat.py) on the main path, once.
+from celery import platforms  # noqa: E402
+from celery.signals import beat_init  # noqa: E402
+
+
+def _stop_beat(signum: int, frame: object) -> None:
+    raise SystemExit()
+
+
+@beat_init.connect
+def _stop_beat_without_io_in_the_signal_handler(**kwargs) -> None:
+    platforms.signals.update(SIGTERM=_stop_beat, SIGINT=_stop_beat)
+
+
 # --- Metrics of worker processes: an exporter in the worker's main process when
 # WORKER_METRICS_PORT is set (a worker on another host than the web tier cannot share
 # its PROMETHEUS_MULTIPROC_DIR with it).

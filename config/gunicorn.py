@@ -6,7 +6,9 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-graceful_timeout = 20
+# On SIGTERM, requests in flight get this long to finish: under Docker's and Kubernetes' default
+# 10 s stop grace period, so the process exits by itself rather than being killed.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "8"))
 keepalive = 5
 # Bounded request line/headers; bodies are limited by MAX_REQUEST_BODY_BYTES in Django.
 limit_request_line = 8190

@@ -44,7 +44,7 @@ def for_each_tenant_task(task_name: str, args: list | None = None, stagger_secon
     if connection.schema_name != get_public_schema_name():
         raise RuntimeError("for_each_tenant_task is a public dispatcher; send it from the public schema")
     sent = for_each_tenant(task_name, args=args, stagger_seconds=stagger_seconds)
-    logger.info("fanned out %s to %d brands", task_name, sent)
+    logger.debug("fanned out %s to %d brands", task_name, sent)  # once per tick: DEBUG keeps idle logs quiet
     return sent
 
 

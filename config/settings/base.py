@@ -291,7 +291,11 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "core.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "core.logging.ContextFilter"},
+        # Beat's sends and the worker's lines of the frequent ticks at DEBUG: quiet idle logs.
+        "periodic_ticks": {"()": "core.logging.PeriodicTickFilter", "show": LOG_LEVEL == "DEBUG"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -300,7 +304,11 @@ LOGGING = {
         }
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["context", "periodic_ticks"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

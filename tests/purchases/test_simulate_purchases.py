@@ -85,3 +85,30 @@ def test_simulate_purchases_sends_through_the_api_and_summarises(brands, db):
     assert accepted == stored > 0
     assert "duplicate" in report and "invalid" in report
     assert not [line for line in report.splitlines() if line.strip().startswith(("http:", "error:"))]
+
+
+def test_simulate_purchases_reuses_one_named_key_kept_in_a_private_file(brand_a, tmp_path):
+    from purchases.management.commands.simulate_purchases import API_KEY_NAME, reusable_api_key
+
+    path = tmp_path / ".data" / "simulate-api-key.txt"
+    first, created = reusable_api_key(schema="brand_a", path=path)
+    again, created_again = reusable_api_key(schema="brand_a", path=path)
+
+    assert (created, created_again) == (True, False)
+    assert again == first
+    assert ApiKey.objects.filter(name=API_KEY_NAME).count() == 1
+    assert ApiKey.objects.get_from_key(first).role == "ingest"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.read_text() == f"brand_a {first}\n"
+
+    # A key that stopped working (revoked, or a new database) is replaced, and the file follows.
+    ApiKey.objects.filter(name=API_KEY_NAME).update(revoked=True)
+    replaced, created = reusable_api_key(schema="brand_a", path=path)
+    assert created and replaced != first
+    assert path.read_text() == f"brand_a {replaced}\n"
+
+
+def test_auto_batch_size_follows_the_rate():
+    from purchases.management.commands.simulate_purchases import auto_batch_size
+
+    assert [auto_batch_size(rate) for rate in (0, 1, 50, 200, 10_000)] == [100, 1, 10, 40, 1000]

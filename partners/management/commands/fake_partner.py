@@ -2,12 +2,16 @@
 
     python manage.py fake_partner --port 9100 --schema brand_a [--fail-rate 0.2] [--latency-ms 50]
     python manage.py fake_partner --port 9100 --secret whsec_... [--secret whsec_...]
+    python manage.py fake_partner --port 9100 --schema brand_a --award-share 0.5 --award-url http://127.0.0.1:8000
 
 * `POST <any path>` is a submission: the Standard Webhooks signature is verified
   against the known secrets (401 if none matches), the `Idempotency-Key`
   (or `webhook-id`) is honoured — a key already accepted gets the same answer
   again and is not counted twice — and `--fail-rate` of the new calls answer 500
   (failures are not remembered: a retry may succeed, as with a real partner).
+* With `--award-share`, that share of the newly accepted submissions gets an award back: a signed
+  POST to the brand's award webhook (SPEC §7) at `--award-url`, after `--award-delay` seconds,
+  sent by background threads with retries (partners/fake_partner_awards.py).
 * `GET /stats` answers the counters as JSON; `GET /healthz` answers "ok".
 * Any other `GET` is the participation landing page (`auth_url?token=…`): it
   shows the token's claims and whether its HS256 signature matches a secret.
@@ -40,6 +44,15 @@ from django_tenants.utils import get_public_schema_name, schema_context
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from partners.fake_partner_awards import (
+    DEFAULT_REWARD,
+    AwardJob,
+    AwardSender,
+    award_body,
+    utc_now,
+    voucher_code,
+)
+
 logger = logging.getLogger("partners.fake_partner")
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -48,11 +61,22 @@ SECRET_RELOAD_INTERVAL_SECONDS = 5.0
 
 def secrets_of_schema(schema: str) -> list[str]:
     """Every current and previous partner secret of a brand."""
+    return sorted(secret_owners_of_schema(schema))
+
+
+def secret_owners_of_schema(schema: str) -> dict[str, tuple[str, str]]:
+    """Each current and previous partner secret of a brand → (partner slug, current secret)."""
     from partners.models import Partner
 
     with schema_context(schema):
-        rows = list(Partner.objects.values_list("secret", "previous_secret"))
-    return sorted({secret for pair in rows for secret in pair if secret})
+        rows = list(Partner.objects.values_list("slug", "secret", "previous_secret"))
+    owners: dict[str, tuple[str, str]] = {}
+    for slug, secret, previous in rows:
+        if previous:
+            owners[previous] = (slug, secret)
+    for slug, secret, _ in rows:
+        owners[secret] = (slug, secret)
+    return owners
 
 
 def _jwt_key(secret: str) -> bytes:
@@ -70,12 +94,22 @@ class FakePartner:
         latency_ms: int = 0,
         schema: str | None = None,
         seed: int | None = None,
+        awards: AwardSender | None = None,
+        award_share: float = 0.0,
+        reward: dict[str, Any] | None = None,
+        secret_owners: dict[str, tuple[str, str]] | None = None,
     ) -> None:
         self.schema = schema
         self.fail_rate = fail_rate
         self.latency_ms = latency_ms
+        self.awards = awards
+        self.award_share = award_share
+        self.reward = reward or DEFAULT_REWARD
         self._secrets = list(secrets)
-        self._webhooks = [Webhook(secret) for secret in secrets]
+        self._webhooks = [(secret, Webhook(secret)) for secret in secrets]
+        # Which partner a verifying secret belongs to, and that partner's current secret (awards are
+        # signed with it): from the brand with --schema, else the --partner-slug given.
+        self._owners = dict(secret_owners or {})
         self._secrets_loaded_at = time.monotonic()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -92,18 +126,20 @@ class FakePartner:
                 return
             self._secrets_loaded_at = time.monotonic()
         try:
-            secrets = secrets_of_schema(self.schema)
+            owners = secret_owners_of_schema(self.schema)
         finally:
             connection.close()  # request threads are short-lived: never leave their connection open
         with self._lock:
-            self._secrets = secrets
-            self._webhooks = [Webhook(secret) for secret in secrets]
+            self._secrets = sorted(owners)
+            self._webhooks = [(secret, Webhook(secret)) for secret in self._secrets]
+            self._owners = owners
 
-    def _verify(self, body: bytes, headers: dict[str, str]) -> dict[str, Any] | None:
+    def _verify(self, body: bytes, headers: dict[str, str]) -> tuple[dict[str, Any], str] | None:
+        """The payload and the secret that verified it, or None."""
         for attempt in range(2):
-            for webhook in list(self._webhooks):
+            for secret, webhook in list(self._webhooks):
                 try:
-                    return webhook.verify(body, headers)
+                    return webhook.verify(body, headers), secret
                 except WebhookVerificationError:
                     continue
                 except ValueError:  # unparsable JSON or signature header
@@ -118,10 +154,11 @@ class FakePartner:
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
         headers = {key.lower(): value for key, value in headers.items()}
-        payload = self._verify(body, headers)
-        if payload is None:
+        verified = self._verify(body, headers)
+        if verified is None:
             self._count("bad_signature")
             return self._log(401, {"error": "invalid or missing signature"}, headers)
+        payload, secret = verified
         key = headers.get("idempotency-key") or headers["webhook-id"]
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
@@ -136,7 +173,34 @@ class FakePartner:
             answer = {"status": "accepted", "dispatch_id": payload.get("dispatch_id"), "key": key}
             self._answers[key] = (200, answer)
             self._count("accepted")
+            self._maybe_award(payload, secret)
             return self._log(200, answer, headers, payload)
+
+    def _maybe_award(self, payload: dict[str, Any], secret: str) -> None:
+        """Queue an award for `award_share` of the accepted dispatches (never waits for its send)."""
+        if self.awards is None or not payload.get("dispatch_id"):
+            return
+        with self._lock:
+            chosen = self._rng.random() < self.award_share
+            owner = self._owners.get(secret)
+            code = voucher_code(self._rng)
+        if not chosen:
+            return
+        if owner is None:
+            self._count("award_without_partner")
+            return
+        slug, current_secret = owner
+        body = award_body(payload=payload, reward=self.reward, now=utc_now(), voucher_code=code)
+        self.awards.submit(
+            AwardJob(partner_slug=slug, secret=current_secret, webhook_id=body["award_id"], body=body)
+        )
+
+    def counters(self) -> dict[str, int]:
+        with self._lock:
+            counters = dict(self.stats)
+        if self.awards is not None:
+            counters |= self.awards.counters()
+        return counters
 
     def _count(self, name: str) -> None:
         with self._lock:
@@ -232,8 +296,7 @@ def build_server(fake: FakePartner, *, host: str = "127.0.0.1", port: int = 9100
             if url.path == "/healthz":
                 self._send(200, b"ok", "text/plain")
             elif url.path == "/stats":
-                with fake._lock:
-                    self._send_json(200, dict(fake.stats))
+                self._send_json(200, fake.counters())
             else:
                 token = (parse_qs(url.query).get("token") or [None])[0]
                 status, page = fake.landing(token)
@@ -252,6 +315,9 @@ class _Server(ThreadingHTTPServer):
 
 
 def _stop(signum: int, frame: object) -> None:
+    # A second SIGTERM (`kill` of the whole process group, then run_stack.sh's own) must not
+    # interrupt the shutdown that the first one started.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -266,18 +332,48 @@ class Command(BaseCommand):
         parser.add_argument("--fail-rate", type=float, default=0.0, help="share of new calls answered 500")
         parser.add_argument("--latency-ms", type=int, default=0, help="added to every answer")
         parser.add_argument("--seed", type=int, help="seed of the failure draw (reproducible runs)")
+        parser.add_argument(
+            "--award-share", type=float, default=0.0, help="share of accepted dispatches that get an award"
+        )
+        parser.add_argument(
+            "--award-url", default="", help="the platform's web server, e.g. http://127.0.0.1:8000"
+        )
+        parser.add_argument("--award-host", default="", help="Host header (default: the brand's domain)")
+        parser.add_argument("--award-delay", type=float, default=1.0, help="seconds before an award is sent")
+        parser.add_argument("--award-value", default=DEFAULT_REWARD["value"], help="the voucher's value")
+        parser.add_argument(
+            "--partner-slug", default="", help="with --secret: the partner awards are sent as"
+        )
 
     def handle(self, *args, **options) -> None:
         if not 0 <= options["fail_rate"] <= 1:
             raise CommandError("--fail-rate must be between 0 and 1.")
+        if not 0 <= options["award_share"] <= 1:
+            raise CommandError("--award-share must be between 0 and 1.")
+        if options["award_share"] and not options["award_url"]:
+            raise CommandError("--award-share needs --award-url (where the platform's web server listens).")
         schema = options["schema"]
         secrets = list(options["secret"])
+        if options["award_share"] and not schema and not options["partner_slug"]:
+            raise CommandError(
+                "--award-share with --secret needs --partner-slug (the partner awards are sent as)."
+            )
         if schema:
-            from tenants.models import Brand
+            from tenants.models import Brand, Domain
 
             if schema == get_public_schema_name() or not Brand.objects.filter(schema_name=schema).exists():
                 raise CommandError(f"No brand with schema {schema!r}.")
-            secrets += secrets_of_schema(schema)
+            owners = secret_owners_of_schema(schema)
+            secrets += sorted(owners)
+            award_host = options["award_host"] or (
+                Domain.objects.filter(tenant__schema_name=schema)
+                .order_by("-is_primary")
+                .values_list("domain", flat=True)
+                .first()
+            )
+        else:
+            owners = {}
+            award_host = options["award_host"] or None
         if not secrets and not schema:
             raise CommandError(
                 "Give --secret whsec_… (repeatable) or --schema S to use its partners' secrets."
@@ -287,19 +383,31 @@ class Command(BaseCommand):
                 Webhook(secret)
             except Exception as exc:
                 raise CommandError(f"Not a whsec_ secret: {secret[:12]}…") from exc
+        if options["partner_slug"]:
+            owners |= {secret: (options["partner_slug"], secret) for secret in options["secret"]}
         connection.close()
+        awards = None
+        if options["award_share"]:
+            awards = AwardSender(
+                url=options["award_url"], host=award_host, delay_seconds=options["award_delay"]
+            )
         fake = FakePartner(
             secrets=secrets,
             fail_rate=options["fail_rate"],
             latency_ms=options["latency_ms"],
             schema=schema,
             seed=options["seed"],
+            awards=awards,
+            award_share=options["award_share"],
+            reward=DEFAULT_REWARD | {"value": options["award_value"]},
+            secret_owners=owners,
         )
         server = build_server(fake, host=options["host"], port=options["port"])
         self.stdout.write(
             f"Fake partner on http://{options['host']}:{options['port']}/ "
             f"({len(secrets)} secret(s), fail rate {options['fail_rate']:.0%}, "
-            f"latency {options['latency_ms']} ms). POST any path to submit; GET /stats; Ctrl-C to stop."
+            f"latency {options['latency_ms']} ms, awards for {options['award_share']:.0%} of accepted). "
+            "POST any path to submit; GET /stats; Ctrl-C to stop."
         )
         signal.signal(signal.SIGTERM, _stop)  # stop like Ctrl-C: print the counters
         try:
@@ -308,4 +416,6 @@ class Command(BaseCommand):
             pass
         finally:
             server.server_close()
-            self.stdout.write(f"Stopped. {json.dumps(dict(fake.stats))}")
+            if awards is not None:
+                awards.stop(timeout=2.0)
+            self.stdout.write(f"Stopped. {json.dumps(fake.counters())}")

@@ -1,6 +1,16 @@
 """Send realistic purchases to a running server through the real HTTP API (demos, load).
 
-    python manage.py simulate_purchases --schema brand_a --count 500 [--rate 20] [--batch-size 1]
+    python manage.py simulate_purchases --schema brand_a --count 500 --rate 50 [--batch-size N]
+
+Purchases go in batches through `POST /purchases/batch/` (`--batch-size 1`: one by one through
+`POST /purchases/`), several requests in flight on keep-alive connections, each batch sent when
+the `--rate` schedule says it is due: the rate is kept even when one request takes longer than
+the gap between two batches.
+
+The API key is one named ingest key, `simulate_purchases`, created on the first run and reused by
+the next ones: only its hash is in the database, so the raw key is kept in
+`.data/simulate-api-key.txt` (mode 0600, one line per brand). When that key no longer works (a
+new database), a new `simulate_purchases` key is created and stored. `--api-key` uses yours.
 
 Purchases mix SKUs and categories from the brand's active campaigns (so some
 are eligible, some blacklisted, some under the minimum) with unrelated goods;
@@ -12,24 +22,77 @@ of the outcomes is printed at the end.
 from __future__ import annotations
 
 import json
+import math
+import os
 import random
+import threading
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import requests
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django_tenants.utils import schema_context
 from tqdm import tqdm
 
+from accounts.models import ApiKey
 from accounts.services import api_key_create
 from campaigns.models import Campaign, ItemRule
 from tenants.models import Brand, Domain
 
 RETRY_LIMIT = 5
+API_KEY_NAME = "simulate_purchases"
+# Requests in flight at once: enough to hide one slow answer, few enough for a dev server.
+IN_FLIGHT = 4
+
+
+def default_key_file() -> Path:
+    return Path(settings.BASE_DIR) / ".data" / "simulate-api-key.txt"
+
+
+def _stored_keys(path: Path) -> dict[str, str]:
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return {}
+    return dict(line.split(" ", 1) for line in lines if " " in line)
+
+
+def reusable_api_key(*, schema: str, path: Path) -> tuple[str, bool]:
+    """The brand's `simulate_purchases` ingest key, from `path` if it still works; (key, created).
+
+    Call inside the brand's schema.
+    """
+    stored = _stored_keys(path)
+    key = stored.get(schema, "")
+    if key:
+        try:
+            api_key = ApiKey.objects.get_from_key(key)
+        except ApiKey.DoesNotExist:
+            api_key = None
+        if api_key is not None and api_key.name == API_KEY_NAME and api_key.role == "ingest":
+            return key, False
+    _, key = api_key_create(name=API_KEY_NAME, role="ingest")
+    stored[schema] = key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.writelines(f"{name} {value}\n" for name, value in sorted(stored.items()))
+    os.chmod(path, 0o600)
+    return key, True
+
+
+def auto_batch_size(rate: float) -> int:
+    """About five batches a second at the rate asked (one request per 200 ms), 100 when unpaced."""
+    if rate <= 0:
+        return 100
+    return max(1, min(1000, math.ceil(rate / 5)))
 
 
 class Catalogue:
@@ -93,9 +156,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--rate", type=float, default=0.0, help="purchases per second (0: as fast as possible)"
         )
-        parser.add_argument("--batch-size", type=int, default=1, help="> 1 uses POST /purchases/batch/")
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=0,
+            help="purchases per POST /purchases/batch/ (default: about rate/5; 1: POST /purchases/ each)",
+        )
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="where the server listens")
-        parser.add_argument("--api-key", default="", help="an ingest key (default: create one)")
+        parser.add_argument(
+            "--api-key", default="", help="an ingest key (default: the stored `simulate_purchases` key)"
+        )
+        parser.add_argument("--key-file", default="", help="where the simulate_purchases key is kept")
         parser.add_argument("--duplicates", type=float, default=0.03, help="share re-sent as-is")
         parser.add_argument("--invalid", type=float, default=0.01, help="share sent malformed on purpose")
         parser.add_argument("--seed", type=int, default=None)
@@ -109,6 +180,7 @@ class Command(BaseCommand):
         batch_size: int,
         url: str,
         api_key: str,
+        key_file: str,
         duplicates: float,
         invalid: float,
         seed: int | None,
@@ -117,8 +189,9 @@ class Command(BaseCommand):
         brand = Brand.objects.filter(schema_name=schema).exclude(schema_name="public").first()
         if brand is None:
             raise CommandError(f"No brand with schema {schema!r}.")
-        if not 1 <= batch_size <= 1000:
-            raise CommandError("--batch-size must be between 1 and 1000.")
+        if not 0 <= batch_size <= 1000:
+            raise CommandError("--batch-size must be between 1 and 1000 (0: chosen from the rate).")
+        batch_size = batch_size or auto_batch_size(rate)
         domain = (
             Domain.objects.filter(tenant=brand)
             .order_by("-is_primary")
@@ -128,18 +201,40 @@ class Command(BaseCommand):
         rng = random.Random(seed)
         with schema_context(schema):
             if not api_key:
-                _, api_key = api_key_create(
-                    name=f"simulate_purchases {timezone.now():%Y-%m-%d %H:%M:%S}", role="ingest"
+                path = Path(key_file) if key_file else default_key_file()
+                api_key, created = reusable_api_key(schema=schema, path=path)
+                self.stderr.write(
+                    f"{'Created' if created else 'Using'} the {API_KEY_NAME!r} ingest key (kept in {path})."
                 )
             catalogue = Catalogue(rng)
-        session = requests.Session()
-        session.headers.update(
-            {"Host": domain, "Authorization": f"Api-Key {api_key}", "Content-Type": "application/json"}
-        )
+        headers = {"Host": domain, "Authorization": f"Api-Key {api_key}", "Content-Type": "application/json"}
+        local = threading.local()
+
+        def send(bodies: list[dict]) -> list[str]:
+            session = getattr(local, "session", None)
+            if session is None:  # one keep-alive connection per sending thread
+                session = local.session = requests.Session()
+                session.headers.update(headers)
+            return self._send(session, url, bodies, batch_size > 1)
+
         outcomes: Counter[str] = Counter()
         sent_before: list[dict] = []
+        in_flight: list[tuple[int, Future]] = []
         started = time.monotonic()
-        with tqdm(total=count, unit="purchase", desc=f"{schema} → {url}") as progress:
+        with (
+            tqdm(total=count, unit="purchase", desc=f"{schema} → {url}") as progress,
+            ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="simulate") as pool,
+        ):
+
+            def collect(*, keep: int) -> None:
+                """Record the answers in order, waiting until at most `keep` requests are in flight."""
+                while len(in_flight) > keep or (in_flight and in_flight[0][1].done()):
+                    size, future = in_flight.pop(0)
+                    for outcome in future.result():
+                        outcomes[outcome] += 1
+                    progress.update(size)
+                    progress.set_postfix(outcomes, refresh=False)
+
             done = 0
             while done < count:
                 size = min(batch_size, count - done)
@@ -156,18 +251,20 @@ class Command(BaseCommand):
                         body = catalogue.purchase()
                         sent_before.append(body)
                         bodies.append(body)
-                for outcome in self._send(session, url, bodies, batch_size > 1):
-                    outcomes[outcome] += 1
-                done += size
-                progress.update(size)
-                progress.set_postfix(outcomes, refresh=False)
-                if rate > 0:
+                if rate > 0:  # this batch is due when the purchases before it have had their time
                     ahead = done / rate - (time.monotonic() - started)
                     if ahead > 0:
                         time.sleep(ahead)
+                collect(keep=IN_FLIGHT - 1)
+                in_flight.append((size, pool.submit(send, bodies)))
+                done += size
+            collect(keep=0)
         elapsed = time.monotonic() - started
         self.stdout.write(
-            self.style.SUCCESS(f"Sent {count} purchases in {elapsed:.1f} s ({count / elapsed:.0f}/s)")
+            self.style.SUCCESS(
+                f"Sent {count} purchases in {elapsed:.1f} s ({count / elapsed:.0f}/s"
+                f"{f', asked {rate:g}/s' if rate else ''}; batches of {batch_size})"
+            )
         )
         for outcome, number in sorted(outcomes.items()):
             self.stdout.write(f"  {outcome:<12} {number}")
