@@ -60,7 +60,7 @@ def maintenance_dispatch_task() -> int:
         with schema_context(schema):
             app.send_task(task_names.MAINTENANCE_TICK)
     if due:
-        logger.info("maintenance ticks sent", extra={"brands": len(due)})
+        logger.debug("maintenance ticks sent", extra={"brands": len(due)})
     return len(due)
 
 
