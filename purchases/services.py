@@ -43,6 +43,7 @@ from campaigns.snapshots import compiled_campaigns_for_evaluation
 from core import metrics, task_names
 from core.delivery import BatchResult
 from core.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
+from customers.services import customer_stats_record, customers_ensure
 from outbox.services import outbox_enqueue
 from purchases import handoff
 from purchases.handoff import EligibleDispatch, Handover, PurchaseFields
@@ -182,6 +183,10 @@ def purchases_ingest(*, bodies: Sequence[Any]) -> list[IngestResult]:
         results[index] = IngestResult(external_id, status, stored_id, errors)
 
     if inserted:
+        # A purchase creates its customer if unknown (SPEC §11): one statement per request.
+        customers_ensure(
+            customer_ids=[first_by_external_id[e].customer_id for e in inserted], seen_at=timezone.now()
+        )
         outbox_enqueue(task_name=task_names.EVALUATE_PURCHASES, args=[sorted(inserted.values())])
         tenant, received = connection.schema_name, len(inserted)
         transaction.on_commit(lambda: metrics.PURCHASES_RECEIVED.labels(tenant=tenant).inc(received))
@@ -379,6 +384,8 @@ def _evaluate_locked(
                     )
     if evaluations.lines:
         _copy_evaluations(evaluations.lines)
+    # The customers' stats, in this transaction: one statement for the whole batch (SPEC §11).
+    customer_stats_record(purchases=[(row[6], row[1], row[7]) for row in rows], now=now)
     created = handoff.sender().create_claimed(eligible=eligible, now=now)
     _count_on_commit(
         campaign_ids=[compiled.id for compiled, _ in campaigns],

@@ -75,6 +75,7 @@ TENANT_APPS = [
     "rest_framework_api_key",
     "accounts",
     "outbox",
+    "customers",
     "campaigns",
     "purchases",
     "partners",

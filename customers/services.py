@@ -1,0 +1,351 @@
+"""Writes of the customers app: ingestion (customers, events), stats, segments, privacy (SPEC §11).
+
+Customers are created on first sight by `customers_ensure`, one `INSERT … ON CONFLICT (customer_id)`
+per request: two requests naming the same new customer at once make one row (the loser's insert
+waits for the winner's row lock and updates it), and every new customer gets its `CustomerStats`
+row in the same statement, so the DSL never meets a customer without stats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.audit import audit_record_many, json_value
+from core.exceptions import ApplicationError, PayloadTooLargeError, ValidationFailed
+from customers.models import Customer, CustomerStats, Event
+from customers.validation import CUSTOMER_FIELDS, validate_customer, validate_event
+
+MAX_BATCH_SIZE = 1000
+STATS_WINDOW = timedelta(days=90)
+
+CREATED, UPDATED, UNCHANGED, INVALID = "created", "updated", "unchanged", "invalid"
+ACCEPTED, DUPLICATE = "accepted", "duplicate"
+
+
+def _check_batch_size(items: Sequence[Any], what: str) -> None:
+    if len(items) > MAX_BATCH_SIZE:
+        raise PayloadTooLargeError(
+            f"A batch holds at most {MAX_BATCH_SIZE} {what}; this one has {len(items)}.",
+            fields={what: [f"Ensure this list has no more than {MAX_BATCH_SIZE} items."]},
+        )
+
+
+def customers_ensure(
+    *, customer_ids: Sequence[str], seen_at: datetime | None = None
+) -> dict[str, tuple[int, bool]]:
+    """Make sure these customers exist: `{customer_id: (pk, created)}`; one statement, race-free.
+
+    `seen_at` moves `last_seen_at` forward (a purchase or an event); an upsert passes None. Ids are
+    sorted so that two batches lock the rows they share in the same order (no deadlock).
+    """
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    customers, stats = Customer._meta.db_table, CustomerStats._meta.db_table
+    seen = "GREATEST(c.last_seen_at, EXCLUDED.last_seen_at)" if seen_at is not None else "c.last_seen_at"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH upserted AS (
+                INSERT INTO {customers} AS c (customer_id, email, phone, locale, timezone, country, attributes,
+                                              created_at, last_seen_at)
+                SELECT given.customer_id, '', '', '', '', '', '{{}}'::jsonb, now(), %s
+                FROM unnest(%s::text[]) AS given(customer_id) ORDER BY given.customer_id
+                ON CONFLICT (customer_id) DO UPDATE SET last_seen_at = {seen}
+                RETURNING c.id, c.customer_id, (c.xmax = 0) AS created
+            ), new_stats AS (
+                INSERT INTO {stats} (customer_id, orders_total, spend_total, orders_90d, spend_90d)
+                SELECT id, 0, 0, 0, 0 FROM upserted WHERE created
+                ON CONFLICT (customer_id) DO NOTHING
+            )
+            SELECT customer_id, id, created FROM upserted
+            """,  # noqa: S608 - table names are ours, every value is a parameter
+            [seen_at, ids],
+        )
+        return {customer_id: (pk, created) for customer_id, pk, created in cursor.fetchall()}
+
+
+@dataclass(frozen=True)
+class CustomerResult:
+    customer_id: Any
+    status: str
+    errors: dict[str, Any] = field(default_factory=dict)
+
+    def as_response_item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"customer_id": self.customer_id, "status": self.status}
+        if self.errors:
+            item["errors"] = self.errors
+        return item
+
+
+def _merged(customer: Customer, data: dict[str, Any]) -> dict[str, Any]:
+    """The new values of the given fields; attributes merge key by key (a null value removes the key)."""
+    values: dict[str, Any] = {}
+    for name in CUSTOMER_FIELDS:
+        if name not in data:
+            continue
+        if name == "attributes":
+            attributes = dict(customer.attributes or {})
+            for key, value in data["attributes"].items():
+                if value is None:
+                    attributes.pop(key, None)
+                else:
+                    attributes[key] = value
+            values[name] = attributes
+        else:
+            values[name] = data[name]
+    return values
+
+
+@transaction.atomic
+def customers_upsert(*, bodies: Sequence[Any], actor: str) -> list[CustomerResult]:
+    """Create or update customers (`POST /customers/batch/`); one result per body, in order.
+
+    Only the fields sent are written. The rows are created first (race-free), then locked in
+    customer_id order and updated in one statement; an audit event per created or changed customer.
+    """
+    _check_batch_size(bodies, "customers")
+    results: list[CustomerResult | None] = []
+    valid: list[tuple[int, dict[str, Any]]] = []
+    for index, body in enumerate(bodies):
+        data, errors = validate_customer(body)
+        if data is None:
+            raw = body.get("customer_id") if isinstance(body, dict) else None
+            results.append(CustomerResult(raw if isinstance(raw, (str, int)) else None, INVALID, errors))
+        else:
+            results.append(None)
+            valid.append((index, data))
+    ensured = customers_ensure(customer_ids=[data["customer_id"] for _, data in valid])
+    rows = {
+        customer.customer_id: customer
+        for customer in Customer.objects.select_for_update()
+        .filter(customer_id__in=list(ensured))
+        .order_by("customer_id")
+    }
+    created_audit, updated_audit, dirty = [], [], {}
+    before = {customer_id: {n: getattr(c, n) for n in CUSTOMER_FIELDS} for customer_id, c in rows.items()}
+    for index, data in valid:
+        customer = rows[data["customer_id"]]
+        for name, value in _merged(customer, data).items():
+            setattr(customer, name, value)
+        dirty[customer.customer_id] = customer
+        results[index] = CustomerResult(
+            customer.customer_id, CREATED if ensured[customer.customer_id][1] else UPDATED
+        )
+    changed = []
+    for customer_id, customer in dirty.items():
+        changes = {
+            name: {
+                "before": json_value(before[customer_id][name]),
+                "after": json_value(getattr(customer, name)),
+            }
+            for name in CUSTOMER_FIELDS
+            if json_value(before[customer_id][name]) != json_value(getattr(customer, name))
+        }
+        if ensured[customer_id][1]:
+            created_audit.append((customer, changes))
+        elif changes:
+            updated_audit.append((customer, changes))
+        if changes:
+            changed.append(customer)
+    if changed:
+        Customer.objects.bulk_update(changed, list(CUSTOMER_FIELDS), batch_size=1000)
+    if created_audit:
+        audit_record_many(actor=actor, action="customer.created", entries=created_audit)
+    if updated_audit:
+        audit_record_many(actor=actor, action="customer.updated", entries=updated_audit)
+    return results  # type: ignore[return-value]
+
+
+def customer_upsert(*, customer_id: str, body: Any, actor: str) -> tuple[Customer, bool]:
+    """`PUT /customers/{customer_id}/`: `(customer, created)`; 400 with the field errors if invalid."""
+    if isinstance(body, dict):
+        body = {**body, "customer_id": customer_id} if "customer_id" not in body else body
+    data, errors = validate_customer(body, customer_id=customer_id)
+    if data is None:
+        raise ValidationFailed(errors, message="The customer is not valid.")
+    (result,) = customers_upsert(bodies=[body], actor=actor)
+    return Customer.objects.select_related("stats").get(
+        customer_id=result.customer_id
+    ), result.status == CREATED
+
+
+# --- Events
+
+
+@dataclass(frozen=True)
+class EventResult:
+    event_id: Any
+    status: str
+    errors: dict[str, Any] = field(default_factory=dict)
+
+    def as_response_item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"event_id": self.event_id, "status": self.status}
+        if self.errors:
+            item["errors"] = self.errors
+        return item
+
+
+@transaction.atomic
+def events_ingest(*, bodies: Sequence[Any]) -> list[EventResult]:
+    """Store events (`POST /events/batch/`), idempotent on `event_id`: a replay is `duplicate`.
+
+    One statement for the customers (created on first sight), one for the events
+    (`ON CONFLICT (event_id) DO NOTHING`), whatever the batch size.
+    """
+    _check_batch_size(bodies, "events")
+    results: list[EventResult | None] = []
+    first: dict[str, Any] = {}
+    for body in bodies:
+        event, errors = validate_event(body)
+        if event is None:
+            raw = body.get("event_id") if isinstance(body, dict) else None
+            results.append(EventResult(raw if isinstance(raw, (str, int)) else None, INVALID, errors))
+            continue
+        results.append(None)
+        first.setdefault(event.event_id, event)
+    if not first:
+        return results  # type: ignore[return-value]
+    now = timezone.now()
+    ensured = customers_ensure(customer_ids=[e.customer_id for e in first.values()], seen_at=now)
+    document = orjson.dumps(
+        [
+            {
+                "event_id": e.event_id,
+                "customer": ensured[e.customer_id][0],
+                "name": e.name,
+                "properties": e.properties,
+                "occurred_at": e.occurred_at.isoformat(),
+            }
+            for e in first.values()
+        ]
+    ).decode()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {Event._meta.db_table} (event_id, customer_id, name, properties, occurred_at, received_at)
+            SELECT e.event_id, e.customer, e.name, e.properties, e.occurred_at, now()
+            FROM jsonb_to_recordset(%s::jsonb) AS e(event_id text, customer bigint, name text, properties jsonb,
+                                                    occurred_at timestamptz)
+            ON CONFLICT (event_id) DO NOTHING
+            RETURNING event_id
+            """,  # noqa: S608
+            [document],
+        )
+        inserted = {row[0] for row in cursor.fetchall()}
+    claimed: set[str] = set()
+    for index, body in enumerate(bodies):
+        if results[index] is not None:
+            continue
+        event_id = str(body["event_id"])
+        if event_id in inserted and event_id not in claimed:
+            claimed.add(event_id)
+            results[index] = EventResult(event_id, ACCEPTED)
+        else:
+            results[index] = EventResult(event_id, DUPLICATE)
+    return results  # type: ignore[return-value]
+
+
+def event_ingest(*, body: Any) -> EventResult:
+    """`POST /events/`: the result (`accepted` or `duplicate`); 400 with the field errors if invalid."""
+    (result,) = events_ingest(bodies=[body])
+    if result.status == INVALID:
+        raise ApplicationError("The event is not valid.", code="invalid", fields=result.errors)
+    return result
+
+
+# --- Stats
+
+
+def customer_stats_record(*, purchases: Sequence[tuple[str, datetime, Decimal]], now: datetime) -> None:
+    """Add evaluated purchases `(customer_id, purchased_at, total)` to their customers' stats.
+
+    ONE statement for the whole evaluation batch, in its transaction: aggregated per customer, then
+    added to the stats rows (`first`/`last` by LEAST/GREATEST). Rows are locked in customer order, so
+    concurrent batches cannot deadlock on them. The 90-day figures only grow here; the nightly
+    `customers_stats_refresh` lets old purchases fall out of them.
+    """
+    if not purchases:
+        return
+    document = orjson.dumps(
+        [{"c": customer_id, "at": at.isoformat(), "t": str(total)} for customer_id, at, total in purchases]
+    ).decode()
+    stats, customers = CustomerStats._meta.db_table, Customer._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {stats} AS s (customer_id, first_purchase_at, last_purchase_at, orders_total, spend_total,
+                                      orders_90d, spend_90d)
+            SELECT c.id, min(p.at), max(p.at), count(*), sum(p.t),
+                   count(*) FILTER (WHERE p.at >= %s), coalesce(sum(p.t) FILTER (WHERE p.at >= %s), 0)
+            FROM jsonb_to_recordset(%s::jsonb) AS p(c text, at timestamptz, t numeric)
+            JOIN {customers} c ON c.customer_id = p.c
+            GROUP BY c.id ORDER BY c.id
+            ON CONFLICT (customer_id) DO UPDATE SET
+                first_purchase_at = LEAST(s.first_purchase_at, EXCLUDED.first_purchase_at),
+                last_purchase_at = GREATEST(s.last_purchase_at, EXCLUDED.last_purchase_at),
+                orders_total = s.orders_total + EXCLUDED.orders_total,
+                spend_total = s.spend_total + EXCLUDED.spend_total,
+                orders_90d = s.orders_90d + EXCLUDED.orders_90d,
+                spend_90d = s.spend_90d + EXCLUDED.spend_90d
+            """,  # noqa: S608
+            [now - STATS_WINDOW, now - STATS_WINDOW, document],
+        )
+
+
+@transaction.atomic
+def customers_stats_refresh(*, now: datetime | None = None, purchases_table: str) -> int:
+    """Nightly: recompute the 90-day figures from the purchases and the RFM quintiles (`NTILE(5)`).
+
+    R ranks `last_purchase_at`, F `orders_90d` and M `spend_90d` among the customers who bought in
+    the window (5 = most recent / most frequent / highest spend); the others get no quintile. The
+    purchases table is named by the caller (the purchases app, above this one, owns it).
+    Returns the number of customers ranked.
+    """
+    now = now or timezone.now()
+    stats = CustomerStats._meta.db_table
+    customers = Customer._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {stats} s SET orders_90d = coalesce(w.orders, 0), spend_90d = coalesce(w.spend, 0)
+            FROM {stats} s2
+            LEFT JOIN (
+                SELECT c.id, count(*) AS orders, sum(p.total) AS spend
+                FROM {purchases_table} p JOIN {customers} c ON c.customer_id = p.customer_id
+                WHERE p.purchased_at >= %s GROUP BY c.id
+            ) w ON w.id = s2.customer_id
+            WHERE s.customer_id = s2.customer_id
+              AND (s.orders_90d, s.spend_90d) IS DISTINCT FROM (coalesce(w.orders, 0), coalesce(w.spend, 0))
+            """,  # noqa: S608
+            [now - STATS_WINDOW],
+        )
+        cursor.execute(
+            f"""
+            WITH ranked AS (
+                SELECT customer_id,
+                       NTILE(5) OVER (ORDER BY last_purchase_at) AS r,
+                       NTILE(5) OVER (ORDER BY orders_90d) AS f,
+                       NTILE(5) OVER (ORDER BY spend_90d) AS m
+                FROM {stats} WHERE orders_90d > 0
+            )
+            UPDATE {stats} s SET r = ranked.r, f = ranked.f, m = ranked.m, rfm_computed_at = %s
+            FROM ranked WHERE ranked.customer_id = s.customer_id
+            """,  # noqa: S608
+            [now],
+        )
+        ranked = cursor.rowcount
+        cursor.execute(
+            f"UPDATE {stats} SET r = NULL, f = NULL, m = NULL, rfm_computed_at = %s"  # noqa: S608
+            " WHERE orders_90d = 0 AND (r IS NOT NULL OR f IS NOT NULL OR m IS NOT NULL)",
+            [now],
+        )
+    return ranked
