@@ -219,6 +219,7 @@ SPECTACULAR_SETTINGS = {
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     "drf_spectacular.hooks.postprocess_schema_enums",
     "core.openapi.document_error_responses",
+    "customers.openapi.add_dsl_components",
 ]
 
 # --- Celery (tenant-schemas-celery app in config/celery.py)
