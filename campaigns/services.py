@@ -42,6 +42,8 @@ from core.db import violated_constraint
 from core.exceptions import ApplicationError, ConflictError, NotFoundError, ValidationFailed, validate_model
 from core.money import ISO_4217_MINOR_UNITS, is_iso_4217
 from core.templating import validate_notification_templates
+from customers.definitions import parse_definition
+from customers.models import Segment
 from partners.models import Partner
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,8 @@ EDITABLE_FIELDS = (
     "partner",
     "reward",
     "notification",
+    "segment",
+    "eligibility",
 )
 
 REWARD_TYPES = ("voucher", "special_offer")
@@ -179,6 +183,14 @@ def campaign_validate(campaign: Campaign) -> None:
             for message in exc.message_dict.get("notification", exc.messages):
                 add("notification", message)
 
+    if campaign.eligibility in ({}, []):
+        campaign.eligibility = None
+    if campaign.eligibility is not None:
+        try:
+            parse_definition(campaign.eligibility, purchase=True, field="eligibility")
+        except ValidationFailed as exc:
+            for message in exc.message_dict["eligibility"]:
+                add("eligibility", message)
     try:
         campaign.full_clean(exclude=["version", "status"])
     except DjangoValidationError as exc:
@@ -266,6 +278,8 @@ def campaign_create(
     partner: Partner | None = None,
     reward: dict[str, Any] | None = None,
     notification: dict[str, Any] | None = None,
+    segment: Segment | None = None,
+    eligibility: dict[str, Any] | None = None,
 ) -> Campaign:
     """A new `draft` campaign (version 1); the audit trail records who created it."""
     campaign = _insert_campaign(
@@ -281,6 +295,8 @@ def campaign_create(
         partner=partner,
         reward=reward or {},
         notification=notification or {},
+        segment=segment,
+        eligibility=eligibility,
     )
     audit_record(
         actor=actor,
@@ -384,6 +400,8 @@ def campaign_duplicate(*, campaign_id: int, actor: str) -> Campaign:
                     partner=source.partner,
                     reward=dict(source.reward),
                     notification=dict(source.notification),
+                    segment=source.segment,
+                    eligibility=source.eligibility,
                 )
             break
         except DjangoValidationError as exc:

@@ -1,5 +1,7 @@
 """The segment and eligibility DSL (SPEC §11): its pydantic model, parsing and validation.
 
+Pure (pydantic and the standard library only): `campaigns.rules` compiles these trees.
+
 One parsed tree (`Node`) feeds two compilers: `customers.dsl_sql` (ORM `Q`/`Exists`, for segments)
 and `customers.dsl_python` (pure Python, for per-purchase eligibility in `campaigns.rules`).
 
@@ -26,10 +28,7 @@ import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from django.utils.dateparse import parse_datetime
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
-
-from core.exceptions import ValidationFailed
 
 OPS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "between", "exists", "contains")
 COUNT_OPS = ("eq", "ne", "gt", "gte", "lt", "lte")
@@ -90,9 +89,17 @@ def _scalar_ok(kind: Kind, value: Any) -> str | None:
     )
 
 
+def parse_datetime(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
 def parse_datetime_value(value: str) -> datetime:
     parsed = parse_datetime(value)
-    assert parsed is not None
+    if parsed is None:
+        raise ValueError(f"not an ISO 8601 date-time: {value!r}")
     return parsed
 
 
@@ -282,8 +289,16 @@ def _explain(data: Any, context: dict, where: str) -> list[str]:
     return []
 
 
-def parse_definition(data: Any, *, purchase: bool = False, field: str = "definition") -> Any:
-    """The parsed tree of `data`, or `ValidationFailed` with readable messages under `field`.
+class DefinitionError(ValueError):
+    """A tree that is not a valid definition; `fields` = `{field: [readable messages]}`."""
+
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(message for messages in fields.values() for message in messages))
+        self.fields = fields
+
+
+def parse_tree(data: Any, *, purchase: bool = False, field: str = "definition") -> Any:
+    """The parsed tree of `data`, or `DefinitionError` with readable messages under `field`.
 
     `purchase=True` for a campaign's eligibility rule (purchase.* paths allowed).
     """
@@ -291,11 +306,9 @@ def parse_definition(data: Any, *, purchase: bool = False, field: str = "definit
     try:
         node = _NODE.validate_python(data, context=context)
     except ValidationError:
-        raise ValidationFailed(
-            {field: _explain(data, context, field) or ["Not a valid condition."]}
-        ) from None
+        raise DefinitionError({field: _explain(data, context, field) or ["Not a valid condition."]}) from None
     if _depth(node) > MAX_DEPTH:
-        raise ValidationFailed({field: [f"Conditions nest at most {MAX_DEPTH} levels deep."]})
+        raise DefinitionError({field: [f"Conditions nest at most {MAX_DEPTH} levels deep."]})
     return node
 
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from core.exceptions import NotFoundError
-from customers.models import Customer, CustomerStats
+from customers.definitions import parse_definition
+from customers.dsl_sql import compile_sql
+from customers.models import BUCKETS, Customer, CustomerStats, Segment, SegmentSize
 
 STATS_FIELDS = (
     "first_purchase_at",
@@ -76,4 +82,116 @@ def customer_data(customer: Customer, *, with_stats: bool = True) -> dict[str, A
     }
     if with_stats:
         data["stats"] = stats_data(getattr(customer, "stats", None))
+    return data
+
+
+# --- Segments
+
+# A preview reads the customers of the first buckets, enough of them for about this many customers
+# (the buckets are random, so they are a uniform sample of the brand's customers).
+PREVIEW_SAMPLE = 20_000
+SAMPLE_IDS = 10
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Preview:
+    estimate: int
+    ci95: tuple[int, int]
+    sample: list[str]
+    sampled: int
+    population: int
+
+    def as_response(self) -> dict[str, Any]:
+        return {
+            "estimate": self.estimate,
+            "ci95": list(self.ci95),
+            "sample": self.sample,
+            "sampled": self.sampled,
+            "population": self.population,
+        }
+
+
+def wilson_interval(matches: int, sampled: int, population: int) -> tuple[int, int]:
+    """95 % Wilson score interval of `matches / sampled`, scaled to the population (with the
+    finite-population correction: a sample of everyone is exact)."""
+    if sampled == 0:
+        return (0, population)
+    if sampled >= population:
+        return (matches, matches)
+    p = matches / sampled
+    fpc = math.sqrt((population - sampled) / (population - 1)) if population > 1 else 0.0
+    z = Z95 * fpc
+    centre = (p + z * z / (2 * sampled)) / (1 + z * z / sampled)
+    half = z * math.sqrt(p * (1 - p) / sampled + z * z / (4 * sampled * sampled)) / (1 + z * z / sampled)
+    low = max(matches, math.floor((centre - half) * population))
+    high = min(population - (sampled - matches), math.ceil((centre + half) * population))
+    return (low, max(low, high))
+
+
+def _definition_q(definition: Any, now: datetime) -> Q:
+    return compile_sql(parse_definition(definition), now=now)
+
+
+def segment_preview(*, definition: Any, now: datetime | None = None) -> Preview:
+    """An estimate of a definition's size with its 95 % interval and a few matching customer ids.
+
+    Counts the matches among the customers of the lowest buckets (about PREVIEW_SAMPLE customers)
+    and scales by the exact number of customers. Raises ValidationFailed for a bad definition.
+    """
+    now = now or timezone.now()
+    q = _definition_q(definition, now)
+    population = Customer.objects.count()
+    if population == 0:
+        return Preview(0, (0, 0), [], 0, 0)
+    buckets = min(BUCKETS, max(1, math.ceil(BUCKETS * PREVIEW_SAMPLE / population)))
+    in_sample = Customer.objects.filter(bucket__lt=buckets)
+    sampled = population if buckets >= BUCKETS else in_sample.count()
+    matching = in_sample.filter(q)
+    matches = matching.count()
+    sample = list(matching.order_by("bucket", "id").values_list("customer_id", flat=True)[:SAMPLE_IDS])
+    if sampled >= population:
+        return Preview(matches, (matches, matches), sample, sampled, population)
+    estimate = round(matches / sampled * population) if sampled else 0
+    return Preview(estimate, wilson_interval(matches, sampled, population), sample, sampled, population)
+
+
+def segment_get(*, segment_id: int) -> Segment:
+    segment = Segment.objects.filter(pk=segment_id).first()
+    if segment is None:
+        raise NotFoundError(f"No segment with id {segment_id}.")
+    return segment
+
+
+def segment_list() -> QuerySet[Segment]:
+    return Segment.objects.order_by("name")
+
+
+def segment_members(*, segment: Segment, now: datetime | None = None) -> QuerySet[Customer]:
+    """The segment's customers now: the definition's (dynamic) or the uploaded list (static)."""
+    if segment.kind == Segment.Kind.STATIC:
+        return Customer.objects.filter(segment_memberships__segment=segment).order_by("customer_id")
+    return Customer.objects.filter(_definition_q(segment.definition, now or timezone.now())).order_by(
+        "customer_id"
+    )
+
+
+def segment_data(segment: Segment, *, history: int = 0) -> dict[str, Any]:
+    data = {
+        "id": segment.pk,
+        "name": segment.name,
+        "kind": segment.kind,
+        "definition": segment.definition,
+        "estimated_size": segment.estimated_size,
+        "size": segment.size,
+        "computed_at": _iso(segment.computed_at),
+        "version": segment.version,
+        "created_at": _iso(segment.created_at),
+        "updated_at": _iso(segment.updated_at),
+    }
+    if history:
+        data["size_history"] = [
+            {"size": row.size, "computed_at": _iso(row.computed_at), "duration_ms": row.duration_ms}
+            for row in SegmentSize.objects.filter(segment=segment)[:history]
+        ]
     return data

@@ -8,6 +8,9 @@ row in the same statement, so the DSL never meets a customer without stats.
 
 from __future__ import annotations
 
+import csv
+import io
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,13 +18,25 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 
-from core.audit import audit_record_many, json_value
-from core.exceptions import ApplicationError, PayloadTooLargeError, ValidationFailed
-from customers.models import Customer, CustomerStats, Event
-from customers.validation import CUSTOMER_FIELDS, validate_customer, validate_event
+from core import task_names
+from core.audit import audit_record, audit_record_many, changes_between, json_value, model_update
+from core.exceptions import (
+    ApplicationError,
+    ConflictError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ValidationFailed,
+    validate_model,
+)
+from customers.definitions import parse_definition
+from customers.models import Customer, CustomerStats, Event, Segment, SegmentMember, SegmentSize
+from customers.selectors import segment_members, segment_preview
+from customers.validation import CUSTOMER_FIELDS, customer_id_error, validate_customer, validate_event
+from outbox.services import outbox_enqueue
 
 MAX_BATCH_SIZE = 1000
 STATS_WINDOW = timedelta(days=90)
@@ -349,3 +364,202 @@ def customers_stats_refresh(*, now: datetime | None = None, purchases_table: str
             [now],
         )
     return ranked
+
+
+# --- Segments
+
+
+def _segment_values(segment: Segment) -> dict[str, Any]:
+    return {"name": segment.name, "kind": segment.kind, "definition": segment.definition}
+
+
+def _checked_definition(kind: str, definition: Any) -> dict[str, Any]:
+    if kind == Segment.Kind.STATIC:
+        if definition not in (None, {}):
+            raise ValidationFailed(
+                {"definition": ["A static segment has no definition: upload its members (CSV)."]}
+            )
+        return {}
+    parse_definition(definition)
+    return definition
+
+
+def _save_segment(segment: Segment) -> None:
+    try:
+        with transaction.atomic():
+            validate_model(segment)
+            segment.save()
+    except IntegrityError as error:
+        if Segment.NAME_UNIQUE_CONSTRAINT in str(error):
+            raise ValidationFailed({"name": ["A segment with this name already exists."]}) from None
+        raise
+
+
+def _estimate_size(segment: Segment) -> None:
+    if segment.kind == Segment.Kind.DYNAMIC:
+        segment.estimated_size = segment_preview(definition=segment.definition).estimate
+
+
+@transaction.atomic
+def segment_create(*, name: str, definition: Any = None, kind: str = "dynamic", actor: str) -> Segment:
+    """A new segment; a dynamic one is validated and gets its size estimate at once."""
+    if kind not in Segment.Kind.values:
+        raise ValidationFailed({"kind": ["Must be dynamic or static."]})
+    segment = Segment(name=name, kind=kind, definition=_checked_definition(kind, definition))
+    _estimate_size(segment)
+    _save_segment(segment)
+    audit_record(
+        actor=actor,
+        action="segment.created",
+        obj_or_type=segment,
+        changes=changes_between(None, _segment_values(segment)),
+    )
+    return segment
+
+
+@transaction.atomic
+def segment_update(*, segment_id: int, data: dict[str, Any], actor: str) -> Segment:
+    """Rename or redefine a segment (its kind is fixed); a new definition bumps `version`."""
+    segment = Segment.objects.select_for_update().filter(pk=segment_id).first()
+    if segment is None:
+        raise NotFoundError(f"No segment with id {segment_id}.")
+    if "kind" in data and data["kind"] != segment.kind:
+        raise ValidationFailed({"kind": ["The kind of a segment cannot change; create another segment."]})
+    if "definition" in data:
+        data = {**data, "definition": _checked_definition(segment.kind, data["definition"])}
+    changes = model_update(segment, data, fields=["name", "definition"])
+    if changes:
+        if "definition" in changes:
+            segment.version += 1
+            _estimate_size(segment)
+        _save_segment(segment)
+        audit_record(actor=actor, action="segment.updated", obj_or_type=segment, changes=changes)
+    return segment
+
+
+@transaction.atomic
+def segment_delete(*, segment_id: int, actor: str) -> None:
+    segment = Segment.objects.select_for_update().filter(pk=segment_id).first()
+    if segment is None:
+        raise NotFoundError(f"No segment with id {segment_id}.")
+    values = _segment_values(segment)
+    try:
+        with transaction.atomic():
+            segment.delete()
+    except ProtectedError:
+        raise ConflictError(
+            "Campaigns target this segment: remove it from them first.", code="segment_in_use"
+        ) from None
+    audit_record(
+        actor=actor,
+        action="segment.deleted",
+        obj_or_type=Segment,
+        object_id=segment_id,
+        changes=changes_between(values, None),
+    )
+
+
+@transaction.atomic
+def segment_compute_request(*, segment_id: int, actor: str) -> Segment:
+    """`POST /segments/{id}/compute/`: enqueue the exact count (a job); the audit says who asked."""
+    segment = Segment.objects.filter(pk=segment_id).first()
+    if segment is None:
+        raise NotFoundError(f"No segment with id {segment_id}.")
+    outbox_enqueue(task_name=task_names.COMPUTE_SEGMENT, args=[segment.pk])
+    audit_record(
+        actor=actor,
+        action="segment.compute_requested",
+        obj_or_type=segment,
+        changes={"size": {"before": segment.size, "after": "computing"}},
+    )
+    return segment
+
+
+@transaction.atomic
+def segment_compute(*, segment_id: int) -> SegmentSize:
+    """The exact size of a segment now: stored on it and appended to its size history (the job)."""
+    segment = Segment.objects.select_for_update().filter(pk=segment_id).first()
+    if segment is None:
+        raise NotFoundError(f"No segment with id {segment_id}.")
+    started = time.perf_counter()
+    now = timezone.now()
+    size = segment_members(segment=segment, now=now).count()
+    elapsed = round((time.perf_counter() - started) * 1000)
+    Segment.objects.filter(pk=segment.pk).update(size=size, computed_at=now)
+    return SegmentSize.objects.create(segment=segment, size=size, computed_at=now, duration_ms=elapsed)
+
+
+@dataclass(frozen=True)
+class MembersImport:
+    members: int
+    created_customers: int
+
+
+@transaction.atomic
+def segment_members_import_csv(*, segment_id: int, content: bytes | str, actor: str) -> MembersImport:
+    """Replace a static segment's members with the customer ids of a CSV (one per row; a
+    `customer_id` header is optional). Unknown customers are created on first sight. All or nothing."""
+    segment = Segment.objects.select_for_update().filter(pk=segment_id).first()
+    if segment is None:
+        raise NotFoundError(f"No segment with id {segment_id}.")
+    if segment.kind != Segment.Kind.STATIC:
+        raise ConflictError("Only a static segment takes a members CSV.", code="segment_not_static")
+    ids, errors = parse_members_csv(content)
+    if errors:
+        raise ValidationFailed({"file": errors}, message="The CSV has errors; nothing was imported.")
+    ensured = customers_ensure(customer_ids=ids)
+    before = segment.members.count()
+    segment.members.all().delete()
+    SegmentMember.objects.bulk_create(
+        [
+            SegmentMember(segment=segment, customer_id=ensured[customer_id][0])
+            for customer_id in sorted(set(ids))
+        ],
+        batch_size=5000,
+    )
+    size = len(set(ids))
+    Segment.objects.filter(pk=segment.pk).update(
+        size=size, estimated_size=size, computed_at=timezone.now(), version=F("version") + 1
+    )
+    SegmentSize.objects.create(segment=segment, size=size, computed_at=timezone.now())
+    audit_record(
+        actor=actor,
+        action="segment.members_imported",
+        obj_or_type=segment,
+        changes={"members": {"before": before, "after": size}},
+    )
+    return MembersImport(members=size, created_customers=sum(1 for _, created in ensured.values() if created))
+
+
+MAX_CSV_MEMBERS = 1_000_000
+
+
+def parse_members_csv(content: bytes | str) -> tuple[list[str], list[str]]:
+    """Customer ids of a members CSV, or the row errors (`row N: …`)."""
+    if isinstance(content, bytes):
+        try:
+            content = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return [], ["The file is not UTF-8 text."]
+    ids: list[str] = []
+    errors: list[str] = []
+    for number, row in enumerate(csv.reader(io.StringIO(content)), start=1):
+        if not row or not "".join(row).strip():
+            continue
+        value = row[0].strip()
+        if number == 1 and value.lower() == "customer_id":
+            continue
+        if len(row) > 1 and any(cell.strip() for cell in row[1:]):
+            errors.append(f"row {number}: one column only (the customer_id)")
+        elif problem := customer_id_error(value):
+            errors.append(f"row {number}: {problem['customer_id'][0]}")
+        else:
+            ids.append(value)
+        if len(errors) >= 20:
+            errors.append("… (first 20 errors)")
+            break
+    if not ids and not errors:
+        errors.append("The file has no customer ids.")
+    if len(ids) > MAX_CSV_MEMBERS:
+        errors.append(f"At most {MAX_CSV_MEMBERS} customers per file.")
+    return ids, errors

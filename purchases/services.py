@@ -29,7 +29,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -44,6 +44,7 @@ from core import metrics, task_names
 from core.delivery import BatchResult
 from core.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
 from customers.services import customer_stats_record, customers_ensure
+from customers.snapshots import customer_snapshots
 from outbox.services import outbox_enqueue
 from purchases import handoff
 from purchases.handoff import EligibleDispatch, Handover, PurchaseFields
@@ -339,7 +340,7 @@ def _evaluate_locked(
         cursor.execute(
             f"UPDATE {table} SET evaluated_at = %s, evaluation_attempts = {attempts}"  # noqa: S608
             f" WHERE id = ANY(%s) AND {UNEVALUATED} AND evaluation_attempts < %s"
-            " RETURNING id, purchased_at, channel, currency, items, external_id, customer_id, total",
+            " RETURNING id, purchased_at, channel, currency, items, external_id, customer_id, total, store_id",
             # This attempt is counted here (count_attempt) or was already counted: either way it
             # must be at most the MAX_EVALUATION_ATTEMPTS-th.
             [now, sorted(purchase_ids), MAX_EVALUATION_ATTEMPTS + (0 if count_attempt else 1)],
@@ -349,11 +350,26 @@ def _evaluate_locked(
         return 0, 0, handoff.NOTHING_HANDED_OVER
     campaigns = compiled_campaigns_for_evaluation(now=now)
     evaluations = _EvaluationRows([compiled for compiled, _ in campaigns], now)
+    snapshots = _customer_snapshots(campaigns, rows, now)
     eligible: list[EligibleDispatch] = []
-    for purchase_id, purchased_at, channel, currency, items, external_id, customer_id, total in rows:
+    for (
+        purchase_id,
+        purchased_at,
+        channel,
+        currency,
+        items,
+        external_id,
+        customer_id,
+        total,
+        store_id,
+    ) in rows:
         facts = _facts(
             purchased_at, channel, currency, json.loads(items) if isinstance(items, str) else items
         )
+        if snapshots is not None:
+            facts = replace(
+                facts, customer=snapshots.get(customer_id), total=total, store_id=store_id, evaluated_at=now
+            )
         purchase_text = str(purchase_id)
         for compiled, partner_id in campaigns:
             result = compiled.evaluate(facts)
@@ -393,6 +409,19 @@ def _evaluate_locked(
         eligible_campaign_ids=[pair.campaign_id for pair in eligible],
     )
     return len(rows), len(eligible), created
+
+
+def _customer_snapshots(campaigns: Sequence[Any], rows: Sequence[tuple], now: datetime) -> dict | None:
+    """The batch's customer snapshots in ONE query, only if some campaign targets customers (else None)."""
+    targetings = [compiled.targeting for compiled, _ in campaigns if compiled.targeting is not None]
+    if not targetings:
+        return None
+    days = max(t.window_days for t in targetings)
+    return customer_snapshots(
+        customer_ids={row[6] for row in rows},
+        event_names=set().union(*(t.event_names for t in targetings)),
+        events_since=now - timedelta(days=days) if days else None,
+    )
 
 
 def _count_on_commit(*, campaign_ids: list[int], purchases: int, eligible_campaign_ids: list[int]) -> None:

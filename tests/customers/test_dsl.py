@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from core.exceptions import ValidationFailed
-from customers.dsl import parse_definition
+from customers.definitions import parse_definition
 from customers.dsl_python import PurchaseContext, compile_python
 from customers.dsl_sql import compile_sql
 from customers.models import Customer

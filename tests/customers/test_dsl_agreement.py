@@ -10,7 +10,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from customers.dsl import parse_definition
+from customers.definitions import parse_definition
 from customers.dsl_python import compile_python
 from customers.dsl_sql import compile_sql
 from customers.models import Customer
