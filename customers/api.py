@@ -108,6 +108,31 @@ class CustomerDetailApi(APIView):
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
+    @extend_schema(
+        summary="Erase a customer (privacy)",
+        description="Personal fields and events are erased; purchases, evaluations, dispatches and awards are "
+        "kept with the customer id replaced by a salted hash, so campaign figures still add up. 204; an audit "
+        "event `customer.erased` names the pseudonym.",
+        parameters=[CUSTOMER_ID],
+        responses={204: OpenApiResponse(description="Erased."), **error_responses(404, *AUTH_ERRORS)},
+    )
+    def delete(self, request: Request, customer_id: str) -> Response:
+        services.customer_erase(customer_id=customer_id, actor=actor_for(request.user))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CustomerExportApi(APIView):
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {"GET": [VIEW_CUSTOMER]}
+
+    @extend_schema(
+        summary="Everything the brand holds about a customer (privacy export)",
+        parameters=[CUSTOMER_ID],
+        responses={200: OpenApiTypes.OBJECT, **error_responses(404, *AUTH_ERRORS)},
+    )
+    def get(self, request: Request, customer_id: str) -> Response:
+        return Response(selectors.customer_export(customer_id=customer_id))
+
 
 class EventCreateApi(APIView):
     permission_classes = [IsIngest, StaffSessionModelPermissions]

@@ -35,6 +35,8 @@ class Customer(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # Set by the privacy erase: `customer_id` is then the salted hash the purchases also carry.
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["customer_id"]

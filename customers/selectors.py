@@ -11,10 +11,12 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from core.audit import json_value
 from core.exceptions import NotFoundError
 from customers.definitions import parse_definition
 from customers.dsl_sql import compile_sql
 from customers.models import BUCKETS, Customer, CustomerStats, Segment, SegmentSize
+from customers.privacy import customer_id_holders
 
 STATS_FIELDS = (
     "first_purchase_at",
@@ -195,3 +197,56 @@ def segment_data(segment: Segment, *, history: int = 0) -> dict[str, Any]:
             for row in SegmentSize.objects.filter(segment=segment)[:history]
         ]
     return data
+
+
+# --- Privacy
+
+
+def customer_export(*, customer_id: str) -> dict[str, Any]:
+    """Everything the brand holds about a customer (`GET /customers/{id}/export/`), as JSON.
+
+    The profile and stats, the events, the static segments, and the rows of every other app that
+    names the customer (purchases with their evaluations, awards, notifications, tokens…).
+    """
+    customer = customer_get(customer_id=customer_id)
+    events = [
+        {
+            "event_id": event.event_id,
+            "name": event.name,
+            "properties": event.properties,
+            "occurred_at": _iso(event.occurred_at),
+            "received_at": _iso(event.received_at),
+        }
+        for event in customer.events.order_by("occurred_at", "id")
+    ]
+    segments = list(
+        Segment.objects.filter(members__customer=customer).order_by("name").values_list("name", flat=True)
+    )
+    held: dict[str, list[dict[str, Any]]] = {}
+    for model in customer_id_holders():
+        rows = []
+        for row in model.objects.filter(customer_id=customer.customer_id).order_by("pk"):
+            item = {
+                field.attname: json_value(field.value_from_object(row))
+                for field in model._meta.concrete_fields
+            }
+            if model._meta.label_lower == "purchases.purchase":
+                item["evaluations"] = [
+                    {name: json_value(value) for name, value in evaluation.items()}
+                    for evaluation in row.evaluations.values(  # type: ignore[attr-defined]
+                        "campaign_id",
+                        "campaign_version",
+                        "eligible",
+                        "eligible_value",
+                        "reason",
+                        "evaluated_at",
+                    )
+                ]
+            rows.append(item)
+        held[model._meta.label_lower] = rows
+    return {
+        "customer": customer_data(customer),
+        "events": events,
+        "segments": segments,
+        "records": held,
+    }

@@ -23,7 +23,7 @@ from django.db.models import F, ProtectedError
 from django.utils import timezone
 
 from core import task_names
-from core.audit import audit_record, audit_record_many, changes_between, json_value, model_update
+from core.audit import REDACTED, audit_record, audit_record_many, changes_between, json_value, model_update
 from core.exceptions import (
     ApplicationError,
     ConflictError,
@@ -34,6 +34,7 @@ from core.exceptions import (
 )
 from customers.definitions import parse_definition
 from customers.models import Customer, CustomerStats, Event, Segment, SegmentMember, SegmentSize
+from customers.privacy import customer_id_holders, pseudonym
 from customers.selectors import segment_members, segment_preview
 from customers.validation import CUSTOMER_FIELDS, customer_id_error, validate_customer, validate_event
 from outbox.services import outbox_enqueue
@@ -563,3 +564,65 @@ def parse_members_csv(content: bytes | str) -> tuple[list[str], list[str]]:
     if len(ids) > MAX_CSV_MEMBERS:
         errors.append(f"At most {MAX_CSV_MEMBERS} customers per file.")
     return ids, errors
+
+
+# --- Privacy
+
+
+@dataclass(frozen=True)
+class Erasure:
+    pseudonym: str
+    replaced: dict[str, int]
+    events_deleted: int
+
+
+@transaction.atomic
+def customer_erase(*, customer_id: str, actor: str) -> Erasure:
+    """Erase a customer (`DELETE /customers/{id}/`, SPEC §11): personal fields and events go; purchases,
+    evaluations, dispatches, awards… stay, their customer id replaced by a salted hash.
+
+    The customer row stays under that pseudonym with its stats (aggregates, nothing personal), so
+    campaign and segment figures still add up. The audit event names the pseudonym, never the id.
+    """
+    customer = (
+        Customer.objects.select_for_update().filter(customer_id=customer_id, erased_at__isnull=True).first()
+    )
+    if customer is None:
+        raise NotFoundError(f"No customer with customer_id {customer_id!r}.")
+    alias = pseudonym(schema=connection.schema_name, customer_id=customer_id)
+    replaced = {
+        model._meta.label_lower: model.objects.filter(customer_id=customer_id).update(customer_id=alias)
+        for model in customer_id_holders()
+    }
+    events_deleted, _ = Event.objects.filter(customer=customer).delete()
+    SegmentMember.objects.filter(customer=customer).delete()
+    erased = [name for name in CUSTOMER_FIELDS if getattr(customer, name) not in ("", None, {})]
+    Customer.objects.filter(pk=customer.pk).update(
+        customer_id=alias,
+        email="",
+        phone="",
+        locale="",
+        timezone="",
+        country="",
+        lat=None,
+        lon=None,
+        attributes={},
+        last_seen_at=None,
+        erased_at=timezone.now(),
+    )
+    audit_record(
+        actor=actor,
+        action="customer.erased",
+        obj_or_type=customer,
+        changes={
+            "customer_id": {"before": REDACTED, "after": alias},
+            **{name: {"before": REDACTED, "after": None} for name in erased},
+            "events": {"before": events_deleted, "after": 0},
+            **{
+                label: {"before": count, "after": f"{count} pseudonymised"}
+                for label, count in replaced.items()
+                if count
+            },
+        },
+    )
+    return Erasure(pseudonym=alias, replaced=replaced, events_deleted=events_deleted)

@@ -6,6 +6,7 @@ urlpatterns = [
     path("customers/", api.CustomerListApi.as_view(), name="customer-list"),
     path("customers/batch/", api.CustomerBatchApi.as_view(), name="customer-batch"),
     path("customers/<str:customer_id>/", api.CustomerDetailApi.as_view(), name="customer-detail"),
+    path("customers/<str:customer_id>/export/", api.CustomerExportApi.as_view(), name="customer-export"),
     path("events/", api.EventCreateApi.as_view(), name="event-create"),
     path("events/batch/", api.EventBatchApi.as_view(), name="event-batch"),
     path("segments/", api.SegmentListApi.as_view(), name="segment-list"),

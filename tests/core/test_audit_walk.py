@@ -190,6 +190,13 @@ CASES |= {
 }
 
 
+def _customer_to_erase() -> dict[str, Any]:
+    from customers.services import customers_ensure
+
+    customers_ensure(customer_ids=["walk-erase"])
+    return {"customer_id": "walk-erase"}
+
+
 def _segment(**fields) -> Any:
     from customers.models import Segment
 
@@ -207,8 +214,10 @@ CASES |= {
     "customers.services.customer_upsert": Case(
         "customer.created", lambda: {"customer_id": "walk-c2", "body": {"locale": "es"}}
     ),
+    "customers.services.customer_erase": Case("customer.erased", lambda: _customer_to_erase()),
     "customers.services.segment_create": Case(
-        "segment.created", lambda: {"name": "Walk", "definition": {"attr": "country", "op": "eq", "value": "ES"}}
+        "segment.created",
+        lambda: {"name": "Walk", "definition": {"attr": "country", "op": "eq", "value": "ES"}},
     ),
     "customers.services.segment_update": Case(
         "segment.updated", lambda: {"segment_id": _segment().pk, "data": {"name": "Renamed"}}
