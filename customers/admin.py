@@ -115,7 +115,6 @@ class CustomerAdmin(AuditHistoryAdminMixin, admin.ModelAdmin):
         "attributes_table",
         ("created_at", "last_seen_at", "erased_at"),
     ]
-    readonly_fields = fields
     inlines = [StatsInline, MembershipInline, EventInline]
     actions = ["erase"]
 

@@ -318,12 +318,10 @@ def customer_stats_record(*, purchases: Sequence[tuple[str, datetime, Decimal]],
 
 
 @transaction.atomic
-def customers_stats_refresh(*, now: datetime | None = None, purchases_table: str) -> int:
-    """Nightly: recompute the 90-day figures from the purchases and the RFM quintiles (`NTILE(5)`).
+def customers_stats_refresh(*, purchases_table: str, now: datetime | None = None) -> int:
+    """Nightly: recompute the 90-day figures from the purchases, then the RFM quintiles.
 
-    R ranks `last_purchase_at`, F `orders_90d` and M `spend_90d` among the customers who bought in
-    the window (5 = most recent / most frequent / highest spend); the others get no quintile. The
-    purchases table is named by the caller (the purchases app, above this one, owns it).
+    The purchases table is named by the caller (the purchases app, above this one, owns it).
     Returns the number of customers ranked.
     """
     now = now or timezone.now()
@@ -344,6 +342,17 @@ def customers_stats_refresh(*, now: datetime | None = None, purchases_table: str
             """,  # noqa: S608
             [now - STATS_WINDOW],
         )
+    return customers_rfm_refresh(now=now)
+
+
+@transaction.atomic
+def customers_rfm_refresh(*, now: datetime | None = None) -> int:
+    """The RFM quintiles with `NTILE(5)`: R ranks `last_purchase_at`, F `orders_90d`, M `spend_90d`
+    among the customers who bought in the window (5 = most recent / most frequent / highest spend);
+    the others get none. Returns the number of customers ranked."""
+    now = now or timezone.now()
+    stats = CustomerStats._meta.db_table
+    with connection.cursor() as cursor:
         cursor.execute(
             f"""
             WITH ranked AS (

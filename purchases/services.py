@@ -43,7 +43,7 @@ from campaigns.snapshots import compiled_campaigns_for_evaluation
 from core import metrics, task_names
 from core.delivery import BatchResult
 from core.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
-from customers.services import customer_stats_record, customers_ensure
+from customers.services import customer_stats_record, customers_ensure, customers_stats_refresh
 from customers.snapshots import customer_snapshots
 from outbox.services import outbox_enqueue
 from purchases import handoff
@@ -545,3 +545,8 @@ def purchases_evaluation_retry(*, purchase_ids: Sequence[int]) -> int:
         for start in range(0, len(ids), SWEEP_CHUNK):
             outbox_enqueue(task_name=task_names.EVALUATE_PURCHASES, args=[ids[start : start + SWEEP_CHUNK]])
     return len(ids)
+
+
+def purchases_customer_stats_refresh() -> int:
+    """Nightly: the customers' 90-day figures from the purchases, then their RFM quintiles (SPEC §11)."""
+    return customers_stats_refresh(purchases_table=Purchase._meta.db_table)

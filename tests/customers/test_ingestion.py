@@ -16,6 +16,7 @@ from customers.models import Customer, CustomerStats, Event
 from customers.services import customers_stats_refresh, customers_upsert, events_ingest
 from purchases.models import Purchase
 from purchases.services import purchases_evaluate, purchases_ingest
+from purchases.tasks import refresh_customer_stats_task
 from tests.purchases.conftest import in_own_connection, purchase_body
 
 
@@ -247,6 +248,7 @@ def test_nightly_refresh_computes_rfm_quintiles(brand_a):
     # Age the window: the 90-day figures are recomputed from the purchases.
     CustomerStats.objects.filter(customer__customer_id="c-rfm-old").update(orders_90d=5)
     customers_stats_refresh(now=now, purchases_table=Purchase._meta.db_table)
+    assert refresh_customer_stats_task() >= 10  # the nightly job, as beat runs it
     stats = {
         s.customer.customer_id: s
         for s in CustomerStats.objects.select_related("customer").filter(
