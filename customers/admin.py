@@ -17,7 +17,7 @@ from core.admin import AuditHistoryAdminMixin
 from core.exceptions import ApplicationError
 from customers.definitions import parse_definition
 from customers.models import Customer, CustomerStats, Event, Segment, SegmentMember
-from customers.selectors import segment_members
+from customers.selectors import customer_segment_names, segment_members
 from customers.services import (
     customer_erase,
     parse_members_csv,
@@ -113,6 +113,7 @@ class CustomerAdmin(AuditHistoryAdminMixin, admin.ModelAdmin):
         ("locale", "timezone", "country"),
         ("lat", "lon"),
         "attributes_table",
+        "segments_now",
         ("created_at", "last_seen_at", "erased_at"),
     ]
     inlines = [StatsInline, MembershipInline, EventInline]
@@ -138,6 +139,7 @@ class CustomerAdmin(AuditHistoryAdminMixin, admin.ModelAdmin):
             "lat",
             "lon",
             "attributes_table",
+            "segments_now",
             "created_at",
             "last_seen_at",
             "erased_at",
@@ -169,6 +171,11 @@ class CustomerAdmin(AuditHistoryAdminMixin, admin.ModelAdmin):
             ),
         )
         return format_html('<table class="customer-attributes">{}</table>', rows)
+
+    @admin.display(description="segments now")
+    def segments_now(self, customer: Customer) -> str:
+        names = customer_segment_names(customer=customer)
+        return ", ".join(names) if names else "None."
 
     @admin.action(
         description="Erase selected customers (privacy: personal data and events go, purchases stay "

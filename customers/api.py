@@ -43,6 +43,7 @@ class CustomerListApi(GenericAPIView):
 
     @extend_schema(
         summary="List customers (paginated, by customer_id)",
+        operation_id="customers_list",
         responses={200: OpenApiTypes.OBJECT, **error_responses(*AUTH_ERRORS)},
     )
     def get(self, request: Request) -> Response:
@@ -198,7 +199,9 @@ class SegmentListApi(GenericAPIView):
     permission_classes = [IsCrm, StaffSessionModelPermissions]
     required_model_permissions = {"GET": [VIEW_SEGMENT], "POST": ["customers.add_segment"]}
 
-    @extend_schema(summary="List segments", responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        summary="List segments", operation_id="segments_list", responses={200: OpenApiTypes.OBJECT}
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(selectors.segment_list())
         return self.get_paginated_response([selectors.segment_data(s) for s in page])
@@ -225,6 +228,7 @@ class SegmentDetailApi(GenericAPIView):
     }
 
     @extend_schema(
+        operation_id="segments_read",
         summary="Read a segment with its size history",
         parameters=[SEGMENT_ID],
         responses={200: OpenApiTypes.OBJECT},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -176,6 +176,33 @@ def segment_members(*, segment: Segment, now: datetime | None = None) -> QuerySe
     return Customer.objects.filter(_definition_q(segment.definition, now or timezone.now())).order_by(
         "customer_id"
     )
+
+
+def customer_segment_names(*, customer: Customer, now: datetime | None = None) -> list[str]:
+    """The segments a customer is in now: static by membership, dynamic by their definition evaluated
+    on the customer's snapshot (the Python compiler: one snapshot query, no query per segment)."""
+    from customers.dsl import event_names, max_window_days, parse_tree
+    from customers.dsl_python import compile_python
+    from customers.snapshots import customer_snapshots
+
+    now = now or timezone.now()
+    segments = list(Segment.objects.order_by("name"))
+    trees = {
+        s.pk: parse_tree(s.definition) for s in segments if s.kind == Segment.Kind.DYNAMIC and s.definition
+    }
+    names = set().union(*(event_names(tree) for tree in trees.values())) if trees else set()
+    days = max((max_window_days(tree) for tree in trees.values()), default=0)
+    snapshot = customer_snapshots(
+        customer_ids=[customer.customer_id], event_names=names, events_since=now - timedelta(days=days)
+    ).get(customer.customer_id)
+    if snapshot is None:
+        return []
+    return [
+        s.name
+        for s in segments
+        if (s.pk in snapshot.segment_ids)
+        or (s.pk in trees and compile_python(trees[s.pk])(snapshot, None, now))
+    ]
 
 
 def segment_data(segment: Segment, *, history: int = 0) -> dict[str, Any]:

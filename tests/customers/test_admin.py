@@ -47,11 +47,14 @@ def test_customer_page_shows_stats_events_and_segments(viewer):
         ]
     )
     customer = Customer.objects.get(customer_id="adm-1")
+    Segment.objects.create(name="Adm Spain", definition={"attr": "country", "op": "eq", "value": "ES"})
+    Segment.objects.create(name="Adm France", definition={"attr": "country", "op": "eq", "value": "FR"})
     listing = viewer.get("/admin/customers/customer/?q=adm-1")
     assert listing.status_code == 200 and b"adm-1" in listing.content
     page = viewer.get(f"/admin/customers/customer/{customer.pk}/change/")
     assert page.status_code == 200
     html = page.content.decode().lower()
+    assert "adm spain" in html and "adm france" not in html
     assert "purchase statistics" in html and "adm-e1" in html and "gold" in html and "static segments" in html
 
 
