@@ -87,6 +87,13 @@ def test_groups_exist_in_the_brand_schema(brand_a):
         "view_campaigntransition",
         "view_partner",
         "view_auditevent",
+        # customers (ADR 0013): profiles, stats, events and segments
+        "view_customer",
+        "view_customerstats",
+        "view_event",
+        "view_segment",
+        "view_segmentmember",
+        "view_segmentsize",
     }
 
 

@@ -14,6 +14,7 @@ from django_tenants.utils import schema_context
 from core.models import AuditEvent
 from customers.models import Customer, CustomerStats, Event
 from customers.services import customers_stats_refresh, customers_upsert, events_ingest
+from outbox.models import OutboxMessage
 from purchases.models import Purchase
 from purchases.services import purchases_evaluate, purchases_ingest
 from purchases.tasks import refresh_customer_stats_task
@@ -297,6 +298,14 @@ def test_two_batches_naming_the_same_new_customer_at_once_make_one_customer(bran
 
     def clean_up():
         with schema_context("brand_a"):
+            purchase_ids = set(Purchase.objects.filter(customer_id__in=ids).values_list("id", flat=True))
+            OutboxMessage.objects.filter(
+                pk__in=[
+                    m.pk
+                    for m in OutboxMessage.objects.all()
+                    if set(m.args[0] if m.args else []) & purchase_ids
+                ]
+            ).delete()
             Purchase.objects.filter(customer_id__in=ids).delete()
             Customer.objects.filter(customer_id__in=ids).delete()
 
