@@ -60,6 +60,20 @@ class Customer(models.Model):
         return self.customer_id
 
 
+# What a customer's stats say, in API and snapshot order (the DSL's `stats.<field>` paths).
+STATS_FIELDS = (
+    "first_purchase_at",
+    "last_purchase_at",
+    "orders_total",
+    "spend_total",
+    "orders_90d",
+    "spend_90d",
+    "r",
+    "f",
+    "m",
+)
+
+
 class CustomerStats(models.Model):
     """Purchase statistics of one customer; every customer has a row (zeros until a purchase).
 

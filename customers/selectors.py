@@ -15,20 +15,8 @@ from core.audit import json_value
 from core.exceptions import NotFoundError
 from customers.definitions import parse_definition
 from customers.dsl_sql import compile_sql
-from customers.models import BUCKETS, Customer, CustomerStats, Segment, SegmentSize
+from customers.models import BUCKETS, STATS_FIELDS, Customer, CustomerStats, Segment, SegmentSize
 from customers.privacy import customer_id_holders
-
-STATS_FIELDS = (
-    "first_purchase_at",
-    "last_purchase_at",
-    "orders_total",
-    "spend_total",
-    "orders_90d",
-    "spend_90d",
-    "r",
-    "f",
-    "m",
-)
 
 
 def _iso(value: Any) -> str | None:

@@ -13,8 +13,7 @@ import orjson
 from django.db import connection
 
 from customers.dsl_python import CustomerSnapshot, EventFact
-from customers.models import Customer, CustomerStats, Event, SegmentMember
-from customers.selectors import STATS_FIELDS
+from customers.models import STATS_FIELDS, Customer, CustomerStats, Event, SegmentMember
 
 
 def customer_snapshots(
