@@ -606,7 +606,13 @@ def customer_erase(*, customer_id: str, actor: str) -> Erasure:
     events_deleted, _ = Event.objects.filter(customer=customer).delete()
     SegmentMember.objects.filter(customer=customer).delete()
     erased = [name for name in CUSTOMER_FIELDS if getattr(customer, name) not in ("", None, {})]
-    Customer.objects.filter(pk=customer.pk).update(
+    earlier = Customer.objects.select_for_update().filter(customer_id=alias).first()
+    if earlier is not None:
+        # The same id was erased before and came back (a new purchase): one pseudonymous row, whose
+        # stats now hold both lives' purchases, as the pseudonymised purchases do.
+        _merge_stats(into=earlier, source=customer)
+        Customer.objects.filter(pk=customer.pk).delete()
+    Customer.objects.filter(pk=(earlier or customer).pk).update(
         customer_id=alias,
         email="",
         phone="",
@@ -622,7 +628,7 @@ def customer_erase(*, customer_id: str, actor: str) -> Erasure:
     audit_record(
         actor=actor,
         action="customer.erased",
-        obj_or_type=customer,
+        obj_or_type=earlier or customer,
         changes={
             "customer_id": {"before": REDACTED, "after": alias},
             **{name: {"before": REDACTED, "after": None} for name in erased},
@@ -635,3 +641,19 @@ def customer_erase(*, customer_id: str, actor: str) -> Erasure:
         },
     )
     return Erasure(pseudonym=alias, replaced=replaced, events_deleted=events_deleted)
+
+
+def _merge_stats(*, into: Customer, source: Customer) -> None:
+    stats = CustomerStats._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {stats} s SET
+                first_purchase_at = LEAST(s.first_purchase_at, o.first_purchase_at),
+                last_purchase_at = GREATEST(s.last_purchase_at, o.last_purchase_at),
+                orders_total = s.orders_total + o.orders_total, spend_total = s.spend_total + o.spend_total,
+                orders_90d = s.orders_90d + o.orders_90d, spend_90d = s.spend_90d + o.spend_90d
+            FROM {stats} o WHERE s.customer_id = %s AND o.customer_id = %s
+            """,  # noqa: S608
+            [into.pk, source.pk],
+        )

@@ -113,3 +113,21 @@ def test_erase_needs_the_crm_role(ingest_client):
     customers_upsert(bodies=[{"customer_id": "priv-2"}], actor="system")
     assert ingest_client.delete("/api/v1/customers/priv-2/").status_code == 403
     assert Customer.objects.filter(customer_id="priv-2").exists()
+
+
+def test_an_id_erased_twice_keeps_one_pseudonymous_customer(brand_a, crm_client):
+    from customers.services import customer_erase
+
+    results = purchases_ingest(bodies=[purchase_body(external_id="twice-1", customer_id="priv-twice")])
+    purchases_evaluate(purchase_ids=[r.purchase_id for r in results])
+    first = customer_erase(customer_id="priv-twice", actor="system")
+    results = purchases_ingest(bodies=[purchase_body(external_id="twice-2", customer_id="priv-twice")])
+    purchases_evaluate(purchase_ids=[r.purchase_id for r in results])
+    second = customer_erase(customer_id="priv-twice", actor="system")
+    assert first.pseudonym == second.pseudonym
+    (customer,) = Customer.objects.filter(customer_id=first.pseudonym)
+    assert CustomerStats.objects.get(customer=customer).orders_total == 2
+    assert not Customer.objects.filter(customer_id="priv-twice").exists()
+    assert set(
+        Purchase.objects.filter(external_id__startswith="twice-").values_list("customer_id", flat=True)
+    ) == {first.pseudonym}
