@@ -79,7 +79,7 @@ from typing import Any, Final
 
 from core.money import quantum_for
 from customers.dsl import event_names, max_window_days
-from customers.dsl_python import CustomerSnapshot, Predicate, PurchaseContext, compile_python
+from customers.dsl_python import CustomerSnapshot, Predicate, compile_python
 
 __all__ = [
     "EXACT_DIGITS",
@@ -547,12 +547,8 @@ class Targeting:
             return False
         if self.eligibility_rule is None:
             return True
-        context = PurchaseContext(
-            total=purchase.total if purchase.total is not None else _ZERO,
-            store_id=purchase.store_id,
-            channel=purchase.channel,
-        )
-        return self.eligibility_rule(customer, context, now)
+        # PurchaseFacts has the purchase.* fields the rule reads (total, store_id, channel).
+        return self.eligibility_rule(customer, purchase, now)  # type: ignore[arg-type]
 
 
 def _targeting(spec: CampaignSpec) -> Targeting | None:

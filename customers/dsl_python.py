@@ -223,7 +223,9 @@ def _leaf(node: Attr, kind: str) -> Callable[[Any], bool]:
 
 
 def _cmp(x: Any, kind: str) -> Any:
-    return _num(x) if kind == "number" else x
+    # Column values are ints and Decimals (exact), and Python compares them with a Decimal exactly:
+    # no conversion on the hot path. Only a float (never a column's type) is converted.
+    return _num(x) if kind == "number" and isinstance(x, float) else x
 
 
 _COUNT = {

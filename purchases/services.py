@@ -29,7 +29,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -221,11 +221,16 @@ class EvaluationOutcome:
     dispatch: BatchResult = field(default_factory=BatchResult)
 
 
-def _facts(purchased_at: datetime, channel: str, currency: str, items: list[dict[str, Any]]) -> PurchaseFacts:
+def _facts(
+    purchased_at: datetime, channel: str, currency: str, items: list[dict[str, Any]], **targeting: Any
+) -> PurchaseFacts:
+    """The engine's view of a purchase; `targeting` (customer, total, store_id, evaluated_at) only when a
+    campaign of the batch targets customers."""
     return PurchaseFacts(
         purchased_at=purchased_at,
         channel=channel,
         currency=currency,
+        **targeting,
         lines=tuple(
             PurchaseLine(
                 item["sku"], item.get("category"), int(item["quantity"]), Decimal(str(item["unit_price"]))
@@ -363,12 +368,19 @@ def _evaluate_locked(
         total,
         store_id,
     ) in rows:
-        facts = _facts(
-            purchased_at, channel, currency, json.loads(items) if isinstance(items, str) else items
-        )
-        if snapshots is not None:
-            facts = replace(
-                facts, customer=snapshots.get(customer_id), total=total, store_id=store_id, evaluated_at=now
+        lines = json.loads(items) if isinstance(items, str) else items
+        if snapshots is None:
+            facts = _facts(purchased_at, channel, currency, lines)
+        else:
+            facts = _facts(
+                purchased_at,
+                channel,
+                currency,
+                lines,
+                customer=snapshots.get(customer_id),
+                total=total,
+                store_id=store_id,
+                evaluated_at=now,
             )
         purchase_text = str(purchase_id)
         for compiled, partner_id in campaigns:
