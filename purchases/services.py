@@ -433,6 +433,7 @@ def _customer_snapshots(campaigns: Sequence[Any], rows: Sequence[tuple], now: da
         customer_ids={row[6] for row in rows},
         event_names=set().union(*(t.event_names for t in targetings)),
         events_since=now - timedelta(days=days) if days else None,
+        with_segments=any(t.static_segment for t in targetings),
     )
 
 
