@@ -52,6 +52,7 @@ QUICK = {
     "pipeline": ["--seconds", "5", "--baseline-seconds", "5"],
     "pipeline_steps": ["--batches", "2"],
     "rules": ["--purchases", "300"],
+    "segments": ["--customers", "20000", "--events", "100000"],
 }
 
 

@@ -57,6 +57,13 @@ class Campaign(models.Model):
     reward = models.JSONField(default=dict, blank=True)
     # Push templates {"title": "...", "body": "..."} (Django template language, rendered sandboxed).
     notification = models.JSONField(default=dict, blank=True)
+    # Targeting (SPEC §11): only customers of this segment, and only purchases this rule accepts
+    # (`customers.dsl` tree on the customer snapshot and purchase.total|store_id|channel); else the
+    # reason is `customer_not_eligible`.
+    segment = models.ForeignKey(
+        "customers.Segment", on_delete=models.PROTECT, null=True, blank=True, related_name="campaigns"
+    )
+    eligibility = models.JSONField(null=True, blank=True, default=None)
     # Bumped by every edit of the campaign or of its item rules; evaluations record it.
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -18,6 +18,9 @@ Contract (checks run in this order; the first that fails is the reason):
 2. ``outside_validity``    -- not ``starts_at <= purchased_at < ends_at``;
 3. ``channel_not_allowed`` -- purchase channel not in the campaign's channels;
 4. ``currency_mismatch``   -- purchase currency != campaign currency;
+4b. ``customer_not_eligible`` -- the campaign targets a segment or has an eligibility rule
+   (``customers.dsl``) and the purchase's customer snapshot (with purchase.total, store_id,
+   channel) is outside them; campaigns without targeting skip this check;
 5. ``no_eligible_items``   -- eligible value is 0;
 6. ``below_minimum``       -- eligible value < ``min_purchase_value``;
 otherwise eligible with reason ``None``.
@@ -72,9 +75,11 @@ from decimal import (
 )
 from enum import StrEnum
 from threading import local
-from typing import Callable, Final  # noqa: UP035 - the purity test admits `typing` only
+from typing import Any, Callable, Final  # noqa: UP035 - the purity test admits `typing` only
 
 from core.money import quantum_for
+from customers.dsl import event_names, max_window_days
+from customers.dsl_python import CustomerSnapshot, Predicate, compile_python
 
 __all__ = [
     "COUNTED_AS_IS",
@@ -93,6 +98,8 @@ __all__ = [
     "PurchaseFacts",
     "PurchaseLine",
     "Reason",
+    "SegmentSpec",
+    "Targeting",
     "compile_campaign",
     "evaluate_purchase",
     "explain_purchase",
@@ -153,6 +160,7 @@ class Reason(StrEnum):
     OUTSIDE_VALIDITY = "outside_validity"
     CHANNEL_NOT_ALLOWED = "channel_not_allowed"
     CURRENCY_MISMATCH = "currency_mismatch"
+    CUSTOMER_NOT_ELIGIBLE = "customer_not_eligible"
     NO_ELIGIBLE_ITEMS = "no_eligible_items"
     BELOW_MINIMUM = "below_minimum"
 
@@ -179,6 +187,15 @@ class ItemRuleSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class SegmentSpec:
+    """The segment a campaign targets: a static one by membership, a dynamic one by its parsed tree."""
+
+    id: int
+    kind: str  # "dynamic" | "static"
+    definition: Any = None  # parsed customers.dsl tree of a dynamic segment
+
+
+@dataclass(frozen=True, slots=True)
 class CampaignSpec:
     """Snapshot of a campaign as the engine needs it (built by the caller from the ORM).
 
@@ -195,6 +212,8 @@ class CampaignSpec:
     currency: str
     min_purchase_value: Decimal
     item_rules: tuple[ItemRuleSpec, ...]
+    segment: SegmentSpec | None = None
+    eligibility: Any = None  # parsed customers.dsl tree (purchase.* paths allowed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +234,12 @@ class PurchaseFacts:
     channel: str
     currency: str
     lines: tuple[PurchaseLine, ...]
+    # Only targeted campaigns read these (the batch loads the snapshots when one exists).
+    customer: CustomerSnapshot | None = None
+    total: Decimal | None = None
+    store_id: str = ""
+    # The instant event windows count back from (the evaluation's time).
+    evaluated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,10 +374,12 @@ class CompiledCampaign:
         "_paused",
         "_r_channel",
         "_r_currency",
+        "_r_customer",
         "_r_no_items",
         "_r_not_active",
         "_r_outside",
         "_starts_at",
+        "_targeting",
         "_wl_categories",
         "_wl_skus",
         "_zero",
@@ -360,6 +387,7 @@ class CompiledCampaign:
         "id",
         "quantum",
         "spec",
+        "targeting",
         "version",
     )
 
@@ -382,7 +410,10 @@ class CompiledCampaign:
     _r_outside: EvaluationResult
     _r_channel: EvaluationResult
     _r_currency: EvaluationResult
+    _r_customer: EvaluationResult
     _r_no_items: EvaluationResult
+    _targeting: Predicate | None
+    targeting: Targeting | None
 
     def __repr__(self) -> str:
         return f"<CompiledCampaign id={self.id} version={self.version} currency={self.currency}>"
@@ -393,7 +424,14 @@ class CompiledCampaign:
         They live as long as this object, so a caller may key a cache on their identity (the
         evaluation writes each one's row text once per batch instead of once per purchase).
         """
-        return (self._r_not_active, self._r_outside, self._r_channel, self._r_currency, self._r_no_items)
+        return (
+            self._r_not_active,
+            self._r_outside,
+            self._r_channel,
+            self._r_currency,
+            self._r_customer,
+            self._r_no_items,
+        )
 
     def evaluate(self, purchase: PurchaseFacts) -> EvaluationResult:
         """Evaluate ``purchase`` against this campaign (SPEC §3).
@@ -415,6 +453,8 @@ class CompiledCampaign:
             return self._r_channel
         if purchase.currency != self.currency:
             return self._r_currency
+        if self._targeting is not None and not self._targeting(purchase):  # type: ignore[arg-type]
+            return self._r_customer
 
         bl_skus = self._bl_skus
         bl_categories = self._bl_categories
@@ -606,8 +646,56 @@ def compile_campaign(spec: CampaignSpec) -> CompiledCampaign:
     compiled._r_outside = rejected(Reason.OUTSIDE_VALIDITY)
     compiled._r_channel = rejected(Reason.CHANNEL_NOT_ALLOWED)
     compiled._r_currency = rejected(Reason.CURRENCY_MISMATCH)
+    compiled._r_customer = rejected(Reason.CUSTOMER_NOT_ELIGIBLE)
+    compiled.targeting = _targeting(spec)
+    compiled._targeting = compiled.targeting.accepts if compiled.targeting is not None else None
     compiled._r_no_items = rejected(Reason.NO_ELIGIBLE_ITEMS)
     return compiled
+
+
+_NOBODY = CustomerSnapshot(customer_id="")
+
+
+@dataclass(frozen=True, slots=True)
+class Targeting:
+    """A campaign's segment and eligibility rule, compiled; what snapshots they need."""
+
+    segment_id: int | None
+    static_segment: bool
+    segment_rule: Predicate | None
+    eligibility_rule: Predicate | None
+    event_names: frozenset[str]
+    window_days: int
+
+    def accepts(self, purchase: PurchaseFacts) -> bool:
+        customer = purchase.customer or _NOBODY
+        if self.static_segment and self.segment_id not in customer.segment_ids:
+            return False
+        now = purchase.evaluated_at or purchase.purchased_at
+        if self.segment_rule is not None and not self.segment_rule(customer, None, now):
+            return False
+        if self.eligibility_rule is None:
+            return True
+        # PurchaseFacts has the purchase.* fields the rule reads (total, store_id, channel).
+        return self.eligibility_rule(customer, purchase, now)  # type: ignore[arg-type]
+
+
+def _targeting(spec: CampaignSpec) -> Targeting | None:
+    if spec.segment is None and spec.eligibility is None:
+        return None
+    trees = [
+        tree for tree in (spec.segment and spec.segment.definition, spec.eligibility) if tree is not None
+    ]
+    return Targeting(
+        segment_id=spec.segment.id if spec.segment else None,
+        static_segment=bool(spec.segment and spec.segment.kind == "static"),
+        segment_rule=compile_python(spec.segment.definition)
+        if spec.segment is not None and spec.segment.kind != "static" and spec.segment.definition is not None
+        else None,
+        eligibility_rule=compile_python(spec.eligibility) if spec.eligibility is not None else None,
+        event_names=frozenset().union(*(event_names(tree) for tree in trees)) if trees else frozenset(),
+        window_days=max((max_window_days(tree) for tree in trees), default=0),
+    )
 
 
 def evaluate_purchase(campaign: CompiledCampaign, purchase: PurchaseFacts) -> EvaluationResult:

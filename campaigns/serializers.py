@@ -18,6 +18,8 @@ from campaigns.services import (
 )
 from core.fields import SlugRelatedField
 from core.money import is_iso_4217, money_str
+from customers.models import Segment
+from customers.openapi import DefinitionField
 from partners.models import Partner
 
 
@@ -90,6 +92,18 @@ class CampaignSerializer(serializers.ModelSerializer):
     )
     reward = RewardSerializer(required=False, allow_null=True)
     notification = NotificationSerializer(required=False, allow_null=True)
+    segment = serializers.PrimaryKeyRelatedField(
+        queryset=Segment.objects.all(),
+        allow_null=True,
+        required=False,
+        help_text="Only customers of this segment (its id) are eligible (`customer_not_eligible`).",
+    )
+    eligibility = DefinitionField(
+        required=False,
+        allow_null=True,
+        help_text="A rule in the segment DSL on the customer and the purchase (purchase.total, "
+        "purchase.store_id, purchase.channel); purchases it refuses are `customer_not_eligible`.",
+    )
 
     class Meta:
         model = Campaign
@@ -106,6 +120,8 @@ class CampaignSerializer(serializers.ModelSerializer):
             "partner",
             "reward",
             "notification",
+            "segment",
+            "eligibility",
             "version",
             "created_at",
             "updated_at",
@@ -157,6 +173,8 @@ class CampaignSerializer(serializers.ModelSerializer):
             "partner": campaign.partner.slug if campaign.partner_id else None,
             "reward": campaign.reward or None,
             "notification": campaign.notification or None,
+            "segment": campaign.segment_id,
+            "eligibility": campaign.eligibility,
             "version": campaign.version,
             "created_at": datetime_text(campaign.created_at),
             "updated_at": datetime_text(campaign.updated_at),

@@ -49,6 +49,8 @@ from core.db import errors_by_field, violated_constraint
 from core.exceptions import ConflictError, NotFoundError, ValidationFailed, validate_model
 from core.money import ISO_4217_MINOR_UNITS, is_iso_4217
 from core.templating import validate_notification_templates
+from customers.definitions import parse_definition
+from customers.models import Segment
 from partners.models import Partner
 from tenants.work_due import work_due_at
 
@@ -70,6 +72,8 @@ EDITABLE_FIELDS = (
     "partner",
     "reward",
     "notification",
+    "segment",
+    "eligibility",
 )
 
 REWARD_TYPES = ("voucher", "special_offer")
@@ -187,6 +191,14 @@ def campaign_validate(campaign: Campaign) -> None:
             for message in exc.message_dict.get("notification", exc.messages):
                 add("notification", message)
 
+    if campaign.eligibility in ({}, []):
+        campaign.eligibility = None
+    if campaign.eligibility is not None:
+        try:
+            parse_definition(campaign.eligibility, purchase=True, field="eligibility")
+        except ValidationFailed as exc:
+            for message in exc.message_dict["eligibility"]:
+                add("eligibility", message)
     checked = set(errors)
     try:
         campaign.full_clean(exclude=["version", "status"])
@@ -275,6 +287,8 @@ def campaign_create(
     reward: dict[str, Any] | None = None,
     notification: dict[str, Any] | None = None,
     item_rules: Sequence[ItemRuleSpec] = (),
+    segment: Segment | None = None,
+    eligibility: dict[str, Any] | None = None,
 ) -> Campaign:
     """A new `draft` campaign (version 1), with its first item rules when given (the admin's add page
     saves both at once: they are one configuration, so still version 1)."""
@@ -292,6 +306,8 @@ def campaign_create(
         partner=partner,
         reward=reward or {},
         notification=notification or {},
+        segment=segment,
+        eligibility=eligibility,
     )
     if rules:
         _copy_rules(campaign, rules)
@@ -417,6 +433,8 @@ def campaign_duplicate(*, campaign_id: int, actor: str) -> Campaign:
                     partner=source.partner,
                     reward=dict(source.reward),
                     notification=dict(source.notification),
+                    segment=source.segment,
+                    eligibility=source.eligibility,
                 )
             break
         except DjangoValidationError as exc:

@@ -24,14 +24,17 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import Campaign, ItemRule
-from campaigns.rules import CampaignSpec, CompiledCampaign, ItemRuleSpec, compile_campaign
+from campaigns.rules import CampaignSpec, CompiledCampaign, ItemRuleSpec, SegmentSpec, compile_campaign
+from customers.dsl import parse_tree
 
 MAX_CACHED_CAMPAIGNS = 512
 
 # Campaigns whose purchases are evaluated (SPEC §3); completed ones only within the grace period.
 EVALUATED_STATUSES = (Campaign.Status.ACTIVE, Campaign.Status.PAUSED)
 
-_CacheKey = tuple[str, int, int, str]
+# (schema, campaign id, version, status, version of its segment): editing the segment a campaign targets
+# is not an edit of the campaign, but it changes its verdicts.
+_CacheKey = tuple[str, int, int, str, int | None]
 _cache: OrderedDict[_CacheKey, CompiledCampaign] = OrderedDict()
 _lock = threading.Lock()
 
@@ -45,7 +48,16 @@ _CAMPAIGN_FIELDS = (
     "currency",
     "min_purchase_value",
     "partner_id",
+    "segment_id",
+    "segment__kind",
+    "segment__definition",
+    "segment__version",
+    "eligibility",
 )
+
+
+def _key(schema: str, row: dict) -> _CacheKey:
+    return (schema, row["id"], row["version"], row["status"], row["segment__version"])
 
 
 def evaluated_campaigns_q(*, now: datetime | None = None) -> Q:
@@ -68,6 +80,16 @@ def _spec(row: dict, rules: Iterable[ItemRuleSpec]) -> CampaignSpec:
         currency=row["currency"],
         min_purchase_value=row["min_purchase_value"],
         item_rules=tuple(rules),
+        segment=SegmentSpec(
+            id=row["segment_id"],
+            kind=row["segment__kind"],
+            definition=parse_tree(row["segment__definition"])
+            if row["segment__kind"] == "dynamic" and row["segment__definition"]
+            else None,
+        )
+        if row["segment_id"] is not None
+        else None,
+        eligibility=parse_tree(row["eligibility"], purchase=True) if row["eligibility"] else None,
     )
 
 
@@ -108,7 +130,7 @@ def compiled_campaigns_for_evaluation(
     missing: list[dict] = []
     with _lock:
         for row in rows:
-            key = (schema, row["id"], row["version"], row["status"])
+            key = _key(schema, row)
             compiled = _cache.get(key)
             if compiled is None:
                 missing.append(row)
@@ -119,7 +141,7 @@ def compiled_campaigns_for_evaluation(
         rules = _load_rules([row["id"] for row in missing])
         for row in missing:
             compiled = compile_campaign(_spec(row, rules[row["id"]]))
-            _store((schema, row["id"], row["version"], row["status"]), compiled)
+            _store(_key(schema, row), compiled)
             found[row["id"]] = compiled
     return [(found[row["id"]], row["partner_id"]) for row in rows]
 
@@ -127,7 +149,7 @@ def compiled_campaigns_for_evaluation(
 def campaign_snapshot(*, campaign_id: int) -> CompiledCampaign:
     """One campaign compiled at its current version (cached), whatever its status."""
     row = Campaign.objects.values(*_CAMPAIGN_FIELDS).get(pk=campaign_id)
-    key = (connection.schema_name, row["id"], row["version"], row["status"])
+    key = _key(connection.schema_name, row)
     with _lock:
         compiled = _cache.get(key)
     if compiled is None:

@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("campaigns.urls")),
     path("", include("partners.urls")),
     path("", include("purchases.urls")),
+    path("", include("customers.urls")),
 ]
 
 urlpatterns = [

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 # campaigns
 COMPLETE_EXPIRED_CAMPAIGNS = "campaigns.complete_expired"
+# customers
+COMPUTE_SEGMENT = "customers.compute_segment"
+REFRESH_CUSTOMER_STATS = "customers.refresh_stats"
 # purchases
 EVALUATE_PURCHASES = "purchases.evaluate_batch"
 SWEEP_UNEVALUATED_PURCHASES = "purchases.sweep_unevaluated"

@@ -41,6 +41,8 @@ from campaigns.snapshots import compiled_campaigns_for_evaluation
 from core import metrics, task_names
 from core.delivery import BatchResult
 from core.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
+from customers.services import customer_stats_record, customers_ensure, customers_stats_refresh
+from customers.snapshots import customer_snapshots
 from outbox.services import outbox_enqueue
 from purchases import handoff
 from purchases.facts import purchase_facts
@@ -181,6 +183,10 @@ def purchases_ingest(*, bodies: Sequence[Any]) -> list[IngestResult]:
         results[index] = IngestResult(external_id, status, stored_id, errors)
 
     if inserted:
+        # A purchase creates its customer if unknown (SPEC §11): one statement per request.
+        customers_ensure(
+            customer_ids=[first_by_external_id[e].customer_id for e in inserted], seen_at=timezone.now()
+        )
         outbox_enqueue(task_name=task_names.EVALUATE_PURCHASES, args=[sorted(inserted.values())])
         tenant, received = connection.schema_name, len(inserted)
         transaction.on_commit(lambda: metrics.PURCHASES_RECEIVED.labels(tenant=tenant).inc(received))
@@ -319,7 +325,7 @@ def _evaluate_locked(
         cursor.execute(
             f"UPDATE {table} SET evaluated_at = %s, evaluation_attempts = {attempts}"  # noqa: S608
             f" WHERE id = ANY(%s) AND {UNEVALUATED} AND evaluation_attempts < %s"
-            " RETURNING id, purchased_at, channel, currency, items, external_id, customer_id, total",
+            " RETURNING id, purchased_at, channel, currency, items, external_id, customer_id, total, store_id",
             # This attempt is counted here (count_attempt) or was already counted: either way it
             # must be at most the MAX_EVALUATION_ATTEMPTS-th.
             [now, sorted(purchase_ids), MAX_EVALUATION_ATTEMPTS + (0 if count_attempt else 1)],
@@ -329,11 +335,33 @@ def _evaluate_locked(
         return 0, 0, handoff.NOTHING_HANDED_OVER
     campaigns = compiled_campaigns_for_evaluation(now=now)
     evaluations = _EvaluationRows([compiled for compiled, _ in campaigns], now)
+    snapshots = _customer_snapshots(campaigns, rows, now)
     eligible: list[EligibleDispatch] = []
-    for purchase_id, purchased_at, channel, currency, items, external_id, customer_id, total in rows:
-        facts = purchase_facts(
-            purchased_at, channel, currency, json.loads(items) if isinstance(items, str) else items
-        )
+    for (
+        purchase_id,
+        purchased_at,
+        channel,
+        currency,
+        items,
+        external_id,
+        customer_id,
+        total,
+        store_id,
+    ) in rows:
+        lines = json.loads(items) if isinstance(items, str) else items
+        if snapshots is None:
+            facts = purchase_facts(purchased_at, channel, currency, lines)
+        else:
+            facts = purchase_facts(
+                purchased_at,
+                channel,
+                currency,
+                lines,
+                customer=snapshots.get(customer_id),
+                total=total,
+                store_id=store_id,
+                evaluated_at=now,
+            )
         purchase_text = str(purchase_id)
         for compiled, partner_id in campaigns:
             result = compiled.evaluate(facts)
@@ -364,6 +392,8 @@ def _evaluate_locked(
                     )
     if evaluations.lines:
         _copy_evaluations(evaluations.lines)
+    # The customers' stats, in this transaction: one statement for the whole batch (SPEC §11).
+    customer_stats_record(purchases=[(row[6], row[1], row[7]) for row in rows], now=now)
     created = handoff.sender().create_claimed(eligible=eligible, now=now)
     _count_on_commit(
         campaign_ids=[compiled.id for compiled, _ in campaigns],
@@ -371,6 +401,20 @@ def _evaluate_locked(
         eligible_campaign_ids=[pair.campaign_id for pair in eligible],
     )
     return len(rows), len(eligible), created
+
+
+def _customer_snapshots(campaigns: Sequence[Any], rows: Sequence[tuple], now: datetime) -> dict | None:
+    """The batch's customer snapshots in ONE query, only if some campaign targets customers (else None)."""
+    targetings = [compiled.targeting for compiled, _ in campaigns if compiled.targeting is not None]
+    if not targetings:
+        return None
+    days = max(t.window_days for t in targetings)
+    return customer_snapshots(
+        customer_ids={row[6] for row in rows},
+        event_names=set().union(*(t.event_names for t in targetings)),
+        events_since=now - timedelta(days=days) if days else None,
+        with_segments=any(t.static_segment for t in targetings),
+    )
 
 
 def _count_on_commit(*, campaign_ids: list[int], purchases: int, eligible_campaign_ids: list[int]) -> None:
@@ -494,3 +538,8 @@ def purchases_evaluation_retry(*, purchase_ids: Sequence[int]) -> int:
         for start in range(0, len(ids), SWEEP_CHUNK):
             outbox_enqueue(task_name=task_names.EVALUATE_PURCHASES, args=[ids[start : start + SWEEP_CHUNK]])
     return len(ids)
+
+
+def purchases_customer_stats_refresh() -> int:
+    """Nightly: the customers' 90-day figures from the purchases, then their RFM quintiles (SPEC §11)."""
+    return customers_stats_refresh(purchases_table=Purchase._meta.db_table)

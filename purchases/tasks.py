@@ -5,7 +5,11 @@ from __future__ import annotations
 from config.celery import tenant_task
 from core import task_names
 from purchases import handoff
-from purchases.services import purchases_evaluate, purchases_sweep_unevaluated
+from purchases.services import (
+    purchases_customer_stats_refresh,
+    purchases_evaluate,
+    purchases_sweep_unevaluated,
+)
 
 
 @tenant_task(name=task_names.EVALUATE_PURCHASES, bind=True)
@@ -25,3 +29,9 @@ def evaluate_batch_task(self, purchase_ids: list[int]) -> int:
 def sweep_unevaluated_task() -> int:
     """Per-brand beat job: re-enqueue purchases left unevaluated for more than a minute."""
     return purchases_sweep_unevaluated()
+
+
+@tenant_task(name=task_names.REFRESH_CUSTOMER_STATS)
+def refresh_customer_stats_task() -> int:
+    """Per-brand nightly job: customers' 90-day figures and RFM quintiles (the purchases are read here)."""
+    return purchases_customer_stats_refresh()

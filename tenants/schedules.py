@@ -100,6 +100,14 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         description="Hourly rollups (recent hours), health snapshot, alarm rules and their notifications.",
         in_tick=True,
     ),
+    # customers: the 90-day figures decay and the RFM quintiles are relative: recomputed nightly.
+    PeriodicJob(
+        name="customer stats: 90 days and RFM",
+        tenant_task=task_names.REFRESH_CUSTOMER_STATS,
+        crontab="30 3 * * *",
+        description="Recompute each customer's 90-day orders and spend from the purchases, then the RFM "
+        "quintiles with NTILE(5) (SPEC §11).",
+    ),
     # archive: completed campaigns older than ARCHIVE_AFTER_DAYS, then purchases past retention.
     PeriodicJob(
         name="archive completed campaigns",

@@ -76,6 +76,7 @@ TENANT_APPS = [
     "rest_framework_api_key",
     "accounts",
     "outbox",
+    "customers",
     "campaigns",
     "purchases",
     "partners",
@@ -223,6 +224,7 @@ SPECTACULAR_SETTINGS = {
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     "drf_spectacular.hooks.postprocess_schema_enums",
     "core.openapi.document_error_responses",
+    "customers.openapi.add_dsl_components",
 ]
 
 # --- Celery (tenant-schemas-celery app in config/celery.py)
@@ -259,6 +261,9 @@ BEAT_LOCK_TTL_SECONDS = env.int("BEAT_LOCK_TTL_SECONDS", default=30)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Product settings (SPEC)
+# The privacy erase replaces a customer's id by HMAC-SHA256(salt, brand + id) (customers/privacy.py).
+# Keep it secret and stable: the same id always maps to the same pseudonym, so the audit adds up.
+CUSTOMER_ERASURE_SALT = env.str("CUSTOMER_ERASURE_SALT", default=SECRET_KEY)
 LATE_PURCHASE_GRACE = timedelta(hours=env.int("LATE_PURCHASE_GRACE_HOURS", default=48))
 ARCHIVE_AFTER_DAYS = env.int("ARCHIVE_AFTER_DAYS", default=30)
 ARCHIVE_URL = env.str("ARCHIVE_URL", default=str(BASE_DIR / "archive-data"))

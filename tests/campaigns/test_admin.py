@@ -98,6 +98,13 @@ def test_groups_exist_in_the_brand_schema(brand_a):
         "view_dispatchattempt",
         "view_award",
         "view_notification",
+        # customers (ADR 0018): profiles, stats, events and segments
+        "view_customer",
+        "view_customerstats",
+        "view_event",
+        "view_segment",
+        "view_segmentmember",
+        "view_segmentsize",
     }
 
 

@@ -204,6 +204,49 @@ CASES |= {
 }
 
 
+def _customer_to_erase() -> dict[str, Any]:
+    from customers.services import customers_ensure
+
+    customers_ensure(customer_ids=["walk-erase"])
+    return {"customer_id": "walk-erase"}
+
+
+def _segment(**fields) -> Any:
+    from customers.models import Segment
+
+    return Segment.objects.create(
+        name=fields.pop("name", "Walked segment"),
+        definition={} if fields.get("kind") == "static" else {"attr": "country", "op": "eq", "value": "ES"},
+        **fields,
+    )
+
+
+CASES |= {
+    "customers.services.customers_upsert": Case(
+        "customer.created", lambda: {"bodies": [{"customer_id": "walk-c1", "country": "ES"}]}
+    ),
+    "customers.services.customer_upsert": Case(
+        "customer.created", lambda: {"customer_id": "walk-c2", "body": {"locale": "es"}}
+    ),
+    "customers.services.customer_erase": Case("customer.erased", lambda: _customer_to_erase()),
+    "customers.services.segment_create": Case(
+        "segment.created",
+        lambda: {"name": "Walk", "definition": {"attr": "country", "op": "eq", "value": "ES"}},
+    ),
+    "customers.services.segment_update": Case(
+        "segment.updated", lambda: {"segment_id": _segment().pk, "data": {"name": "Renamed"}}
+    ),
+    "customers.services.segment_delete": Case("segment.deleted", lambda: {"segment_id": _segment().pk}),
+    "customers.services.segment_compute_request": Case(
+        "segment.compute_requested", lambda: {"segment_id": _segment().pk}
+    ),
+    "customers.services.segment_members_import_csv": Case(
+        "segment.members_imported",
+        lambda: {"segment_id": _segment(kind="static").pk, "content": "customer_id\nwalk-m1\n"},
+    ),
+}
+
+
 def test_the_walk_finds_a_service_that_takes_an_actor():
     module = types.ModuleType("somewhere.services")
 
