@@ -41,20 +41,23 @@ def test_create_brands_stops_with_a_clear_error_on_a_clash(brands, db):
     assert not Brand.objects.filter(schema_name="clash_3").exists()
 
 
-def _latest_migration(app_label: str) -> str:
+def _latest_migration(app_label: str) -> tuple[str, str]:
+    """The app's newest migration, which nothing depends on, and the one before it."""
     from django.db.migrations.loader import MigrationLoader
 
-    (leaf,) = [name for app, name in MigrationLoader(None).graph.leaf_nodes() if app == app_label]
-    return leaf
+    graph = MigrationLoader(None).graph
+    (leaf,) = [name for app, name in graph.leaf_nodes() if app == app_label]
+    (parent,) = [name for app, name in graph.node_map[(app_label, leaf)].parents if app == app_label]
+    return leaf, parent
 
 
-def _migrate_all() -> str:
+def _migrate_all(*args: str) -> str:
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": subprocess_database_url(),
     }
     done = subprocess.run(
-        [sys.executable, "manage.py", "migrate_schemas", "--executor=parallel"],
+        [sys.executable, "manage.py", "migrate_schemas", *(args or ["--executor=parallel"])],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -80,11 +83,13 @@ def test_parallel_migrate_applies_only_what_a_schema_lacks_and_says_how_far_it_g
             schema_name="migrate_check", name="Migrate check", domain="migrate-check.localhost"
         )
     )
-    # The newest campaigns migration: removing an older one would leave its successors applied
-    # before it, an inconsistent history rather than a schema that is behind.
-    lacking = f"app = 'campaigns' AND name = '{_latest_migration('campaigns')}'"
+    # The brand is put behind by unapplying the newest campaigns migration (its schema change too),
+    # so the parallel executor has one real migration to apply to one schema.
+    leaf, parent = _latest_migration("campaigns")
+    lacking = f"app = 'campaigns' AND name = '{leaf}'"
     try:
-        _sql(f"DELETE FROM migrate_check.django_migrations WHERE {lacking}")
+        _migrate_all("--schema=migrate_check", "campaigns", parent)
+        assert _sql(f"SELECT count(*) FROM migrate_check.django_migrations WHERE {lacking}") == [(0,)]
         output = _migrate_all()
         assert "1 to migrate" in output, output
         assert "[1/1 100%] migrate_check migrated" in output, output
