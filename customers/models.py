@@ -46,13 +46,19 @@ class Customer(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(bucket__gte=0, bucket__lt=BUCKETS), name="customer_bucket_range"
+                condition=Q(bucket__gte=0, bucket__lt=BUCKETS),
+                name="customer_bucket_range",
+                violation_error_message="Bucket must be between 0 and 9999.",
             ),
             models.CheckConstraint(
-                condition=Q(lat__isnull=True) | Q(lat__gte=-90, lat__lte=90), name="customer_lat_range"
+                condition=Q(lat__isnull=True) | Q(lat__gte=-90, lat__lte=90),
+                name="customer_lat_range",
+                violation_error_message="Latitude must be between -90 and 90.",
             ),
             models.CheckConstraint(
-                condition=Q(lon__isnull=True) | Q(lon__gte=-180, lon__lte=180), name="customer_lon_range"
+                condition=Q(lon__isnull=True) | Q(lon__gte=-180, lon__lte=180),
+                name="customer_lon_range",
+                violation_error_message="Longitude must be between -180 and 180.",
             ),
         ]
 
@@ -104,6 +110,7 @@ class CustomerStats(models.Model):
                 & (Q(f__isnull=True) | Q(f__gte=1, f__lte=5))
                 & (Q(m__isnull=True) | Q(m__gte=1, m__lte=5)),
                 name="customer_stats_rfm_range",
+                violation_error_message="Recency, frequency and monetary scores must be between 1 and 5.",
             ),
         ]
 
@@ -155,7 +162,11 @@ class Segment(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=["dynamic", "static"]), name="segment_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["dynamic", "static"]),
+                name="segment_kind_valid",
+                violation_error_message="Kind must be dynamic or static.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -171,7 +182,13 @@ class SegmentMember(models.Model):
 
     class Meta:
         ordering = ["id"]
-        constraints = [models.UniqueConstraint(fields=["segment", "customer"], name="segment_member_unique")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["segment", "customer"],
+                name="segment_member_unique",
+                violation_error_message="This customer is already a member of this segment.",
+            )
+        ]
         indexes = [models.Index(fields=["customer"], name="segment_member_customer_idx")]
 
     def __str__(self) -> str:
