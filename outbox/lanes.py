@@ -156,8 +156,8 @@ def lane_run(*, slot: int, token: str) -> int:
     schema = connection.schema_name
     key = lane_key(schema, slot)
     lease = settings.FAIR_LANE_LEASE_SECONDS
-    if not _redis().eval(_RENEW, 1, key, token, lease):
-        return 0  # the flag expired and another lane holds this slot
+    if not _redis().eval(_RENEW, 1, key, token, lease) and not _redis().set(key, token, nx=True, ex=lease):
+        return 0  # the flag expired while this task waited in the queue, and another lane took the slot
     ran = 0
     for message in _claim(settings.FAIR_LANE_BATCH_MESSAGES):
         done = True

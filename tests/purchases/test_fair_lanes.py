@@ -144,3 +144,14 @@ def test_a_message_taken_by_a_lane_that_died_is_taken_again_as_redelivered(
     message = OutboxMessage.objects.get(pk=taken.pk)
     assert message.relayed_at is not None and message.relay_attempts == 2
     assert Purchase.objects.get().evaluation_attempts == 1  # counted once, as a redelivery
+
+
+def test_a_lane_task_that_waited_longer_than_its_flag_still_runs_if_its_slot_is_free(
+    brand_a, fifo_broker, settings, django_capture_on_commit_callbacks
+):
+    settings.FAIR_LANE_LEASE_SECONDS = 1
+    with django_capture_on_commit_callbacks(execute=True):
+        purchases_ingest(bodies=[purchase_body()])
+    time.sleep(1.2)  # the flag expired while the task sat in the queue
+    run_next(fifo_broker)
+    assert unevaluated("brand_a") == 0
