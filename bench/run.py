@@ -48,6 +48,7 @@ QUICK = {
     "csv_import": ["--rows", "1000", "--runs", "1"],
     "dashboard": ["--rows", "20000"],
     "dispatch_send": ["100", "20"],
+    "fairness": ["--purchases", "5000"],
     "idle_cost": ["--seconds", "15", "--warmup", "20", "--brands", "20"],
     "pipeline": ["--seconds", "5", "--baseline-seconds", "5"],
     "pipeline_steps": ["--batches", "2"],

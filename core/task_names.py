@@ -24,6 +24,7 @@ SEND_NOTIFICATION = "notifications.send"
 RETRY_DUE_NOTIFICATIONS = "notifications.retry_due"
 # outbox
 RELAY_OUTBOX = "outbox.relay"
+DRAIN_LANE = "outbox.drain_lane"
 # tenants
 FOR_EACH_TENANT = "tenants.for_each_tenant"
 MAINTENANCE_DISPATCH = "tenants.maintenance_dispatch"

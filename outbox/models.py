@@ -18,6 +18,8 @@ class OutboxMessage(models.Model):
     last_error = models.TextField(blank=True, default="")
     # The correlation id of the request that caused it, carried into the task's logs.
     request_id = models.CharField(max_length=64, blank=True, default="")
+    # A message of a brand lane (outbox/lanes.py) is run by a lane task that holds it until then.
+    leased_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

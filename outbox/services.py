@@ -18,6 +18,7 @@ from django.utils import timezone
 from config.celery import app
 from core.celery_signals import REQUEST_ID_HEADER
 from core.logging import request_id_var
+from outbox import lanes
 from outbox.models import OutboxMessage
 from tenants.work_due import work_due_soon
 
@@ -33,8 +34,11 @@ def outbox_enqueue(*, task_name: str, args: list | None = None, kwargs: dict | N
         message = OutboxMessage.objects.create(
             task_name=task_name, args=args or [], kwargs=kwargs or {}, request_id=request_id_var.get() or ""
         )
-        message_id = message.pk
-        transaction.on_commit(lambda: outbox_relay(ids=[message_id]))
+        if task_name in lanes.LANE_TASK_NAMES:
+            transaction.on_commit(lanes.lane_start)
+        else:
+            message_id = message.pk
+            transaction.on_commit(lambda: outbox_relay(ids=[message_id]))
     return message
 
 
@@ -43,13 +47,16 @@ def outbox_relay(*, ids: Iterable[int] | None = None, limit: int = RELAY_BATCH) 
 
     Rows are claimed with SELECT … FOR UPDATE SKIP LOCKED, so relays running at
     once (the request's fast path, the beat sweep) never send a message twice
-    between them. A broker failure leaves the rest pending for the next sweep.
+    between them. A broker failure leaves the rest pending for the next sweep. Messages of a
+    brand lane are not sent: lane tasks run them (outbox/lanes.py).
     """
     sent = 0
     left_pending = False
     try:
         with transaction.atomic():
-            pending = OutboxMessage.objects.filter(relayed_at__isnull=True)
+            pending = OutboxMessage.objects.filter(relayed_at__isnull=True).exclude(
+                task_name__in=lanes.LANE_TASK_NAMES
+            )
             if ids is not None:
                 pending = pending.filter(pk__in=list(ids))
             messages = list(pending.select_for_update(skip_locked=True).order_by("id")[:limit])

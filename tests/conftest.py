@@ -41,6 +41,16 @@ def _public_schema_between_tests() -> Iterator[None]:
     connection.set_schema_to_public()
 
 
+@pytest.fixture(autouse=True)
+def _no_brand_lane_flags_between_tests() -> Iterator[None]:
+    """A lane flag left by one test (outbox/lanes.py) would hold the next test's lane slots."""
+    yield
+    from outbox.lanes import _redis
+
+    for key in _redis().scan_iter("lane:*"):
+        _redis().delete(key)
+
+
 @pytest.fixture(scope="session")
 def brands(django_db_setup, django_db_blocker) -> dict[str, Brand]:
     with django_db_blocker.unblock():

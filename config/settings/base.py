@@ -374,3 +374,12 @@ else:
     EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="alarms@localhost")
+
+# Fairness between brands (ADR 0017): evaluation and dispatch messages run through per-brand lanes.
+# At most FAIR_LANES_PER_BRAND lane tasks of one brand are in flight (queued or running); each run
+# takes FAIR_LANE_BATCH_MESSAGES outbox messages, then goes back to the tail of the queue.
+FAIR_LANES_PER_BRAND = env.int("FAIR_LANES_PER_BRAND", default=2)
+FAIR_LANE_BATCH_MESSAGES = env.int("FAIR_LANE_BATCH_MESSAGES", default=2)
+# A lane flag (and a message's lease) outlives a lost lane task by this long; the brand's next
+# outbox sweep then starts a new lane.
+FAIR_LANE_LEASE_SECONDS = env.int("FAIR_LANE_LEASE_SECONDS", default=60)
