@@ -333,6 +333,7 @@ class SegmentMembersImportApi(APIView):
         responses={200: OpenApiTypes.OBJECT, **error_responses(400, 404, 409, *AUTH_ERRORS)},
     )
     def post(self, request: Request, segment_id: int) -> Response:
+        selectors.segment_get(segment_id=segment_id)  # an unknown segment is 404 whatever the body
         content = request.data if isinstance(request.data, bytes) else None
         if content is None:
             upload = request.FILES.get("file")

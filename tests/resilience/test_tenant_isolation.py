@@ -23,6 +23,7 @@ from rest_framework.test import APIClient
 from accounts.services import api_key_create
 from awards.models import Award
 from campaigns.models import Campaign
+from customers.models import Customer, CustomerStats, Segment, SegmentMember
 from notifications.models import DeviceToken, Notification
 from tests.campaigns.factories import CampaignFactory, ItemRuleFactory
 from tests.dispatches.factories import make_dispatch
@@ -76,6 +77,10 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             customer_id=f"customer-{tag}", campaign=campaign, award=award, provider="console", title=tag
         )
         DeviceToken.objects.create(customer_id=f"customer-{tag}", token=f"device-{tag}")
+        customer = Customer.objects.create(customer_id=f"customer-{tag}", email=f"{tag}@example.test")
+        CustomerStats.objects.create(customer=customer)
+        segment = Segment.objects.create(name=f"Segment {tag}", kind="static")
+        SegmentMember.objects.create(segment=segment, customer=customer)
         _, crm_key = api_key_create(name=f"crm {tag}", role="crm")
         values = {
             "campaign_id": str(campaign.pk),
@@ -86,6 +91,7 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             "dispatch_id": str(dispatch.pk),
             "notification_id": str(notification.pk),
             "token": f"device-{tag}",
+            "segment_id": str(segment.pk),
         }
         markers = [
             f"Campaign {tag}",
@@ -94,6 +100,8 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             f"order-{tag}",
             f"VOUCHER-{tag}",
             f"award-{tag}",
+            f"Segment {tag}",
+            f"{tag}@example.test",
             str(dispatch.pk),
             str(notification.pk),
             partner.secret,
