@@ -11,6 +11,7 @@ reported together, so one run shows every disagreement.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections import Counter
 
@@ -22,6 +23,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, connection
 from hypothesis import HealthCheck, given
 from schemathesis import checks as st_checks
+from schemathesis.core.errors import UnsupportedSchema
 
 from accounts.services import api_key_create
 
@@ -93,8 +95,15 @@ def test_fuzz_every_operation_with_both_roles(brand_a, wsgi_app, reliability):
                 summary = " / ".join(line for line in first[:6] if line.strip())[:400]
                 failures[f"{operation.label} [{role}] {response.status_code}: {summary}"] += 1
 
-        run()
+        try:
+            run()
+        except UnsupportedSchema:
+            # The segment DSL is recursive (`all`/`any`/`not` of itself): schemathesis cannot generate
+            # bodies for operations that carry it. The DSL has its own property tests
+            # (tests/customers/test_dsl_agreement.py, test_dsl.py); every other operation is fuzzed.
+            unsupported.add(operation.label)
 
+    unsupported: set[str] = set()
     only = os.environ.get("FUZZ_ONLY")  # e.g. "POST /api/v1/campaigns/" when hunting one operation
     for operation in operations:
         if only and operation.label != only:
@@ -102,8 +111,11 @@ def test_fuzz_every_operation_with_both_roles(brand_a, wsgi_app, reliability):
         for role, key in keys.items():
             fuzz(operation, role, key)
     seconds = time.monotonic() - started
+    carrying_the_dsl = re.compile(r"^(POST|PUT|PATCH) /api/v1/(campaigns|segments)/")
+    assert all(carrying_the_dsl.match(label) for label in unsupported), sorted(unsupported)
     reliability.record(
-        f"fuzz: schemathesis, {len(operations)} operations × 2 roles, {seconds:.0f} s "
+        f"fuzz: schemathesis, {len(operations) - len(unsupported)} of {len(operations)} operations "
+        f"(not the {len(unsupported)} carrying the recursive segment DSL) × 2 roles, {seconds:.0f} s "
         f"({len(failures)} distinct schema disagreements)",
         cases=cases,
         five_xx=five_xx,
