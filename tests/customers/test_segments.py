@@ -47,6 +47,10 @@ def test_preview_of_a_small_brand_is_exact(crm_client):
 
 def test_preview_from_a_bucket_range_covers_the_exact_count(brand_a, monkeypatch):
     _population(300, 700)
+    # Buckets are random in production; here they are spread evenly (a fixed permutation), so the
+    # check is deterministic instead of failing the 1 run in 20 a 95 % interval is allowed to miss.
+    for position, customer in enumerate(Customer.objects.order_by("id")):
+        Customer.objects.filter(pk=customer.pk).update(bucket=(position * 7919) % 10_000)
     # A sample of about a fifth of the customers: the interval must hold the true count.
     monkeypatch.setattr("customers.selectors.PREVIEW_SAMPLE", max(1, Customer.objects.count() // 5))
     preview = segment_preview(definition=GOLD)
