@@ -58,10 +58,11 @@ def freshness(health) -> dict:
     return {"computed_at": health.computed_at if health else None, "cadence": cadence}
 
 
-@admin.register(CampaignHourlyRollup)
-class CampaignDashboardAdmin(admin.ModelAdmin):
+class ReadOnlyDashboardMixin:
+    """Pages, not tables: whoever may view campaigns may view them (no separate "monitoring"
+    permission), and nothing on them can be added, changed or deleted."""
+
     def has_module_permission(self, request: HttpRequest) -> bool:
-        # Whoever may view campaigns may view their dashboards (no separate "monitoring" permission).
         return request.user.is_active and request.user.has_perm(VIEW_CAMPAIGN)
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
@@ -76,6 +77,9 @@ class CampaignDashboardAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+
+@admin.register(CampaignHourlyRollup)
+class CampaignDashboardAdmin(ReadOnlyDashboardMixin, admin.ModelAdmin):
     def get_urls(self):
         return [
             path(
@@ -184,23 +188,8 @@ class CampaignDashboardAdmin(admin.ModelAdmin):
 
 
 @admin.register(BrandAlarms)
-class BrandAlarmsAdmin(admin.ModelAdmin):
+class BrandAlarmsAdmin(ReadOnlyDashboardMixin, admin.ModelAdmin):
     """The brand's alarms and the rules that raise them, read-only (rules are tuned by the platform)."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.has_perm(VIEW_CAMPAIGN)
-
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return self.has_module_permission(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def get_urls(self):
         return [
