@@ -14,9 +14,15 @@ allows; every purchase must get the SAME (eligible, eligible_value, reason) from
 all three or the script fails loudly. Then it prints evaluations/s and the ratios;
 the last line is
 
-    RESULT evals_per_s=<int> vs_business_rules=<x.y> vs_json_logic=<x.y> loadavg=…
+    RESULT evals_per_s=<int> vs_business_rules=<x.y> vs_json_logic=<x.y>
+           customer_evals_per_s=<int> customer_vs_business_rules=<x.y> customer_vs_json_logic=<x.y>
+           rule_alone_vs_business_rules=<x.y> rule_alone_vs_json_logic=<x.y> loadavg=…
 
-(ratio = engine speed / library speed). Two json-logic formulations are timed
+(ratio = engine speed / library speed). The customer-rules case (SPEC §11) gives the same
+campaign an eligibility rule of 5 conditions (an attribute, two stats, the country, a distance
+from a point) and each purchase a customer; all three must agree on every purchase again. It
+also times the eligibility rule alone: the engine's compiled predicate against each library's
+rule on the same customers, which is the harder comparison (no item rules to amortise). Two json-logic formulations are timed
 (rule lists inline in the rule vs. passed in the data; see make_json_logic); the
 RESULT line uses the FASTER one, so the claimed ratio is the conservative one.
 
@@ -77,6 +83,8 @@ from campaigns.rules import (
     PurchaseLine,
     compile_campaign,
 )
+from customers.dsl import parse_tree
+from customers.dsl_python import CustomerSnapshot, compile_python, distance_km
 
 SEED = 20240601
 N_PURCHASES = 3000  # every one is checked on all three libraries and the engine (--purchases)
@@ -531,6 +539,171 @@ class JsonLogicEngine:
         return (reason is None, str(value), reason)
 
 
+# ------------------------------------------------------------- the customer-rules case
+#
+# The same campaign with an eligibility rule of 5 conditions on who the customer is
+# (SPEC §11): one attribute, two stats, the country and a location.
+# Every engine checks it after the currency and before the value, as SPEC §3 orders it.
+# Each library gets the customer in its native form, as the purchase; the great-circle
+# distance, which neither library can compute, is Python inside the timed evaluation for
+# both (business-rules: a variable, computed on demand; json-logic: a data field filled in
+# just before the call).
+
+MADRID = (40.4168, -3.7038)
+WITHIN_KM = 50.0
+TIERS_WANTED = ["gold", "platinum"]
+COUNTRIES_WANTED = ["ES", "PT"]
+MIN_ORDERS = 3
+MIN_SPEND = Decimal("200")
+ELIGIBILITY = {
+    "all": [
+        {"attr": "attributes.tier", "op": "in", "value": TIERS_WANTED},
+        {"attr": "stats.orders_total", "op": "gte", "value": MIN_ORDERS},
+        {"attr": "stats.spend_total", "op": "gte", "value": int(MIN_SPEND)},
+        {"attr": "country", "op": "in", "value": COUNTRIES_WANTED},
+        {"geo": {"lat": MADRID[0], "lon": MADRID[1], "within_km": WITHIN_KM}},
+    ]
+}
+
+
+def make_customer(rng: random.Random, n: int) -> CustomerSnapshot:
+    """Most customers pass most conditions, so every condition decides some purchases."""
+    tier = rng.choices(["gold", "platinum", "silver", None], [45, 25, 20, 10])[0]
+    near = rng.random() < 0.8
+    located = rng.random() < 0.95
+    lat = MADRID[0] + (rng.uniform(-0.3, 0.3) if near else rng.uniform(-5, 5))
+    lon = MADRID[1] + (rng.uniform(-0.3, 0.3) if near else rng.uniform(-5, 5))
+    return CustomerSnapshot(
+        customer_id=f"c-{n}",
+        country=rng.choices(["ES", "PT", "FR"], [80, 10, 10])[0],
+        lat=lat if located else None,
+        lon=lon if located else None,
+        attributes={} if tier is None else {"tier": tier},
+        stats={
+            "orders_total": rng.choices([rng.randint(0, 2), rng.randint(3, 40)], [15, 85])[0],
+            "spend_total": Decimal(rng.randint(0, 200_000)).scaleb(-2) + (200 if rng.random() < 0.7 else 0),
+        },
+    )
+
+
+def customer_facts(customer: CustomerSnapshot) -> dict[str, Any]:
+    """What the libraries read of a customer: the same values, as plain data."""
+    return {
+        "tier": customer.attributes.get("tier"),
+        "orders_total": customer.stats["orders_total"],
+        "spend_total": customer.stats["spend_total"],
+        "country": customer.country,
+        "lat": customer.lat,
+        "lon": customer.lon,
+    }
+
+
+# No known location: farther than any area (business-rules cannot take an infinite number).
+NOWHERE_KM = 1e9
+
+
+def distance_to_area(facts: dict[str, Any]) -> float:
+    if facts["lat"] is None or facts["lon"] is None:
+        return NOWHERE_KM
+    return distance_km(facts["lat"], facts["lon"], *MADRID)
+
+
+class CustomerVariables(PurchaseVariables):
+    """The purchase variables plus the customer's, for the eligibility rule."""
+
+    def __init__(self, status: str, purchase: PurchaseFacts, engine: BusinessRulesEngine) -> None:
+        super().__init__(status, purchase, engine)
+        self.customer = customer_facts(purchase.customer)  # type: ignore[arg-type]
+
+    @select_multiple_rule_variable()
+    def tier(self) -> list[str]:
+        return [] if self.customer["tier"] is None else [self.customer["tier"]]
+
+    @numeric_rule_variable
+    def orders_total(self) -> int:
+        return self.customer["orders_total"]
+
+    @numeric_rule_variable
+    def spend_total(self) -> Decimal:
+        return self.customer["spend_total"]
+
+    @select_multiple_rule_variable()
+    def country(self) -> list[str]:
+        return [self.customer["country"]]
+
+    @numeric_rule_variable
+    def distance_km(self) -> float:
+        return distance_to_area(self.customer)
+
+
+class BusinessRulesCustomerEngine(BusinessRulesEngine):
+    """The campaign's rule sets with one more check rule: any failed condition rejects."""
+
+    def __init__(self, spec: CampaignSpec) -> None:
+        super().__init__(spec)
+        eligibility_rule = {
+            "conditions": {
+                "any": [
+                    cond("tier", "shares_no_elements_with", TIERS_WANTED),
+                    cond("orders_total", "less_than", MIN_ORDERS),
+                    cond("spend_total", "less_than", int(MIN_SPEND)),
+                    cond("country", "shares_no_elements_with", COUNTRIES_WANTED),
+                    cond("distance_km", "greater_than", WITHIN_KM),
+                ]
+            },
+            "actions": reject("customer_not_eligible"),
+        }
+        rules = self.purchase_rules[:4] + json.loads(json.dumps([eligibility_rule]), parse_float=Decimal)
+        self.purchase_rules = rules + self.purchase_rules[4:]
+        self.eligibility_rules = [rules[-1]]
+
+    def evaluate(self, purchase: PurchaseFacts) -> Outcome:
+        variables = CustomerVariables(self.spec.status, purchase, self)
+        actions = PurchaseActions()
+        run_all(self.purchase_rules, variables, actions, stop_on_first_trigger=True)
+        value = variables.value if variables.value is not None else round_money(Decimal(0))
+        return (actions.reason is None, str(value), actions.reason)
+
+    def accepts(self, purchase: PurchaseFacts) -> bool:
+        """The eligibility rule alone (the rule-only timing)."""
+        actions = PurchaseActions()
+        run_all(self.eligibility_rules, CustomerVariables(self.spec.status, purchase, self), actions, True)
+        return actions.reason is None
+
+
+class JsonLogicCustomerEngine(JsonLogicEngine):
+    """The gate rule gains the eligibility check after the currency."""
+
+    def __init__(self, spec: CampaignSpec, lists_in_data: bool) -> None:
+        super().__init__(spec, lists_in_data)
+        self.eligibility_rule: dict[str, Any] = {
+            "and": [
+                {"in": [{"var": "customer.tier"}, TIERS_WANTED]},
+                {">=": [{"var": "customer.orders_total"}, MIN_ORDERS]},
+                {">=": [{"var": "customer.spend_total"}, int(MIN_SPEND)]},
+                {"in": [{"var": "customer.country"}, COUNTRIES_WANTED]},
+                {"<=": [{"var": "customer.distance_km"}, WITHIN_KM]},
+            ]
+        }
+        gate = self.gate_rule["if"]
+        self.gate_rule = {"if": [*gate[:-1], {"!": self.eligibility_rule}, "customer_not_eligible", gate[-1]]}
+        self.gate_rule = json.loads(json.dumps(self.gate_rule))
+        self.eligibility_rule = json.loads(json.dumps(self.eligibility_rule))
+
+    def prepare(self, purchase: PurchaseFacts) -> dict[str, Any]:
+        data = super().prepare(purchase)
+        data["customer"] = customer_facts(purchase.customer)  # type: ignore[arg-type]
+        return data
+
+    def evaluate(self, data: dict[str, Any]) -> Outcome:
+        data["customer"]["distance_km"] = distance_to_area(data["customer"])
+        return super().evaluate(data)
+
+    def accepts(self, data: dict[str, Any]) -> bool:
+        data["customer"]["distance_km"] = distance_to_area(data["customer"])
+        return bool(jsonLogic(self.eligibility_rule, data))
+
+
 # --------------------------------------------------------------------------- driver
 
 
@@ -560,6 +733,57 @@ def check_same(
             raise AssertionError(
                 f"{name} disagrees with the engine on purchase {i}: engine={e} {name}={g}\n{purchases[i]}"
             )
+
+
+def customer_case(spec: CampaignSpec, purchases: list[PurchaseFacts], rng: random.Random) -> dict[str, float]:
+    """The customer-rules case: the same purchases, each by a customer, against the campaign
+    with the eligibility rule. Returns evaluations/s for the whole purchase and for the rule alone."""
+    targeted_spec = replace(spec, eligibility=parse_tree(ELIGIBILITY, purchase=True, field="eligibility"))
+    targeted = [replace(p, customer=make_customer(rng, i)) for i, p in enumerate(purchases)]
+    campaign = compile_campaign(targeted_spec)
+    br = BusinessRulesCustomerEngine(targeted_spec)
+    jl = JsonLogicCustomerEngine(targeted_spec, lists_in_data=True)
+    jl_inputs = [jl.prepare(p) for p in targeted]
+
+    expected = [engine_outcome(campaign, p) for p in targeted]
+    br_results: list[Outcome] = []
+    br_time = timed(lambda: br_results.extend([br.evaluate(p) for p in targeted]), 1)
+    check_same("business-rules (customer rules)", expected, br_results, targeted)
+    jl_results: list[Outcome] = []
+    jl_time = timed(
+        lambda: jl_results.__setitem__(slice(None), [jl.evaluate(x) for x in jl_inputs]), JSON_LOGIC_REPEATS
+    )
+    check_same("json-logic (customer rules)", expected, jl_results, targeted)
+    rejected = sum(1 for o in expected if o[2] == "customer_not_eligible")
+    print(
+        f"customer rules: {rejected} of {len(targeted)} purchases customer_not_eligible;"
+        " all three agree on every purchase"
+    )
+
+    # The rule alone: the engine's compiled predicate against each library's rule, same customers.
+    rule = compile_python(targeted_spec.eligibility)
+    now = STARTS_AT
+    rule_expected = [rule(p.customer, p, now) for p in targeted]
+    assert rule_expected == [br.accepts(p) for p in targeted], "business-rules disagrees on the rule alone"
+    assert rule_expected == [jl.accepts(x) for x in jl_inputs], "json-logic disagrees on the rule alone"
+    engine_time = timed(lambda: [campaign.evaluate(p) for p in targeted], ENGINE_REPEATS)
+    rule_time = timed(lambda: [rule(p.customer, p, now) for p in targeted], ENGINE_REPEATS)
+    br_rule_time = timed(lambda: [br.accepts(p) for p in targeted], 1)
+    jl_rule_time = timed(lambda: [jl.accepts(x) for x in jl_inputs], JSON_LOGIC_REPEATS)
+    n = len(targeted)
+    rates = {
+        "engine": n / engine_time,
+        "business-rules": n / br_time,
+        "json-logic": n / jl_time,
+        "engine rule alone": n / rule_time,
+        "business-rules rule alone": n / br_rule_time,
+        "json-logic rule alone": n / jl_rule_time,
+    }
+    for name, rate in rates.items():
+        base = rates["engine rule alone" if "rule alone" in name else "engine"]
+        ratio = "" if name.startswith("engine") else f"  engine is x{base / rate:,.1f}"
+        print(f"{name:<27} {rate:>12,.0f} evals/s  ({1e6 / rate:9.2f} us/eval){ratio}")
+    return rates
 
 
 def main() -> None:
@@ -647,10 +871,16 @@ def main() -> None:
     for name, rate in rows:
         ratio = "" if name == "engine" else f"  engine is x{engine_rate / rate:,.1f}"
         print(f"{name:<27} {rate:>12,.0f} evals/s  ({1e6 / rate:9.1f} us/eval){ratio}")
+    customer = customer_case(spec, purchases, random.Random(SEED + 1))
     result(
         evals_per_s=int(engine_rate),
         vs_business_rules=f"{engine_rate / br_rate:.1f}",
         vs_json_logic=f"{engine_rate / jl_rate:.1f}",
+        customer_evals_per_s=int(customer["engine"]),
+        customer_vs_business_rules=f"{customer['engine'] / customer['business-rules']:.1f}",
+        customer_vs_json_logic=f"{customer['engine'] / customer['json-logic']:.1f}",
+        rule_alone_vs_business_rules=f"{customer['engine rule alone'] / customer['business-rules rule alone']:.1f}",
+        rule_alone_vs_json_logic=f"{customer['engine rule alone'] / customer['json-logic rule alone']:.1f}",
     )
 
 

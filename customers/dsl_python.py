@@ -9,6 +9,7 @@ trees and customers.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -133,7 +134,7 @@ def _getter(path: str) -> _Getter:
 
 
 def _present(value: Any) -> Any:
-    return _MISSING if value is None or value == "" else value
+    return _MISSING if value is None or (value.__class__ is str and not value) else value
 
 
 def _dig(document: Any, keys: tuple[str, ...]) -> Any:
@@ -175,21 +176,20 @@ def _leaf(node: Attr, kind: str) -> Callable[[Any], bool]:
             return lambda x: x is not _MISSING and low <= _cmp(x, kind) <= high
         if op == "contains":
             return lambda x: x is not _MISSING and value in x
-        compare = {
-            "gt": lambda a, b: a > b,
-            "gte": lambda a, b: a >= b,
-            "lt": lambda a, b: a < b,
-            "lte": lambda a, b: a <= b,
-        }[op]
-        return lambda x: x is not _MISSING and compare(_cmp(x, kind), value)
+        compare = _ORDER[op]
+        if kind == "number":
+            return lambda x: x is not _MISSING and compare(x if x.__class__ is not float else _num(x), value)
+        return lambda x: x is not _MISSING and compare(x, value)
     if op == "eq":
-        return lambda x: _json_eq(x, value)
+        return _json_matcher([value])
     if op == "ne":
-        return lambda x: x is not _MISSING and not _json_eq(x, value)
+        equal = _json_matcher([value])
+        return lambda x: x is not _MISSING and not equal(x)
     if op == "in":
-        return lambda x: any(_json_eq(x, option) for option in value)
+        return _json_matcher(value)
     if op == "not_in":
-        return lambda x: x is not _MISSING and not any(_json_eq(x, option) for option in value)
+        member = _json_matcher(value)
+        return lambda x: x is not _MISSING and not member(x)
     if op == "contains":
 
         def contains(x: Any) -> bool:
@@ -222,6 +222,37 @@ def _leaf(node: Attr, kind: str) -> Callable[[Any], bool]:
     return ordered
 
 
+_ORDER = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
+_NUMBER_CLASSES = (int, float, Decimal)
+
+
+def _json_matcher(options: list[Any]) -> Callable[[Any], bool]:
+    """`any(_json_eq(x, option) for option in options)`, by set lookups per JSON type.
+
+    Sets compare as `_json_eq` does: text with text, booleans with booleans (a bool is only looked
+    up among the booleans, so `true` never finds `1`), numbers by value (equal Decimals and ints
+    hash alike). A value of another type (an array, an object, a missing one) takes the general path.
+    """
+    if any(option.__class__ not in (str, bool, *_NUMBER_CLASSES) for option in options):
+        # Options of another type (the validator allows only scalars; kept general for safety).
+        return lambda x: any(_json_eq(x, option) for option in options)
+    texts = frozenset(option for option in options if option.__class__ is str)
+    booleans = frozenset(option for option in options if option.__class__ is bool)
+    numbers = frozenset(_num(option) for option in options if option.__class__ in _NUMBER_CLASSES)
+
+    def member(x: Any) -> bool:
+        kind = x.__class__
+        if kind is str:
+            return x in texts
+        if kind is bool:
+            return x in booleans
+        if kind in _NUMBER_CLASSES:
+            return _num(x) in numbers
+        return any(_json_eq(x, option) for option in options)
+
+    return member
+
+
 def _cmp(x: Any, kind: str) -> Any:
     # Column values are ints and Decimals (exact), and Python compares them with a Decimal exactly:
     # no conversion on the hot path. Only a float (never a column's type) is converted.
@@ -241,11 +272,25 @@ _COUNT = {
 def compile_python(node: Any, *, event: bool = False) -> Predicate:
     """The predicate of a parsed tree: `predicate(customer, purchase, now) -> bool`."""
     if isinstance(node, All):
-        children = [compile_python(child, event=event) for child in node.all]
-        return lambda c, p, now: all(child(c, p, now) for child in children)
+        children = tuple(compile_python(child, event=event) for child in node.all)
+
+        def all_of(c: Any, p: Any, now: datetime) -> bool:
+            for child in children:
+                if not child(c, p, now):
+                    return False
+            return True
+
+        return all_of
     if isinstance(node, AnyOf):
-        children = [compile_python(child, event=event) for child in node.any]
-        return lambda c, p, now: any(child(c, p, now) for child in children)
+        children = tuple(compile_python(child, event=event) for child in node.any)
+
+        def any_of(c: Any, p: Any, now: datetime) -> bool:
+            for child in children:
+                if child(c, p, now):
+                    return True
+            return False
+
+        return any_of
     if isinstance(node, Not):
         child = compile_python(node.not_, event=event)
         return lambda c, p, now: not child(c, p, now)
@@ -275,9 +320,17 @@ def compile_python(node: Any, *, event: bool = False) -> Predicate:
         return counted
     if isinstance(node, Geo):
         lat, lon, km = node.geo.lat, node.geo.lon, node.geo.within_km
-        return lambda c, p, now: (
-            c.lat is not None and c.lon is not None and distance_km(c.lat, c.lon, lat, lon) <= km
-        )
+        # The great-circle distance is at least R·|Δlat| (in radians): far latitudes fail without
+        # the haversine. The margin keeps every case near the edge on the exact path.
+        max_lat_degrees = math.degrees(km * (1 + 1e-6) / EARTH_RADIUS_KM) + 1e-6
+
+        def within(c: CustomerSnapshot, p: Any, now: datetime) -> bool:
+            c_lat, c_lon = c.lat, c.lon
+            if c_lat is None or c_lon is None or abs(c_lat - lat) > max_lat_degrees:
+                return False
+            return distance_km(c_lat, c_lon, lat, lon) <= km
+
+        return within
     raise TypeError(f"not a DSL node: {node!r}")
 
 

@@ -117,6 +117,8 @@ CASES = [
     ({"attr": "attributes.vip", "op": "eq", "value": True}, {"ana"}),
     ({"attr": "attributes.tier", "op": "ne", "value": "gold"}, {"bob"}),  # cid's null is missing
     ({"attr": "attributes.age", "op": "in", "value": [31, "x"]}, {"ana"}),
+    ({"attr": "attributes.vip", "op": "in", "value": [1]}, {"bob"}),  # ana's true is not 1
+    ({"attr": "attributes.age", "op": "in", "value": [True, 31.0]}, {"ana"}),  # 31 is 31.0, not true
     ({"attr": "attributes.tier", "op": "not_in", "value": ["silver"]}, {"ana"}),
     ({"attr": "attributes.score", "op": "gt", "value": 3}, {"ana"}),
     ({"attr": "attributes.score", "op": "gte", "value": 3}, {"ana", "bob"}),
