@@ -94,7 +94,7 @@ class CustomerDetailApi(APIView):
     @extend_schema(
         summary="Create or update a customer (ingest)",
         description="201 with the customer when it was new, 200 when it existed. Only the fields sent are "
-        "written: `email`, `phone` (E.164), `locale` (BCP 47), `timezone` (IANA), `country` (ISO 3166-1 "
+        "written: `email`, `phone` (international form, validated with phonenumbers and stored in E.164), `locale` (BCP 47), `timezone` (IANA), `country` (ISO 3166-1 "
         "alpha-2), `lat`/`lon`, `attributes` (merged key by key; null removes a key).",
         parameters=[CUSTOMER_ID],
         request=OpenApiTypes.OBJECT,

@@ -14,14 +14,13 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+import phonenumbers
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.utils.dateparse import parse_datetime
 
 ID_MAX_LENGTH = 200
 EVENT_NAME_MAX_LENGTH = 100
-# E.164: a plus, a country code that does not start with 0, at most 15 digits in all.
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 # BCP 47 as apps send it: en, en-GB, pt-BR, zh-Hant-TW (underscores are normalised to hyphens).
 LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
@@ -43,6 +42,24 @@ def country_codes() -> frozenset[str]:
 @cache
 def timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
+
+
+def e164(text: str) -> str | None:
+    """`text` as an E.164 number (`+34600123456`), or None when it is not a valid number.
+
+    International form only (a leading +): the mobile backend serves many countries, so a
+    national number has no region to be read in. Spaces, dashes and brackets are allowed and
+    dropped. Validity is libphonenumber's: the length and prefixes its metadata gives the country.
+    """
+    if not text.startswith("+") or len(text) > 40:
+        return None
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _text_id(value: Any, name: str, errors: Errors) -> str | None:
@@ -132,8 +149,10 @@ def validate_customer(body: Any, *, customer_id: Any = None) -> tuple[dict[str, 
         data["email"] = (email or "").lower()
     if "phone" in body:
         phone = _optional_text(body["phone"], "phone", errors)
-        if phone and not E164.match(phone):
-            errors["phone"] = ["Must be an E.164 number: + and 7 to 15 digits, e.g. +34600123456."]
+        if phone:
+            phone = e164(phone)
+            if phone is None:
+                errors["phone"] = ["Must be a valid phone number in international form, e.g. +34600123456."]
         data["phone"] = phone or ""
     if "locale" in body:
         locale = (_optional_text(body["locale"], "locale", errors) or "").replace("_", "-")
