@@ -660,6 +660,7 @@ def test_engine_module_is_pure_python() -> None:
             "customers.dsl_python",
             "pydantic",
             "math",
+            "operator",
             "collections",
             "__future__",
             "dataclasses",
