@@ -13,7 +13,13 @@ the rows and the lane's turns, the part fairness is about.
 2. The same again while B ingests one purchase a second from the worker's start; `a_per_s`
    likewise, and B's latencies `evaluated_at - received_at`, p50 and p99.
 
-The last line is `RESULT b_p50_ms=… b_p99_ms=… a_per_s=… a_alone_per_s=… b_purchases=… loadavg=…`.
+With `--rounds N` the two phases alternate N times and the best of each is kept (the cores are
+shared: the other sessions' load changes between phases). Each phase also measures the CPU time of
+the worker's processes and of this database's PostgreSQL backends over the drain: `a_cpu_ms_per_1000`
+(alone) and `a_with_b_cpu_ms_per_1000`, a figure the neighbours' load does not move much.
+
+The last line is `RESULT b_p50_ms=… b_p99_ms=… a_per_s=… a_alone_per_s=… b_purchases=…
+a_vs_alone=… a_cpu_ms_per_1000=… a_with_b_cpu_ms_per_1000=… rounds=… loadavg=…`.
 """
 
 from __future__ import annotations
@@ -104,8 +110,35 @@ def stop_worker(worker: subprocess.Popen) -> None:
     worker.wait(timeout=30)
 
 
-def drain_a(args: argparse.Namespace, with_b: bool) -> float:
-    """A's backlog drained by a fresh worker (with B trickling or not); returns A's purchases per second.
+def cpu_seconds(worker: subprocess.Popen) -> float:
+    """CPU time so far of the worker's process tree and of this database's PostgreSQL backends."""
+    import psutil
+    from django.db import connection
+
+    database = connection.settings_dict["NAME"]
+    procs = []
+    try:
+        root = psutil.Process(worker.pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        pass
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if cmdline.startswith("postgres: ") and f" {database} " in f"{cmdline} ":
+            procs.append(proc)
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def drain_a(args: argparse.Namespace, with_b: bool) -> tuple[float, float]:
+    """A's backlog drained by a fresh worker (with B trickling or not); returns A's purchases per second
+    and the CPU ms (worker + PostgreSQL backends) per 1,000 of A's purchases.
 
     The rate is N over the span of A's `evaluated_at` (first to last), so the worker's start-up is
     not counted; B trickles from the worker's launch.
@@ -123,6 +156,7 @@ def drain_a(args: argparse.Namespace, with_b: bool) -> float:
     if with_b:
         trickle.start()
     worker = start_worker(args.concurrency)
+    cpu_before = cpu_seconds(worker)
     try:
         while unevaluated(BRAND_A):
             time.sleep(0.05)
@@ -131,12 +165,15 @@ def drain_a(args: argparse.Namespace, with_b: bool) -> float:
             trickle.join()
             while unevaluated(BRAND_B):
                 time.sleep(0.1)
+        cpu = cpu_seconds(worker) - cpu_before
     finally:
         stop.set()
         stop_worker(worker)
     with schema_context(BRAND_A):
         span = Purchase.objects.aggregate(first=Min("evaluated_at"), last=Max("evaluated_at"))
-    return args.purchases / max((span["last"] - span["first"]).total_seconds(), 1e-3)
+    return args.purchases / max(
+        (span["last"] - span["first"]).total_seconds(), 1e-3
+    ), cpu * 1e6 / args.purchases
 
 
 def b_latencies_ms() -> list[float]:
@@ -181,6 +218,7 @@ def main() -> None:
     parser.add_argument("--purchases", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1, help="alternate the two phases, keep the best")
     args = parser.parse_args()
     setup_django(CELERY_TASK_DEFAULT_QUEUE=QUEUE)
     brand_ready(BRAND_A, "Bench fairness A", "bench-fair-a.localhost")
@@ -188,19 +226,37 @@ def main() -> None:
     print(
         f"brand A: {args.purchases} purchases in batches of {args.batch}; worker concurrency {args.concurrency}"
     )
-    a_alone = drain_a(args, with_b=False)
-    print(f"A alone: {a_alone:.0f} purchases/s (load {os.getloadavg()[0]:.2f})", flush=True)
-    a_with_b = drain_a(args, with_b=True)
-    latencies = b_latencies_ms()
-    print(
-        f"A with B: {a_with_b:.0f} purchases/s; B: {len(latencies)} purchases (load {os.getloadavg()[0]:.2f})"
-    )
+    alone: list[tuple[float, float]] = []
+    with_b: list[tuple[float, float]] = []
+    latencies: list[float] = []
+    for round_number in range(1, args.rounds + 1):
+        alone.append(drain_a(args, with_b=False))
+        print(
+            f"round {round_number}: A alone {alone[-1][0]:.0f} purchases/s, {alone[-1][1]:.0f} CPU ms per 1,000"
+            f" (load {os.getloadavg()[0]:.2f})",
+            flush=True,
+        )
+        with_b.append(drain_a(args, with_b=True))
+        round_latencies = b_latencies_ms()
+        latencies.extend(round_latencies)
+        print(
+            f"round {round_number}: A with B {with_b[-1][0]:.0f} purchases/s, {with_b[-1][1]:.0f} CPU ms per 1,000;"
+            f" B: {len(round_latencies)} purchases (load {os.getloadavg()[0]:.2f})",
+            flush=True,
+        )
+    latencies.sort()
+    a_alone, a_with_b = max(rate for rate, _ in alone), max(rate for rate, _ in with_b)
+    cpu_alone, cpu_with_b = min(cpu for _, cpu in alone), min(cpu for _, cpu in with_b)
     result(
         b_p50_ms=f"{percentile(latencies, 0.5):.0f}",
         b_p99_ms=f"{percentile(latencies, 0.99):.0f}",
         a_per_s=f"{a_with_b:.0f}",
         a_alone_per_s=f"{a_alone:.0f}",
         b_purchases=len(latencies),
+        a_vs_alone=f"{a_with_b / a_alone - 1:+.1%}",
+        a_cpu_ms_per_1000=f"{cpu_alone:.0f}",
+        a_with_b_cpu_ms_per_1000=f"{cpu_with_b:.0f}",
+        rounds=args.rounds,
     )
 
 

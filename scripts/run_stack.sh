@@ -25,11 +25,22 @@ trap stop EXIT
 # One metrics directory shared by web and worker processes: /metrics aggregates them all.
 export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-.data/prometheus}
 rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
-# No autoreloader by default: its file polling alone costs ~1.4 % of a core at idle (ADR 0008).
-# RELOAD=1 make run brings it back while editing code.
-if [ -n "${RELOAD:-}" ]; then RUNSERVER_FLAGS=""; else RUNSERVER_FLAGS="--noreload"; fi
-$PY manage.py runserver $RUNSERVER_FLAGS "0.0.0.0:${PORT}" & PIDS+=($!)
-$PY -m celery -A config worker --loglevel=INFO --concurrency="${WORKER_CONCURRENCY:-2}" & PIDS+=($!)
+# The web tier as production runs it: gunicorn, WEB_WORKERS sync workers (bench/pipeline.py's
+# --web-workers 2 on 2 cores). RELOAD=1 make run gives Django's runserver with its autoreloader
+# instead, while editing code (its file polling alone costs ~1.4 % of a core at idle, ADR 0008).
+if [ -n "${RELOAD:-}" ]; then
+  $PY manage.py runserver "0.0.0.0:${PORT}" & PIDS+=($!)
+else
+  GUNICORN_BIND="0.0.0.0:${PORT}" GUNICORN_WORKERS="${WEB_WORKERS:-2}" \
+    $PY -m gunicorn -c config/gunicorn.py config.wsgi:application & PIDS+=($!)
+fi
+# The worker with the settings bench/pipeline.py found best on 2 cores (ADR 0004): 3 prefork
+# processes, no gossip/mingle/heartbeat (one worker; they only cost CPU), and DEBUG off — a worker
+# renders no page, and DEBUG keeps every SQL statement of every task in memory. The demo partner
+# listens on 127.0.0.1, hence PARTNER_URL_ALLOW_PRIVATE (which DEBUG would otherwise imply).
+DJANGO_DEBUG=false PARTNER_URL_ALLOW_PRIVATE="${PARTNER_URL_ALLOW_PRIVATE:-true}" \
+  $PY -m celery -A config worker --loglevel=INFO --pool=prefork --concurrency="${WORKER_CONCURRENCY:-3}" \
+  --without-gossip --without-mingle --without-heartbeat & PIDS+=($!)
 $PY -m celery -A config beat --loglevel=INFO & PIDS+=($!)
 # The demo partner: bootstrap_demo points brand_a's partner at it; it reads that partner's secret
 # from brand_a to verify signatures, and sends awards back for half of what it accepts.

@@ -250,6 +250,25 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 # Long back-off lives in next_attempt_at columns swept by beat, never in ETAs longer than this.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Scale-out (docs/operations.md, ADR 0019): the periodic and bulky work can get a queue of its own,
+# consumed by other hosts than the purchase pipeline's (`celery worker -Q maintenance`). Unset, it is
+# the default queue and every worker takes everything. Wire names (core/task_names.py).
+CELERY_MAINTENANCE_QUEUE = env.str("CELERY_MAINTENANCE_QUEUE", default=CELERY_TASK_DEFAULT_QUEUE)
+MAINTENANCE_QUEUE_TASKS = (
+    "tenants.for_each_tenant",
+    "tenants.maintenance_dispatch",
+    "maintenance.tick",
+    "monitoring.tick",
+    "metrics.refresh_tenant_gauges",
+    "metrics.refresh_queue_gauges",
+    "campaigns.complete_expired",
+    "customers.compute_segment",
+    "customers.refresh_stats",
+    "archive.run_due",
+    "archive.archive_campaign",
+    "archive.archive_expired_purchases",
+)
+CELERY_TASK_ROUTES = {name: {"queue": CELERY_MAINTENANCE_QUEUE} for name in MAINTENANCE_QUEUE_TASKS}
 # Celery otherwise closes the DB connection around every task (celery #4116): 4-5x slower.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TASK_TENANT_CACHE_SECONDS = env.int("CELERY_TASK_TENANT_CACHE_SECONDS", default=30)

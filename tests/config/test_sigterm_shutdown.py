@@ -104,7 +104,7 @@ def test_make_run_stack_stops_on_sigterm_within_10_seconds(brands, tmp_path):
         commands = subprocess.run(
             ["ps", "-o", "args=", "-p", ",".join(map(str, members))], capture_output=True, text=True
         ).stdout
-        for role in ("runserver", "worker", "beat", "fake_partner"):
+        for role in ("gunicorn", "worker", "beat", "fake_partner"):
             assert role in commands, commands
 
         os.kill(proc.pid, signal.SIGTERM)

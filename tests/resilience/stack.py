@@ -34,12 +34,17 @@ def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float
 
 
 class TcpProxy:
-    """127.0.0.1:<port> → target. `cut()` drops every connection and refuses new ones (the backend
-    looks down: connection refused / reset); `restore()` listens again on the same port."""
+    """<listen_host>:<port> (127.0.0.1 unless told) → target. `cut()` drops every connection and refuses
+    new ones (the backend looks down: connection refused / reset); `restore()` listens again on the same
+    port. `peers` counts the connections accepted per client address."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(
+        self, target_host: str, target_port: int, *, listen_host: str = "127.0.0.1", port: int | None = None
+    ) -> None:
         self.target = (target_host, target_port)
-        self.port = free_port()
+        self.listen_host = listen_host
+        self.port = port or free_port()
+        self.peers: dict[str, int] = {}
         self._listener: socket.socket | None = None
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -48,7 +53,7 @@ class TcpProxy:
     def start(self) -> TcpProxy:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
+        listener.bind((self.listen_host, self.port))
         listener.listen(64)
         self._listener = listener
         self._accepting.set()
@@ -58,14 +63,16 @@ class TcpProxy:
     def _accept_loop(self, listener: socket.socket) -> None:
         while self._accepting.is_set():
             try:
-                client, _ = listener.accept()
+                client, (peer, _) = listener.accept()
             except OSError:
                 return
+            self.peers[peer] = self.peers.get(peer, 0) + 1
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
                 client.close()
                 continue
+            upstream.settimeout(None)  # the 5 s bound the connect only: an idle connection (broker) stays
             with self._lock:
                 self._sockets |= {client, upstream}
             for source, sink in ((client, upstream), (upstream, client)):
@@ -204,13 +211,15 @@ class ThrowAwayRedis:
 
 class RecordingPartner:
     """A partner that honours Idempotency-Key: the first POST of a key is accepted, a repeat of the same
-    key answers the same 200 without counting twice. Records every request for the assertions."""
+    key answers the same 200 without counting twice. Records every request for the assertions
+    (`callers`: requests per client address, to tell which host sent them)."""
 
-    def __init__(self, latency_seconds: float = 0.02) -> None:
+    def __init__(self, latency_seconds: float = 0.02, *, host: str = "127.0.0.1") -> None:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.requests: list[str] = []
         self.accepted: dict[str, int] = {}
+        self.callers: dict[str, int] = {}
         lock = threading.Lock()
         partner = self
 
@@ -225,6 +234,8 @@ class RecordingPartner:
                 time.sleep(latency_seconds)
                 with lock:
                     partner.requests.append(key)
+                    caller = self.client_address[0]
+                    partner.callers[caller] = partner.callers.get(caller, 0) + 1
                     partner.accepted.setdefault(key, 0)
                     partner.accepted[key] += 1 if partner.accepted[key] == 0 else 0
                 body = b'{"ok": true}'
@@ -234,9 +245,9 @@ class RecordingPartner:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/submissions"
+        self.url = f"http://{host}:{self.server.server_address[1]}/submissions"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
