@@ -516,6 +516,7 @@ def webhook_endpoints_disable_failing(
             )
             disabled += 1
         if disabled:
+            events.subscriptions_changed()
             transaction.on_commit(events.subscriptions_changed)
     return disabled
 
