@@ -83,16 +83,16 @@ def _clean_event_types(value: Any) -> list[str]:
     return [t for t in SUBSCRIBABLE_EVENT_TYPES if t in set(value)]
 
 
-def _check_url(url: str) -> None:
+def check_url(url: str) -> None:
     try:
         assert_url_allowed(url or "", allow_private=settings.WEBHOOK_URL_ALLOW_PRIVATE)
     except UnsafeUrlError as exc:
         raise ValidationFailed({"url": [str(exc).replace("partner URLs", "webhook URLs")]}) from None
 
 
-def _validate(endpoint: WebhookEndpoint, *, check_url: bool = True) -> None:
-    if check_url:
-        _check_url(endpoint.url)
+def _validate(endpoint: WebhookEndpoint, *, url_changed: bool = True) -> None:
+    if url_changed:
+        check_url(endpoint.url)
     endpoint.event_types = _clean_event_types(endpoint.event_types)
     validate_model(endpoint, exclude=["previous_secret", "previous_secret_expires_at"])
 
@@ -158,7 +158,7 @@ def webhook_endpoint_update(*, endpoint_id: int, actor: str, data: dict[str, Any
         else:
             endpoint.disabled_reason = WebhookEndpoint.DisabledReason.MANUAL
             endpoint.disabled_at = timezone.now()
-    _validate(endpoint, check_url="url" in changed)
+    _validate(endpoint, url_changed="url" in changed)
     endpoint.save()
     audit_record(
         actor=actor,
