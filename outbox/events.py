@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+import orjson
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
@@ -124,28 +127,46 @@ def emit(
     event_type: str, data: Mapping[str, Any], *, occurred_at: datetime | None = None
 ) -> DomainEvent | None:
     """Record one event in the current transaction (None: nobody listens to this type)."""
-    written = emit_many(event_type, [data], occurred_at=occurred_at)
-    return written[0] if written else None
+    occurred_at = occurred_at or timezone.now()
+    ids = emit_many(event_type, [data], occurred_at=occurred_at)
+    if not ids:
+        return None
+    event = DomainEvent(id=ids[0], event_type=event_type, data=dict(data), occurred_at=occurred_at)
+    event._state.adding = False
+    return event
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)  # as DjangoJSONEncoder: "5.00" keeps its places
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def emit_many(
     event_type: str, items: Iterable[Mapping[str, Any]], *, occurred_at: datetime | None = None
-) -> list[DomainEvent]:
-    """Record events of one type in one INSERT (a batch of purchases, of dispatch outcomes)."""
+) -> list[uuid.UUID]:
+    """Record events of one type in one INSERT (a batch of purchases, of dispatch outcomes); their ids.
+
+    The rows travel as one JSON document (orjson: UUIDs, datetimes; decimals as strings), one
+    parameter to quote: several times cheaper than `bulk_create` building a model instance per row.
+    """
     if event_type not in subscribed_event_types():
         return []
     occurred_at = occurred_at or timezone.now()
-    request_id = request_id_var.get() or ""
-    rows = [
-        DomainEvent(event_type=event_type, data=dict(data), occurred_at=occurred_at, request_id=request_id)
-        for data in items
-    ]
+    rows = [{"id": uuid.uuid4(), "data": data} for data in items]
     if not rows:
         return []
-    with transaction.atomic():
-        DomainEvent.objects.bulk_create(rows)
+    document = orjson.dumps(rows, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {DomainEvent._meta.db_table} (id, event_type, data, occurred_at, request_id)
+            SELECT e.id, %s, e.data, %s, %s FROM jsonb_to_recordset(%s::jsonb) AS e(id uuid, data jsonb)
+            """,  # noqa: S608 - the table name is the model's, every value a parameter
+            [event_type, occurred_at, request_id_var.get() or "", document],
+        )
         _fan_out_after_commit()
-    return rows
+    return [row["id"] for row in rows]
 
 
 def _fan_out_after_commit() -> None:
