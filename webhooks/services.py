@@ -337,21 +337,6 @@ def webhook_deliveries_claim(
             row.save()
             continue
         row.attempts += 1
-        row.status = WebhookDelivery.Status.SENDING
-        row.claimed_until = lease_until
-        row.claim_token = claim_token
-        row.next_attempt_at = None
-        row.save(
-            update_fields=[
-                "attempts",
-                "status",
-                "claimed_until",
-                "claim_token",
-                "next_attempt_at",
-                "last_error",
-                "updated_at",
-            ]
-        )
         secret, also = signing_secrets(row.endpoint, now)
         claimed.append(
             ClaimedDelivery(
@@ -368,6 +353,19 @@ def webhook_deliveries_claim(
         )
     if lost:
         WebhookAttempt.objects.bulk_create(lost, ignore_conflicts=True)
+        WebhookDelivery.objects.filter(
+            id__in=[a.delivery_id for a in lost], status__in=OPEN_DELIVERY_STATUSES
+        ).update(last_error=LOST_WORKER_ERROR)
+    # One UPDATE for every claimed row (they share the lease and the token).
+    if claimed:
+        WebhookDelivery.objects.filter(id__in=[c.delivery_id for c in claimed]).update(
+            attempts=F("attempts") + 1,
+            status=WebhookDelivery.Status.SENDING,
+            claimed_until=lease_until,
+            claim_token=claim_token,
+            next_attempt_at=None,
+            updated_at=now,
+        )
     return claimed
 
 
@@ -413,6 +411,7 @@ def webhook_deliveries_record(
         )
     }
     attempts: list[WebhookAttempt] = []
+    changed: list[WebhookDelivery] = []
     succeeded: set[int] = set()
     failed: set[int] = set()
     for claimed, response in outcomes:
@@ -461,8 +460,9 @@ def webhook_deliveries_record(
             result.dead += 1
             if not claimed.is_test:
                 failed.add(claimed.endpoint_id)
-        row.save()
+        changed.append(row)
     WebhookAttempt.objects.bulk_create(attempts)
+    _update_grouped(changed, now=now)
     if succeeded:
         WebhookEndpoint.objects.filter(id__in=succeeded, failing_since__isnull=False).update(
             failing_since=None
@@ -474,6 +474,28 @@ def webhook_deliveries_record(
         )
         webhook_endpoints_disable_failing(now=now, endpoint_ids=failing_only)
     return result
+
+
+_RECORDED_FIELDS = (
+    "status",
+    "sent_at",
+    "next_attempt_at",
+    "last_error",
+    "last_status_code",
+    "claimed_until",
+    "claim_token",
+)
+
+
+def _update_grouped(rows: Sequence[WebhookDelivery], *, now: datetime) -> None:
+    """One UPDATE per distinct set of recorded values: a chunk that went well is one statement."""
+    groups: dict[tuple, list[uuid.UUID]] = {}
+    for row in rows:
+        groups.setdefault(tuple(getattr(row, name) for name in _RECORDED_FIELDS), []).append(row.id)
+    for values, ids in groups.items():
+        WebhookDelivery.objects.filter(id__in=ids).update(
+            **dict(zip(_RECORDED_FIELDS, values, strict=True)), updated_at=now
+        )
 
 
 def webhook_endpoints_disable_failing(
