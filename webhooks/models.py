@@ -126,11 +126,9 @@ class WebhookDelivery(models.Model):
             ),
         ]
         indexes = [
-            models.Index(
-                fields=["next_attempt_at"],
-                condition=Q(status__in=["queued", "sending", "failed"]),
-                name="webhook_delivery_open_idx",
-            ),
+            # Not partial: a partial index on `status IN (…)` reads back differently from a cloned
+            # brand schema (tests/tenants/test_schema_template.py); dispatches do the same.
+            models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due_idx"),
             models.Index(fields=["endpoint", "-created_at"], name="webhook_delivery_endpoint_idx"),
         ]
 
