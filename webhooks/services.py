@@ -646,7 +646,12 @@ def webhook_endpoint_test(*, endpoint_id: int, actor: str) -> TestSendResult:
         delivery = WebhookDelivery.objects.create(
             endpoint=endpoint, event=event, event_type=EventType.WEBHOOK_TEST, is_test=True
         )
-        audit_record(actor=actor, action="webhook_endpoint.tested", obj_or_type=endpoint, changes={})
+        audit_record(
+            actor=actor,
+            action="webhook_endpoint.tested",
+            obj_or_type=endpoint,
+            changes={"test_delivery": {"before": None, "after": str(delivery.id)}},
+        )
     token = uuid.uuid4()
     claimed = webhook_deliveries_claim(
         delivery_ids=[delivery.id], claim_token=token, now=timezone.now(), allow_disabled=True
