@@ -304,3 +304,22 @@ def test_a_lost_worker_is_resent_after_its_lease_with_the_same_id(make_endpoint,
     assert delivery.status == "sent" and delivery.attempts == 2
     assert json.loads(_requests(receiver)[0].get_data())["data"] == {"award_id": "aw-1"}
     assert WebhookAttempt.objects.filter(delivery=delivery, outcome="retry", status_code=None).count() == 1
+
+
+def test_a_brand_with_nothing_due_sleeps_and_a_retry_wakes_it_then(make_endpoint, receiver, settings):
+    from monitoring.maintenance import next_work_due_at
+
+    settings.WORK_DUE_SETTLE_SECONDS = 0  # no "recent activity" minute ticks in this test
+    make_endpoint(event_types=["award.created"])
+    receiver.expect_request("/hooks").respond_with_data("down", status=503)
+    with time_machine.travel(T0, tick=False) as clock:
+        idle = next_work_due_at(T0)
+        assert idle >= T0 + timedelta(hours=1)  # nothing of ours keeps the brand awake
+        with transaction.atomic():
+            events.emit(events.EventType.AWARD_CREATED, {"award_id": "aw-1"})
+        assert next_work_due_at(T0) <= T0 + timedelta(seconds=settings.MAINTENANCE_TICK_SECONDS)
+        webhook_fan_out_and_send()
+        clock.move_to(T0 + timedelta(seconds=7))
+        webhook_sweep()  # the second attempt fails too: the next one is ~5 min away
+        delivery = WebhookDelivery.objects.get()
+        assert next_work_due_at(datetime.now(UTC)) == delivery.next_attempt_at
