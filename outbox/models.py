@@ -59,6 +59,8 @@ class DomainEvent(models.Model):
                 condition=Q(fanned_out_at__isnull=True),
                 name="domain_event_pending_idx",
             ),
+            # The history purge (webhooks: WEBHOOK_HISTORY_DAYS).
+            models.Index(fields=["occurred_at"], name="domain_event_occurred_idx"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -130,6 +130,7 @@ class WebhookDelivery(models.Model):
             # brand schema (tests/tenants/test_schema_template.py); dispatches do the same.
             models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due_idx"),
             models.Index(fields=["endpoint", "-created_at"], name="webhook_delivery_endpoint_idx"),
+            models.Index(fields=["created_at"], name="webhook_delivery_created_idx"),  # the history purge
         ]
 
     def __str__(self) -> str:

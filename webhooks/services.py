@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -609,11 +610,47 @@ def webhook_fan_out_and_send(*, older_than: timedelta | None = None) -> BatchRes
 
 
 def webhook_sweep() -> BatchResult:
-    """The maintenance tick's job: lost fan-outs, due retries, lost leases; disable 5-day failures."""
+    """The maintenance tick's job: lost fan-outs, due retries, lost leases; disable 5-day failures;
+    once an hour, the history purge."""
     total = webhook_fan_out_and_send(older_than=STALE_EVENT_AFTER)
     webhook_endpoints_disable_failing()
     total.merge(webhook_deliveries_send(delivery_ids=webhook_due_delivery_ids()))
+    if cache.add(PURGE_LOCK_KEY, 1, timeout=PURGE_EVERY_SECONDS):  # tenant-prefixed key
+        webhook_history_purge()
     return total
+
+
+PURGE_LOCK_KEY = "webhooks:history-purge"
+PURGE_EVERY_SECONDS = 3600
+PURGE_CHUNK = 5000
+
+
+def webhook_history_purge(*, now: datetime | None = None, chunk: int = PURGE_CHUNK) -> int:
+    """Delete settled deliveries (sent, dead; their attempts with them) older than WEBHOOK_HISTORY_DAYS,
+    then fanned-out events that old with no delivery left; in chunks, each its own short transaction."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_HISTORY_DAYS)
+    deleted = 0
+    while True:
+        ids = list(
+            WebhookDelivery.objects.filter(
+                created_at__lt=cutoff, status__in=[WebhookDelivery.Status.SENT, WebhookDelivery.Status.DEAD]
+            ).values_list("id", flat=True)[:chunk]
+        )
+        if not ids:
+            break
+        with transaction.atomic():
+            WebhookAttempt.objects.filter(delivery_id__in=ids).delete()
+            deleted += WebhookDelivery.objects.filter(id__in=ids).delete()[0]
+    while True:
+        event_ids = list(
+            DomainEvent.objects.filter(
+                occurred_at__lt=cutoff, fanned_out_at__isnull=False, webhook_deliveries=None
+            ).values_list("id", flat=True)[:chunk]
+        )
+        if not event_ids:
+            break
+        DomainEvent.objects.filter(id__in=event_ids).delete()
+    return deleted
 
 
 # --------------------------------------------------------------------------- test send, replay

@@ -347,6 +347,8 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_SEND_CONCURRENCY = env.int("WEBHOOK_SEND_CONCURRENCY", default=16)
 # Endpoint URLs may resolve to private/loopback addresses only if this is on (dev and tests).
 WEBHOOK_URL_ALLOW_PRIVATE = env.bool("WEBHOOK_URL_ALLOW_PRIVATE", default=PARTNER_URL_ALLOW_PRIVATE)
+# Settled deliveries (sent, dead) and their events are kept this long, then purged (hourly).
+WEBHOOK_HISTORY_DAYS = env.int("WEBHOOK_HISTORY_DAYS", default=30)
 
 # --- Dashboards and alarms (monitoring/, docs/adr/0008-operations-dashboards-alarms.md)
 # One message per brand per period runs the frequent periodic jobs (tenants/schedules.py, in_tick).

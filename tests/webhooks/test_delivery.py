@@ -323,3 +323,25 @@ def test_a_brand_with_nothing_due_sleeps_and_a_retry_wakes_it_then(make_endpoint
         webhook_sweep()  # the second attempt fails too: the next one is ~5 min away
         delivery = WebhookDelivery.objects.get()
         assert next_work_due_at(datetime.now(UTC)) == delivery.next_attempt_at
+
+
+def test_history_older_than_the_retention_is_purged_open_deliveries_are_kept(
+    make_endpoint, receiver, settings
+):
+    from webhooks.services import webhook_history_purge
+
+    settings.WEBHOOK_HISTORY_DAYS = 30
+    make_endpoint(event_types=["award.created"])
+    receiver.expect_oneshot_request("/hooks").respond_with_data("ok")
+    receiver.expect_request("/hooks").respond_with_data("down", status=503)
+    with time_machine.travel(T0, tick=False):
+        for n in range(2):
+            with transaction.atomic():
+                events.emit(events.EventType.AWARD_CREATED, {"award_id": f"aw-{n}"})
+            webhook_fan_out_and_send()
+    assert sorted(d.status for d in WebhookDelivery.objects.all()) == ["failed", "sent"]
+    assert webhook_history_purge(now=T0 + timedelta(days=29)) == 0
+    assert webhook_history_purge(now=T0 + timedelta(days=31)) == 1
+    [kept] = WebhookDelivery.objects.all()
+    assert kept.status == "failed"  # still being delivered: never purged
+    assert DomainEvent.objects.count() == 1 and WebhookAttempt.objects.filter(delivery=kept).exists()
