@@ -69,6 +69,7 @@ LEASE_MARGIN = timedelta(seconds=60)
 STALE_QUEUED_AFTER = timedelta(seconds=30)
 # A pending event this old lost its fan-out message: the sweep fans it out.
 STALE_EVENT_AFTER = timedelta(seconds=5)
+MANUALLY_DISABLED_ERROR = "endpoint disabled by hand: replay once it is enabled again"
 DISABLED_ERROR = "endpoint disabled after failing for 5 days: replay once it is fixed and enabled"
 
 
@@ -161,6 +162,8 @@ def webhook_endpoint_update(*, endpoint_id: int, actor: str, data: dict[str, Any
             endpoint.disabled_at = timezone.now()
     _validate(endpoint, url_changed="url" in changed)
     endpoint.save()
+    if not endpoint.is_enabled and "is_enabled" in changed:
+        _open_deliveries_dead(endpoint_id=endpoint.pk, error=MANUALLY_DISABLED_ERROR, now=timezone.now())
     audit_record(
         actor=actor,
         action="webhook_endpoint.updated",
@@ -234,11 +237,16 @@ def event_body(event: DomainEvent, *, tenant: str) -> bytes:
     )
 
 
-@transaction.atomic
 def webhook_events_fan_out(
     *, limit: int = FAN_OUT_BATCH, older_than: timedelta | None = None
 ) -> list[uuid.UUID]:
     """One delivery per (pending event, enabled endpoint subscribed to its type); returns the new ids."""
+    return _fan_out_batch(limit=limit, older_than=older_than)[1]
+
+
+@transaction.atomic
+def _fan_out_batch(*, limit: int, older_than: timedelta | None) -> tuple[int, list[uuid.UUID]]:
+    """(events claimed, deliveries created) of one batch of pending events."""
     pending = DomainEvent.objects.filter(fanned_out_at__isnull=True)
     if older_than is not None:
         pending = pending.filter(occurred_at__lte=timezone.now() - older_than)
@@ -246,7 +254,7 @@ def webhook_events_fan_out(
         pending.select_for_update(skip_locked=True).order_by("occurred_at").only("id", "event_type")[:limit]
     )
     if not claimed:
-        return []
+        return 0, []
     endpoints = list(WebhookEndpoint.objects.filter(is_enabled=True).only("id", "event_types"))
     deliveries = [
         WebhookDelivery(endpoint_id=endpoint.id, event_id=event.id, event_type=event.event_type)
@@ -256,7 +264,7 @@ def webhook_events_fan_out(
     ]
     created = WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True, batch_size=1000)
     DomainEvent.objects.filter(id__in=[e.id for e in claimed]).update(fanned_out_at=timezone.now())
-    return [d.id for d in created]
+    return len(claimed), [d.id for d in created]
 
 
 # --------------------------------------------------------------------------- sending
@@ -411,6 +419,11 @@ def webhook_deliveries_record(
             id__in=[c.delivery_id for c, _ in outcomes], claim_token=claim_token
         )
     }
+    disabled = set(
+        WebhookEndpoint.objects.filter(
+            id__in={c.endpoint_id for c, _ in outcomes}, is_enabled=False
+        ).values_list("id", flat=True)
+    )
     attempts: list[WebhookAttempt] = []
     changed: list[WebhookDelivery] = []
     succeeded: set[int] = set()
@@ -427,6 +440,8 @@ def webhook_deliveries_record(
             now=now,
             rng=rng,
         )
+        if decision.outcome == policy.RETRY and claimed.endpoint_id in disabled:
+            decision = policy.Decision(policy.DEAD, excerpt(f"endpoint disabled meanwhile: {decision.error}"))
         attempts.append(
             WebhookAttempt(
                 delivery=row,
@@ -499,6 +514,24 @@ def _update_grouped(rows: Sequence[WebhookDelivery], *, now: datetime) -> None:
         )
 
 
+def _open_deliveries_dead(*, endpoint_id: int, error: str, now: datetime) -> int:
+    """A disabled endpoint keeps no open delivery (nothing would send it, and its retry times would
+    keep the brand awake): they become dead letters, replayable once it is enabled again. One in
+    flight under a live lease is left to its sender, whose recording makes it dead."""
+    return (
+        WebhookDelivery.objects.filter(endpoint_id=endpoint_id, status__in=OPEN_DELIVERY_STATUSES)
+        .exclude(status=WebhookDelivery.Status.SENDING, claimed_until__gt=now)
+        .update(
+            status=WebhookDelivery.Status.DEAD,
+            next_attempt_at=None,
+            claimed_until=None,
+            claim_token=None,
+            last_error=error,
+            updated_at=now,
+        )
+    )
+
+
 def webhook_endpoints_disable_failing(
     *, now: datetime | None = None, endpoint_ids: Iterable[int] | None = None
 ) -> int:
@@ -517,16 +550,7 @@ def webhook_endpoints_disable_failing(
             endpoint.disabled_reason = WebhookEndpoint.DisabledReason.FAILING
             endpoint.disabled_at = now
             endpoint.save(update_fields=["is_enabled", "disabled_reason", "disabled_at", "updated_at"])
-            WebhookDelivery.objects.filter(endpoint=endpoint, status__in=OPEN_DELIVERY_STATUSES).exclude(
-                status=WebhookDelivery.Status.SENDING, claimed_until__gt=now
-            ).update(
-                status=WebhookDelivery.Status.DEAD,
-                next_attempt_at=None,
-                claimed_until=None,
-                claim_token=None,
-                last_error=DISABLED_ERROR,
-                updated_at=now,
-            )
+            _open_deliveries_dead(endpoint_id=endpoint.pk, error=DISABLED_ERROR, now=now)
             audit_record(
                 actor=SYSTEM_ACTOR,
                 action="webhook_endpoint.disabled",
@@ -602,10 +626,10 @@ def webhook_fan_out_and_send(*, older_than: timedelta | None = None) -> BatchRes
     """The fan-out task: deliveries for the pending events, sent at once (until none is pending)."""
     total = BatchResult()
     while True:
-        created = webhook_events_fan_out(older_than=older_than)
+        claimed, created = _fan_out_batch(limit=FAN_OUT_BATCH, older_than=older_than)
         if created:
             total.merge(webhook_deliveries_send(delivery_ids=created))
-        if len(created) == 0:
+        if claimed < FAN_OUT_BATCH:
             return total
 
 
@@ -693,6 +717,8 @@ def webhook_endpoint_test(*, endpoint_id: int, actor: str) -> TestSendResult:
     claimed = webhook_deliveries_claim(
         delivery_ids=[delivery.id], claim_token=token, now=timezone.now(), allow_disabled=True
     )
+    if not claimed:  # cannot happen (a fresh delivery, not yet due for any sweep): say so, never 500
+        raise ConflictError("The test delivery could not be claimed; try again.", code="test_not_sent")
     response = _submit(claimed)[0]
     webhook_deliveries_record(outcomes=[(claimed[0], response)], claim_token=token, now=timezone.now())
     delivery.refresh_from_db()

@@ -345,3 +345,34 @@ def test_history_older_than_the_retention_is_purged_open_deliveries_are_kept(
     [kept] = WebhookDelivery.objects.all()
     assert kept.status == "failed"  # still being delivered: never purged
     assert DomainEvent.objects.count() == 1 and WebhookAttempt.objects.filter(delivery=kept).exists()
+
+
+def test_disabling_by_hand_turns_open_deliveries_into_dead_letters_and_the_brand_sleeps(
+    make_endpoint, receiver, settings
+):
+    from monitoring.maintenance import next_work_due_at
+
+    settings.WORK_DUE_SETTLE_SECONDS = 0
+    endpoint, _ = make_endpoint(event_types=["award.created"])
+    receiver.expect_request("/hooks").respond_with_data("down", status=503)
+    with time_machine.travel(T0, tick=False):
+        with transaction.atomic():
+            events.emit(events.EventType.AWARD_CREATED, {"award_id": "aw-1"})
+        webhook_fan_out_and_send()
+        assert WebhookDelivery.objects.get().status == "failed"
+        webhook_endpoint_update(endpoint_id=endpoint.pk, actor=SYSTEM_ACTOR, data={"is_enabled": False})
+        delivery = WebhookDelivery.objects.get()
+        assert delivery.status == "dead" and "by hand" in delivery.last_error
+        assert next_work_due_at(T0) >= T0 + timedelta(hours=1)
+        with pytest.raises(Exception) as refused:
+            webhook_delivery_replay(delivery_id=delivery.id, actor=SYSTEM_ACTOR)
+        assert refused.value.code == "endpoint_disabled"
+
+
+def test_events_nobody_takes_any_more_are_fanned_out_to_nothing(make_endpoint):
+    endpoint, _ = make_endpoint(event_types=["award.created"])
+    with transaction.atomic():
+        events.emit_many(events.EventType.AWARD_CREATED, [{"n": n} for n in range(1200)])
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).delete()  # gone before the fan-out
+    assert webhook_fan_out_and_send().claimed == 0
+    assert not DomainEvent.objects.filter(fanned_out_at__isnull=True).exists()
