@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from core.actors import SYSTEM_ACTOR
+from outbox import events
 from webhooks.services import webhook_endpoint_create
 
 
@@ -16,6 +17,8 @@ def receiver(httpserver):
 def make_endpoint(brand_a, receiver, settings):
     """`make_endpoint(event_types=[...])` → (endpoint, secret) posting to the local receiver."""
     settings.WEBHOOK_TIMEOUT_SECONDS = 2
+    # The subscription cache outlives a rolled-back test transaction (Redis, process memo): start clean.
+    events.subscriptions_changed()
 
     def make(event_types=("award.created",), path="/hooks", **fields):
         created = webhook_endpoint_create(
@@ -23,4 +26,5 @@ def make_endpoint(brand_a, receiver, settings):
         )
         return created.endpoint, created.secret
 
-    return make
+    yield make
+    events.subscriptions_changed()
