@@ -37,6 +37,7 @@ from awards.models import Award
 from campaigns.models import Campaign
 from core.exceptions import ApplicationError, UnprocessableError, validate_model
 from core.money import is_iso_4217, money_str
+from outbox import events
 from partners.models import Partner
 
 logger = logging.getLogger(__name__)
@@ -178,6 +179,20 @@ def award_receive(*, partner: Partner, webhook_id: str, data: AwardData) -> tupl
         if existing is None:
             raise
         return existing, False
+    events.emit(
+        events.EventType.AWARD_CREATED,
+        {
+            "award_id": award.award_id,
+            "campaign_id": campaign.pk,
+            "partner": partner.slug,
+            "customer_id": award.customer_id,
+            "reward_type": award.reward_type,
+            "value": award.value,
+            "currency": award.currency,
+            "voucher_code": award.voucher_code,
+            "expires_at": award.expires_at,
+        },
+    )
     for handler in _award_received_handlers:
         handler(award=award)
     logger.info(

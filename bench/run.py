@@ -56,6 +56,7 @@ QUICK = {
     "pipeline_steps": ["--batches", "2"],
     "rules": ["--purchases", "300"],
     "segments": ["--customers", "20000", "--events", "100000"],
+    "webhooks": ["--events", "300"],
 }
 
 

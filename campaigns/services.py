@@ -51,6 +51,7 @@ from core.money import ISO_4217_MINOR_UNITS, is_iso_4217
 from core.templating import validate_notification_templates
 from customers.definitions import parse_definition
 from customers.models import Segment
+from outbox import events
 from partners.models import Partner
 from tenants.work_due import work_due_at
 
@@ -538,6 +539,17 @@ def _transition(
     _write_transition(campaign=campaign, from_status=from_status, to_status=target, actor=actor, note=note)
     _closing_due(campaign)
     audit_record(actor=actor, action=TRANSITION_AUDIT_ACTIONS[action], obj_or_type=campaign, changes=changes)
+    events.emit(
+        events.EventType.CAMPAIGN_STATUS_CHANGED,
+        {
+            "campaign_id": campaign.pk,
+            "name": campaign.name,
+            "from": from_status,
+            "to": target,
+            "actor": actor,
+        },
+        occurred_at=now,
+    )
     logger.info(
         "campaign transition",
         extra={"campaign_id": campaign.pk, "from": from_status, "to": target, "actor": actor},

@@ -38,3 +38,7 @@ MAINTENANCE_TICK = "maintenance.tick"
 MONITORING_TICK = "monitoring.tick"
 REFRESH_TENANT_GAUGES = "metrics.refresh_tenant_gauges"
 REFRESH_QUEUE_GAUGES = "metrics.refresh_queue_gauges"
+# webhooks
+FAN_OUT_WEBHOOK_EVENTS = "webhooks.fan_out_events"
+SEND_WEBHOOK_DELIVERIES = "webhooks.send_deliveries"
+SEND_DUE_WEBHOOK_DELIVERIES = "webhooks.send_due_deliveries"

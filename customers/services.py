@@ -37,6 +37,7 @@ from customers.models import Customer, CustomerStats, Event, Segment, SegmentMem
 from customers.privacy import customer_id_holders, pseudonym
 from customers.selectors import segment_members, segment_preview
 from customers.validation import CUSTOMER_FIELDS, customer_id_error, validate_customer, validate_event
+from outbox import events
 from outbox.services import outbox_enqueue
 
 MAX_BATCH_SIZE = 1000
@@ -496,6 +497,11 @@ def segment_compute(*, segment_id: int) -> SegmentSize:
     size = segment_members(segment=segment, now=now).count()
     elapsed = round((time.perf_counter() - started) * 1000)
     Segment.objects.filter(pk=segment.pk).update(size=size, computed_at=now)
+    events.emit(
+        events.EventType.SEGMENT_COMPUTED,
+        {"segment_id": segment.pk, "name": segment.name, "size": size, "computed_at": now},
+        occurred_at=now,
+    )
     return SegmentSize.objects.create(segment=segment, size=size, computed_at=now, duration_ms=elapsed)
 
 
@@ -532,6 +538,10 @@ def segment_members_import_csv(*, segment_id: int, content: bytes | str, actor: 
         size=size, estimated_size=size, computed_at=timezone.now(), version=F("version") + 1
     )
     SegmentSize.objects.create(segment=segment, size=size, computed_at=timezone.now())
+    events.emit(
+        events.EventType.SEGMENT_COMPUTED,
+        {"segment_id": segment.pk, "name": segment.name, "size": size, "computed_at": timezone.now()},
+    )
     audit_record(
         actor=actor,
         action="segment.members_imported",

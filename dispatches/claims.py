@@ -22,6 +22,7 @@ from core.delivery import (
 from dispatches.models import Dispatch, DispatchAttempt
 from dispatches.payload import dispatch_payload, encode_body, purchase_eligible_payload
 from dispatches.policy import send_concurrency
+from outbox import events
 from partners.models import Partner
 from purchases.handoff import EligibleDispatch
 from purchases.models import Evaluation
@@ -385,6 +386,10 @@ def mark_dead(row: Any, error: str) -> None:
     row.next_attempt_at = None
     row.claimed_until = None
     row.claim_token = None
+    events.emit(
+        events.EventType.DISPATCH_DEAD,
+        {"dispatch_id": str(row.id), "campaign_id": row.campaign_id, "error": row.last_error},
+    )
     logger.warning(
         "dispatch dead",
         extra={"dispatch_id": str(row.id), "campaign_id": row.campaign_id, "error": row.last_error[:200]},

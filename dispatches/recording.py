@@ -21,6 +21,7 @@ from core.http import client
 from dispatches.claims import ClaimedDispatch, mark_dead
 from dispatches.models import Dispatch, DispatchAttempt
 from dispatches.policy import classify_response
+from outbox import events
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ def dispatch_record_outcomes(
         )
         rows = {row[0]: _RecordedRow(*row) for row in cursor.fetchall()}
     attempts: list[tuple] = []
+    sent_events: list[dict] = []
     for claimed, response in outcomes:
         row = rows.get(claimed.dispatch_id)
         if row is None:
@@ -85,6 +87,15 @@ def dispatch_record_outcomes(
             row.next_attempt_at = None
             row.last_error = ""
             result.sent += 1
+            sent_events.append(
+                {
+                    "dispatch_id": str(row.id),
+                    "campaign_id": row.campaign_id,
+                    "partner": claimed.partner_slug,
+                    "attempts": claimed.attempt_number,
+                    "status_code": response.status_code,
+                }
+            )
         elif decision.outcome == DispatchAttempt.Outcome.RETRY:
             row.status = Dispatch.Status.RETRYING
             row.next_attempt_at = now + timedelta(seconds=decision.retry_in_seconds or 0)
@@ -105,6 +116,8 @@ def dispatch_record_outcomes(
             mark_dead(row, decision.error)
             result.dead += 1
     _insert_attempts(attempts)
+    if sent_events:
+        events.emit_many(events.EventType.DISPATCH_SENT, sent_events, occurred_at=now)
     _update_grouped(
         [r for r in rows.values() if r.claim_token is None],
         [

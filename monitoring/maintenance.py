@@ -71,19 +71,22 @@ def next_work_due_at(now: datetime) -> datetime:
     from campaigns.models import Campaign
     from dispatches.models import Dispatch
     from notifications.models import Notification
-    from outbox.models import OutboxMessage
+    from outbox.models import DomainEvent, OutboxMessage
     from purchases.models import Purchase
+    from webhooks.models import WebhookDelivery
 
     next_tick = now + timedelta(seconds=MAINTENANCE_TICK_SECONDS)
     if (
         OutboxMessage.objects.filter(relayed_at__isnull=True).exists()
         or Purchase.objects.filter(evaluated_at__isnull=True).exists()
+        or DomainEvent.objects.filter(fanned_out_at__isnull=True).exists()
     ):
         return next_tick
     candidates = [now + timedelta(seconds=settings.WORK_DUE_IDLE_RECHECK_SECONDS)]
     for model, statuses in (
         (Dispatch, [Dispatch.Status.PENDING, Dispatch.Status.RETRYING]),
         (Notification, ["queued", "sending", "failed", "deferred"]),
+        (WebhookDelivery, ["queued", "sending", "failed"]),
     ):
         unsettled = model.objects.filter(status__in=statuses)
         if unsettled.filter(next_attempt_at__isnull=True).exists():

@@ -43,6 +43,7 @@ from core.delivery import BatchResult
 from core.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
 from customers.services import customer_stats_record, customers_ensure, customers_stats_refresh
 from customers.snapshots import customer_snapshots
+from outbox import events
 from outbox.services import outbox_enqueue
 from purchases import handoff
 from purchases.facts import purchase_facts
@@ -337,6 +338,10 @@ def _evaluate_locked(
     evaluations = _EvaluationRows([compiled for compiled, _ in campaigns], now)
     snapshots = _customer_snapshots(campaigns, rows, now)
     eligible: list[EligibleDispatch] = []
+    # `purchase.evaluated` (SPEC §15) only when an endpoint listens: a cached check, once per batch.
+    evaluated_events: list[dict[str, Any]] | None = (
+        [] if events.is_subscribed(events.EventType.PURCHASE_EVALUATED) else None
+    )
     for (
         purchase_id,
         purchased_at,
@@ -363,9 +368,12 @@ def _evaluate_locked(
                 evaluated_at=now,
             )
         purchase_text = str(purchase_id)
+        results = [] if evaluated_events is not None else None
         for compiled, partner_id in campaigns:
             result = compiled.evaluate(facts)
             evaluations.add(purchase_text, result)
+            if results is not None:
+                results.append(result)
             if result.eligible:
                 if partner_id is None:
                     logger.error(
@@ -390,8 +398,12 @@ def _evaluate_locked(
                             ),
                         )
                     )
+        if results is not None:
+            evaluated_events.append(_evaluated_event(external_id, customer_id, results, now))
     if evaluations.lines:
         _copy_evaluations(evaluations.lines)
+    if evaluated_events:
+        events.emit_many(events.EventType.PURCHASE_EVALUATED, evaluated_events, occurred_at=now)
     # The customers' stats, in this transaction: one statement for the whole batch (SPEC §11).
     customer_stats_record(purchases=[(row[6], row[1], row[7]) for row in rows], now=now)
     created = handoff.sender().create_claimed(eligible=eligible, now=now)
@@ -401,6 +413,24 @@ def _evaluate_locked(
         eligible_campaign_ids=[pair.campaign_id for pair in eligible],
     )
     return len(rows), len(eligible), created
+
+
+def _evaluated_event(external_id: str, customer_id: str, results: list[Any], now: datetime) -> dict[str, Any]:
+    return {
+        "external_id": external_id,
+        "customer_id": customer_id,
+        "evaluated_at": now,
+        "evaluations": [
+            {
+                "campaign_id": r.campaign_id,
+                "campaign_version": r.campaign_version,
+                "eligible": r.eligible,
+                "eligible_value": r.eligible_value,
+                "reason": r.reason,
+            }
+            for r in results
+        ],
+    }
 
 
 def _customer_snapshots(campaigns: Sequence[Any], rows: Sequence[tuple], now: datetime) -> dict | None:

@@ -68,6 +68,14 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         in_tick=True,
     ),
     PeriodicJob(
+        name="webhook delivery sweep",
+        tenant_task=task_names.SEND_DUE_WEBHOOK_DELIVERIES,
+        every_seconds=10,
+        description="Fan out events whose message was lost, send due webhook retries and lost leases, "
+        "disable endpoints failing for 5 days (SPEC §15).",
+        in_tick=True,
+    ),
+    PeriodicJob(
         name="complete expired campaigns",
         tenant_task=task_names.COMPLETE_EXPIRED_CAMPAIGNS,
         every_seconds=60,

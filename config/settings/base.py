@@ -83,6 +83,7 @@ TENANT_APPS = [
     "dispatches",
     "awards",
     "notifications",
+    "webhooks",  # the brand's outgoing webhook endpoints and deliveries (SPEC §15, ADR 0022)
     "archive",
     "monitoring",  # hourly rollups and health snapshot per brand: the CRM dashboards (ADR 0008)
 ]
@@ -359,6 +360,14 @@ FCM_BASE_URL = env.str("FCM_BASE_URL", default="https://fcm.googleapis.com")
 # PUSH_GATEWAY_URL and FCM_BASE_URL may resolve to private/loopback addresses only if this is on
 # (a gateway on the brand's internal network need not open partner URLs to private addresses).
 NOTIFICATION_URL_ALLOW_PRIVATE = env.bool("NOTIFICATION_URL_ALLOW_PRIVATE", default=PARTNER_URL_ALLOW_PRIVATE)
+
+# --- Outgoing webhooks (webhooks/, docs/adr/0022-outgoing-webhooks.md)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_SEND_CONCURRENCY = env.int("WEBHOOK_SEND_CONCURRENCY", default=16)
+# Endpoint URLs may resolve to private/loopback addresses only if this is on (dev and tests).
+WEBHOOK_URL_ALLOW_PRIVATE = env.bool("WEBHOOK_URL_ALLOW_PRIVATE", default=PARTNER_URL_ALLOW_PRIVATE)
+# Settled deliveries (sent, dead) and their events are kept this long, then purged (hourly).
+WEBHOOK_HISTORY_DAYS = env.int("WEBHOOK_HISTORY_DAYS", default=30)
 
 # --- Dashboards and alarms (monitoring/, docs/adr/0008-operations-dashboards-alarms.md)
 # One message per brand per period runs the frequent periodic jobs (tenants/schedules.py, in_tick).

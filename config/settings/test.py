@@ -9,6 +9,7 @@ from .base import env
 PARTNER_URL_ALLOW_PRIVATE = True
 NOTIFICATION_URL_ALLOW_PRIVATE = True
 ALARM_WEBHOOK_ALLOW_PRIVATE = True
+WEBHOOK_URL_ALLOW_PRIVATE = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # A queue of this test process only: a dev worker on the same Redis must not take test tasks.
 CELERY_TASK_DEFAULT_QUEUE = f"test-{os.getpid()}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -15,14 +16,24 @@ def _webhook(secret: str) -> Webhook:
 
 
 def signed_headers(
-    *, secret: str, msg_id: str, body: bytes, timestamp: datetime | None = None
+    *,
+    secret: str,
+    msg_id: str,
+    body: bytes,
+    timestamp: datetime | None = None,
+    also_secrets: Sequence[str] = (),
 ) -> dict[str, str]:
     """The headers of a signed submission: `webhook-*`, `Idempotency-Key` (= msg id), content type.
 
-    The signature covers exactly `body` (the bytes sent): "{id}.{timestamp}.{body}".
+    The signature covers exactly `body` (the bytes sent): "{id}.{timestamp}.{body}". Each of
+    `also_secrets` (a secret being rotated out) adds its own signature, space-delimited after the
+    first, as Standard Webhooks specifies: a receiver holding either secret verifies the request.
     """
     timestamp = timestamp or datetime.now(UTC)
-    signature = _webhook(secret).sign(msg_id=msg_id, timestamp=timestamp, data=body.decode())
+    data = body.decode()
+    signature = " ".join(
+        _webhook(key).sign(msg_id=msg_id, timestamp=timestamp, data=data) for key in (secret, *also_secrets)
+    )
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(timestamp.timestamp())),

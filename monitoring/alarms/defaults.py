@@ -32,6 +32,8 @@ DEFAULT_RULES: tuple[DefaultRule, ...] = (
         window_minutes=15,
         min_attempts=20,
     ),
+    # SPEC §15: an outgoing webhook endpoint failing for 5 days is disabled, with an alarm.
+    DefaultRule(kind="webhook_endpoint_disabled", title="Webhook endpoints disabled", threshold=Decimal(0)),
 )
 
 

@@ -13,6 +13,10 @@ class AlarmRule(models.Model):
         BACKLOG_AGE = "backlog_age", "Oldest pending/retrying dispatch older than threshold seconds"
         OUTBOX_LAG = "outbox_lag", "Oldest unrelayed outbox message older than threshold seconds"
         PARTNER_FAILURES = "partner_failures", "A partner's consecutive failed attempts ≥ threshold"
+        WEBHOOK_ENDPOINT_DISABLED = (
+            "webhook_endpoint_disabled",
+            "Outgoing webhook endpoints disabled after failing for 5 days > threshold",
+        )
 
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=30, choices=Kind.choices)

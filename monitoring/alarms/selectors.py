@@ -100,6 +100,11 @@ def rule_condition(rule: AlarmRule) -> str:
         )
     if rule.kind == kind.PARTNER_FAILURES:
         return f"A partner failed {threshold} times in a row or more"
+    if rule.kind == kind.WEBHOOK_ENDPOINT_DISABLED:
+        return (
+            f"More than {threshold} outgoing webhook endpoints disabled after failing for 5 days "
+            "(fix the receiver, enable the endpoint, replay its dead deliveries)"
+        )
     return rule.get_kind_display()
 
 

@@ -22,6 +22,7 @@ from monitoring.alarms.models import Alarm, AlarmRule
 from monitoring.health import dispatch_failure_rate
 from monitoring.models import HealthSnapshot
 from tenants.models import Brand
+from webhooks.selectors import endpoints_disabled_for_failing_count
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ def _observe(rule: AlarmRule, snapshot: HealthSnapshot) -> list[Observation]:
         attempts, failed = dispatch_failure_rate(window_minutes=rule.window_minutes)
         value = (Decimal(100 * failed) / attempts).quantize(Decimal("0.01")) if attempts else Decimal(0)
         return [Observation("", value, attempts >= rule.min_attempts and value > threshold)]
+    if rule.kind == kind.WEBHOOK_ENDPOINT_DISABLED:
+        value = Decimal(endpoints_disabled_for_failing_count())
+        return [Observation("", value, value > threshold)]
     if rule.kind == kind.PARTNER_FAILURES:
         failures = snapshot.partner_consecutive_failures or {}
         return [

@@ -105,6 +105,10 @@ def test_groups_exist_in_the_brand_schema(brand_a):
         "view_segment",
         "view_segmentmember",
         "view_segmentsize",
+        # outgoing webhooks (ADR 0022)
+        "view_webhookendpoint",
+        "view_webhookdelivery",
+        "view_webhookattempt",
     }
 
 

@@ -247,6 +247,48 @@ CASES |= {
 }
 
 
+def _webhook_endpoint():
+    from webhooks.services import webhook_endpoint_create
+
+    # Port 9 (discard) on loopback: refused at once, so the test send needs no receiver.
+    return webhook_endpoint_create(
+        actor="system", url="http://127.0.0.1:9/hooks", event_types=["award.created"]
+    ).endpoint
+
+
+def _dead_webhook_delivery() -> dict[str, Any]:
+    from outbox.models import DomainEvent
+    from webhooks.models import WebhookDelivery
+
+    event = DomainEvent.objects.create(event_type="award.created", data={}, occurred_at=timezone.now())
+    delivery = WebhookDelivery.objects.create(
+        endpoint=_webhook_endpoint(), event=event, event_type="award.created", status="dead", attempts=8
+    )
+    return {"delivery_id": delivery.id}
+
+
+CASES |= {
+    "webhooks.services.webhook_endpoint_create": Case(
+        "webhook_endpoint.created",
+        lambda: {"url": "http://127.0.0.1:9/hooks", "event_types": ["segment.computed"]},
+    ),
+    "webhooks.services.webhook_endpoint_update": Case(
+        "webhook_endpoint.updated",
+        lambda: {"endpoint_id": _webhook_endpoint().pk, "data": {"description": "walked"}},
+    ),
+    "webhooks.services.webhook_endpoint_delete": Case(
+        "webhook_endpoint.deleted", lambda: {"endpoint_id": _webhook_endpoint().pk}
+    ),
+    "webhooks.services.webhook_endpoint_rotate_secret": Case(
+        "webhook_endpoint.secret_rotated", lambda: {"endpoint_id": _webhook_endpoint().pk}
+    ),
+    "webhooks.services.webhook_endpoint_test": Case(
+        "webhook_endpoint.tested", lambda: {"endpoint_id": _webhook_endpoint().pk}
+    ),
+    "webhooks.services.webhook_delivery_replay": Case("webhook_delivery.replayed", _dead_webhook_delivery),
+}
+
+
 def test_the_walk_finds_a_service_that_takes_an_actor():
     module = types.ModuleType("somewhere.services")
 

@@ -29,6 +29,7 @@ DEFAULT_NAMES_A = {
     "Dead letters (brand_a)",
     "Dispatch backlog age (brand_a)",
     "Partner failure rate (brand_a)",
+    "Webhook endpoints disabled (brand_a)",
 }
 
 
@@ -58,7 +59,7 @@ def test_defaults_are_idempotent_and_keep_what_an_operator_tuned(brands, db):
     AlarmRule.objects.filter(name="Dead letters (brand_a)").update(threshold=25, is_enabled=False)
     again = alarm_rules_ensure_defaults(brand=brand)
     assert {rule.name for rule in again} == DEFAULT_NAMES_A
-    assert AlarmRule.objects.filter(brand=brand).count() == 3
+    assert AlarmRule.objects.filter(brand=brand).count() == len(DEFAULT_RULES)
     tuned = AlarmRule.objects.get(name="Dead letters (brand_a)")
     assert (tuned.threshold, tuned.is_enabled) == (Decimal("25.00"), False)
 
@@ -76,7 +77,7 @@ def test_rerunning_brand_creation_and_the_backfill_restore_missing_defaults(bran
         "monitoring.alarms.migrations.0002_default_rules_for_existing_brands", fromlist=["add_default_rules"]
     )
     backfill.add_default_rules(apps, schema_editor=None)
-    assert AlarmRule.objects.filter(brand=brands["brand_b"]).count() == 3
+    assert AlarmRule.objects.filter(brand=brands["brand_b"]).count() == len(DEFAULT_RULES)
     assert not AlarmRule.objects.filter(brand__schema_name="public").exists()
 
 

@@ -21,6 +21,7 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, connection
+from django.utils import timezone
 from hypothesis import HealthCheck, given
 from schemathesis import checks as st_checks
 from schemathesis.core.errors import UnsupportedSchema
@@ -55,6 +56,16 @@ def test_fuzz_every_operation_with_both_roles(brand_a, wsgi_app, reliability):
 
     campaign = CampaignFactory(status="active")  # something real for ids to hit now and then
     ItemRuleFactory(campaign=campaign)
+    # A webhook endpoint with a dead delivery: ids to hit now and then (its URL refuses connections at once).
+    from outbox.models import DomainEvent
+    from webhooks.models import WebhookDelivery
+    from webhooks.services import webhook_endpoint_create
+
+    endpoint = webhook_endpoint_create(
+        actor="system", url="http://127.0.0.1:9/hooks", event_types=["award.created"]
+    ).endpoint
+    event = DomainEvent.objects.create(event_type="award.created", data={}, occurred_at=timezone.now())
+    WebhookDelivery.objects.create(endpoint=endpoint, event=event, event_type="award.created", status="dead")
     keys = {role: api_key_create(name=f"fuzz {role}", role=role)[1] for role in ("crm", "ingest")}
     connection.set_schema_to_public()
 

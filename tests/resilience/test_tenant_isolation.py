@@ -16,6 +16,7 @@ import re
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
@@ -25,9 +26,11 @@ from awards.models import Award
 from campaigns.models import Campaign
 from customers.models import Customer, CustomerStats, Segment, SegmentMember
 from notifications.models import DeviceToken, Notification
+from outbox.models import DomainEvent
 from tests.campaigns.factories import CampaignFactory, ItemRuleFactory
 from tests.dispatches.factories import make_dispatch
-from tests.partners.factories import PartnerFactory
+from tests.partners.factories import PartnerFactory, make_whsec
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 HOSTS = {"brand_a": "brand-a.localhost", "brand_b": "brand-b.localhost"}
 ROLES = ("crm", "ingest", "none", "other_brand_key")
@@ -81,6 +84,13 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
         CustomerStats.objects.create(customer=customer)
         segment = Segment.objects.create(name=f"Segment {tag}", kind="static")
         SegmentMember.objects.create(segment=segment, customer=customer)
+        endpoint = WebhookEndpoint.objects.create(
+            url=f"https://hooks.example/{tag}", event_types=["award.created"], secret=make_whsec()
+        )
+        event = DomainEvent.objects.create(
+            event_type="award.created", data={"tag": tag}, occurred_at=timezone.now()
+        )
+        delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event, event_type="award.created")
         _, crm_key = api_key_create(name=f"crm {tag}", role="crm")
         values = {
             "campaign_id": str(campaign.pk),
@@ -92,6 +102,8 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             "notification_id": str(notification.pk),
             "token": f"device-{tag}",
             "segment_id": str(segment.pk),
+            "endpoint_id": str(endpoint.pk),
+            "delivery_id": str(delivery.pk),
         }
         markers = [
             f"Campaign {tag}",
@@ -105,6 +117,9 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             str(dispatch.pk),
             str(notification.pk),
             partner.secret,
+            endpoint.url,
+            endpoint.secret,
+            str(delivery.pk),
             crm_key,
         ]
     return {"values": values, "markers": markers, "crm_key": crm_key}

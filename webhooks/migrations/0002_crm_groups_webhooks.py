@@ -1,0 +1,45 @@
+"""The CRM groups and outgoing webhooks: editors manage endpoints and replay deliveries; both see them."""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+EDITOR = "CRM editor"
+VIEWER = "CRM viewer"
+VIEW = [
+    ("webhooks", "view_webhookendpoint"),
+    ("webhooks", "view_webhookdelivery"),
+    ("webhooks", "view_webhookattempt"),
+]
+EDIT = [
+    ("webhooks", "add_webhookendpoint"),
+    ("webhooks", "change_webhookendpoint"),
+    ("webhooks", "delete_webhookendpoint"),
+    ("webhooks", "replay_webhookdelivery"),
+]
+
+
+def grant(apps, schema_editor):
+    app_config = apps.get_app_config("webhooks")
+    app_config.models_module = True
+    create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, wanted in ((EDITOR, VIEW + EDIT), (VIEWER, VIEW)):
+        group, _ = Group.objects.get_or_create(name=name)
+        for app_label, codename in wanted:
+            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+
+
+def revoke(apps, schema_editor):
+    Permission = apps.get_model("auth", "Permission")
+    for group in apps.get_model("auth", "Group").objects.filter(name__in=[EDITOR, VIEWER]):
+        group.permissions.remove(*Permission.objects.filter(content_type__app_label="webhooks"))
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("webhooks", "0001_initial"),
+        ("campaigns", "0003_crm_groups_view_audit_events"),
+    ]
+
+    operations = [migrations.RunPython(grant, revoke)]
