@@ -70,7 +70,7 @@ def next_work_due_at(now: datetime) -> datetime:
     """When this brand's maintenance tick must next run (a few indexed queries of its own schema)."""
     from campaigns.models import Campaign
     from dispatches.models import Dispatch
-    from notifications.models import Notification
+    from notifications.models import Message, Notification
     from outbox.models import OutboxMessage
     from purchases.models import Purchase
 
@@ -84,6 +84,7 @@ def next_work_due_at(now: datetime) -> datetime:
     for model, statuses in (
         (Dispatch, [Dispatch.Status.PENDING, Dispatch.Status.RETRYING]),
         (Notification, ["queued", "sending", "failed", "deferred"]),
+        (Message, ["queued", "sending", "failed", "deferred"]),  # SPEC §14: deferred until their window
     ):
         unsettled = model.objects.filter(status__in=statuses)
         if unsettled.filter(next_attempt_at__isnull=True).exists():
