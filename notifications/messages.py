@@ -546,6 +546,19 @@ def unsubscribe(*, token: str) -> Preference:
     )
 
 
+@transaction.atomic
+def inbox_mark_read(*, message_id: str | uuid.UUID, now: datetime | None = None) -> Message:
+    message = Message.objects.filter(
+        pk=message_id, channel=Channel.IN_APP, status__in=["sent", "delivered"]
+    ).first()
+    if message is None:
+        raise NotFoundError("No such inbox message.")
+    if message.read_at is None:
+        Message.objects.filter(pk=message.pk, read_at__isnull=True).update(read_at=now or timezone.now())
+        message.refresh_from_db()
+    return message
+
+
 # ---------------------------------------------------------------- ESP tracking (anymail)
 
 

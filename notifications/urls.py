@@ -1,8 +1,17 @@
-"""URLs of the customers' notifications (included in config/urls_tenant.py's api_v1)."""
+"""URLs of the customers' notifications and messages (included in config/urls_tenant.py's api_v1)."""
 
 from django.urls import path
 
-from notifications.api import DeviceTokenDetailApi, DeviceTokensApi, NotificationReplayApi
+from notifications.api import (
+    CustomerInboxApi,
+    CustomerPreferencesApi,
+    DeviceTokenDetailApi,
+    DeviceTokensApi,
+    InboxReadApi,
+    NotificationReplayApi,
+    SuppressionDetailApi,
+    SuppressionsApi,
+)
 
 urlpatterns = [
     path(
@@ -18,4 +27,13 @@ urlpatterns = [
         NotificationReplayApi.as_view(),
         name="notification-replay",
     ),
+    path(
+        "customers/<str:customer_id>/preferences/",
+        CustomerPreferencesApi.as_view(),
+        name="customer-preferences",
+    ),
+    path("customers/<str:customer_id>/inbox/", CustomerInboxApi.as_view(), name="customer-inbox"),
+    path("inbox/<uuid:message_id>/read/", InboxReadApi.as_view(), name="inbox-read"),
+    path("suppressions/", SuppressionsApi.as_view(), name="suppressions"),
+    path("suppressions/<int:suppression_id>/", SuppressionDetailApi.as_view(), name="suppression-detail"),
 ]

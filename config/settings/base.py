@@ -345,7 +345,9 @@ NOTIFICATION_URL_ALLOW_PRIVATE = env.bool("NOTIFICATION_URL_ALLOW_PRIVATE", defa
 # --- Messages on every channel (SPEC §14, notifications/, docs/adr/0021-messages.md)
 # Customers' email: Django's mail API; SMTP by default, any django-anymail ESP backend by setting
 # (e.g. anymail.backends.postmark.EmailBackend with ANYMAIL = {"POSTMARK_SERVER_TOKEN": …}).
-MESSAGE_EMAIL_BACKEND = env.str("MESSAGE_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+MESSAGE_EMAIL_BACKEND = env.str(
+    "MESSAGE_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend"
+)
 MESSAGE_FROM_EMAIL = env.str("MESSAGE_FROM_EMAIL", default="messages@localhost")
 ANYMAIL = {"WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="")}
 # The brand host's scheme in unsubscribe and tracking links.

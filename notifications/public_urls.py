@@ -1,0 +1,11 @@
+"""Public pages of a brand's host without an API key: the signed unsubscribe page, ESP webhooks."""
+
+from django.urls import include, path
+
+from notifications.views import unsubscribe_page
+
+urlpatterns = [
+    path("unsubscribe/<str:token>/", unsubscribe_page, name="unsubscribe"),
+    # anymail's tracking webhooks (/anymail/<esp>/tracking/), authenticated by ANYMAIL WEBHOOK_SECRET.
+    path("anymail/", include("anymail.urls")),
+]
