@@ -24,7 +24,7 @@ from accounts.services import api_key_create
 from awards.models import Award
 from campaigns.models import Campaign
 from customers.models import Customer, CustomerStats, Segment, SegmentMember
-from notifications.models import DeviceToken, Notification
+from notifications.models import DeviceToken, Message, Notification, Preference, Suppression
 from tests.campaigns.factories import CampaignFactory, ItemRuleFactory
 from tests.dispatches.factories import make_dispatch
 from tests.partners.factories import PartnerFactory
@@ -81,6 +81,15 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
         CustomerStats.objects.create(customer=customer)
         segment = Segment.objects.create(name=f"Segment {tag}", kind="static")
         SegmentMember.objects.create(segment=segment, customer=customer)
+        # Messages (SPEC §14): an inbox message, a suppression (an explicit id per brand, so the other
+        # brand's id never names the target's own row), a preference.
+        inbox = Message.objects.create(
+            customer_id=f"customer-{tag}", channel="in_app", status="delivered", subject=f"Inbox {tag}"
+        )
+        suppression = Suppression.objects.create(
+            id=900_001 if "x9q" in tag else 900_002, channel="email", address=f"suppressed-{tag}@example.test"
+        )
+        Preference.objects.create(customer_id=f"customer-{tag}", channel="email", topic=f"topic-{tag}", opted_in=True)
         _, crm_key = api_key_create(name=f"crm {tag}", role="crm")
         values = {
             "campaign_id": str(campaign.pk),
@@ -92,6 +101,8 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             "notification_id": str(notification.pk),
             "token": f"device-{tag}",
             "segment_id": str(segment.pk),
+            "message_id": str(inbox.pk),
+            "suppression_id": str(suppression.pk),
         }
         markers = [
             f"Campaign {tag}",
@@ -101,6 +112,9 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             f"VOUCHER-{tag}",
             f"award-{tag}",
             f"Segment {tag}",
+            f"Inbox {tag}",
+            f"suppressed-{tag}@example.test",
+            f"topic-{tag}",
             f"{tag}@example.test",
             str(dispatch.pk),
             str(notification.pk),
