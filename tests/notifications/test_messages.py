@@ -311,3 +311,13 @@ def test_twenty_concurrent_sends_under_a_cap_of_one_send_exactly_one(race_setup,
         }
 
     assert in_committed_connection(outcome, schema="brand_a") == {"sent": 1, "held": 19, "all": 20}
+
+
+def test_the_award_push_is_transactional_it_ignores_opt_outs_but_not_suppressions(make_award, brand_a):
+    Preference.objects.create(customer_id="cust-1", channel="push", topic="", opted_in=False)
+    FrequencyRule.objects.create(name="1 a day", channel="", max_messages=1, window_hours=24)
+    assert make_award().notification.status == "queued"
+    assert make_award().notification.status == "queued"
+    suppression_add(channel="push", address="cust-1", actor="system")
+    skipped = make_award().notification
+    assert (skipped.status, skipped.last_error) == ("skipped", "skipped: suppressed")
