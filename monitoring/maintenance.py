@@ -70,7 +70,7 @@ def next_work_due_at(now: datetime) -> datetime:
     """When this brand's maintenance tick must next run (a few indexed queries of its own schema)."""
     from campaigns.models import Campaign
     from dispatches.models import Dispatch
-    from notifications.models import Message, Notification
+    from notifications.models import CampaignMessage, Message, Notification
     from outbox.models import OutboxMessage
     from purchases.models import Purchase
 
@@ -92,6 +92,11 @@ def next_work_due_at(now: datetime) -> datetime:
         next_attempt = unsettled.aggregate(at=Min("next_attempt_at"))["at"]
         if next_attempt is not None:
             candidates.append(next_attempt)
+    broadcast_at = CampaignMessage.objects.filter(state__in=["scheduled", "sending"]).aggregate(
+        at=Min("next_batch_at")
+    )["at"]
+    if broadcast_at is not None:
+        candidates.append(broadcast_at)
     ends_at = Campaign.objects.filter(status__in=["active", "paused"]).aggregate(at=Min("ends_at"))["at"]
     if ends_at is not None:
         candidates.append(ends_at)

@@ -11,8 +11,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.actors import actor_for
+from core.exceptions import ValidationFailed
 from core.pagination import PagePagination
 from core.permissions import IsCrm, IsIngest, IsIngestOrCrm
+from notifications.broadcasts import campaign_message_preview, campaign_message_test_send
 from notifications.messages import inbox_mark_read, preferences_set, suppression_add, suppression_remove
 from notifications.models import Channel, DeviceToken, Message, Notification, Suppression
 from notifications.selectors import inbox_of, preferences_of, suppressions_list
@@ -235,3 +237,88 @@ class InboxReadApi(APIView):
     @extend_schema(request=None, responses=InboxMessageSerializer)
     def post(self, request: Request, message_id: uuid.UUID) -> Response:
         return Response(InboxMessageSerializer(inbox_mark_read(message_id=message_id)).data)
+
+
+class CampaignMessageTestSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    address = serializers.CharField(max_length=254)
+    customer_id = serializers.CharField(max_length=200, required=False, default="")
+
+
+class MessageOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "customer_id",
+            "channel",
+            "category",
+            "topic",
+            "address",
+            "subject",
+            "body_text",
+            "body_html",
+            "status",
+            "skip_reason",
+            "attempts",
+            "provider",
+            "provider_message_id",
+            "campaign_id",
+            "created_at",
+            "sent_at",
+        ]
+
+
+class PreviewSerializer(serializers.Serializer):
+    customer_id = serializers.CharField()
+    channel = serializers.CharField()
+    address = serializers.CharField(allow_blank=True)
+    subject = serializers.CharField(allow_blank=True)
+    body_text = serializers.CharField(allow_blank=True)
+    body_html = serializers.CharField(allow_blank=True)
+    status = serializers.CharField()
+    skip_reason = serializers.CharField(allow_blank=True)
+
+
+class CampaignMessageTestApi(APIView):
+    """Send the message once to a given address (a test: transactional, so no consent or cap check;
+    a suppressed address is still refused)."""
+
+    permission_classes = [IsCrm]
+
+    @extend_schema(request=CampaignMessageTestSerializer, responses={201: MessageOutputSerializer})
+    def post(self, request: Request, campaign_id: int, message_id: int) -> Response:
+        serializer = CampaignMessageTestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message = campaign_message_test_send(
+            campaign_id=campaign_id,
+            campaign_message_id=message_id,
+            actor=actor_for(request.user),
+            **serializer.validated_data,
+        )
+        return Response(MessageOutputSerializer(message).data, status=status.HTTP_201_CREATED)
+
+
+class CampaignMessagePreviewApi(APIView):
+    """Render the message for one customer: the channel the fallback picks, the texts, the gate's answer."""
+
+    permission_classes = [IsCrm]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("customer_id", str, required=True),
+            OpenApiParameter("channel", str, required=False),
+        ],
+        responses=PreviewSerializer,
+    )
+    def get(self, request: Request, campaign_id: int, message_id: int) -> Response:
+        customer_id = request.query_params.get("customer_id", "")
+        if not customer_id:
+            raise ValidationFailed({"customer_id": ["This query parameter is required."]})
+        data = campaign_message_preview(
+            campaign_id=campaign_id,
+            campaign_message_id=message_id,
+            customer_id=customer_id,
+            channel=request.query_params.get("channel", ""),
+        )
+        return Response(PreviewSerializer(data).data)

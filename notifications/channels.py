@@ -24,7 +24,7 @@ import smtplib
 import uuid
 from dataclasses import dataclass
 from email.utils import make_msgid
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -78,7 +78,7 @@ class ChannelProvider(Protocol):
 class EmailChannel:
     name = "email"
 
-    def send(self, message: OutgoingMessage) -> SendResult:
+    def send(self, message: OutgoingMessage, connection: Any = None) -> SendResult:
         domain = settings.MESSAGE_FROM_EMAIL.rpartition("@")[2] or "localhost"
         message_id_header = make_msgid(idstring=message.message_id.replace("-", ""), domain=domain)
         headers = {"Message-ID": message_id_header, "X-Message-Id": message.message_id}

@@ -279,7 +279,9 @@ def message_regate(*, message_id: str | uuid.UUID, now: datetime | None = None) 
 def transactional_push_gate(*, customer_id: str, now: datetime | None = None) -> gate.GateDecision:
     """The gate for a transactional push (the award push of §8): only suppression and address apply."""
     now = now or timezone.now()
-    request = gate.GateRequest(channel=Channel.PUSH, category=Category.TRANSACTIONAL, topic="", address=customer_id, now=now)
+    request = gate.GateRequest(
+        channel=Channel.PUSH, category=Category.TRANSACTIONAL, topic="", address=customer_id, now=now
+    )
     suppressed = Suppression.objects.filter(channel=Channel.PUSH, address=customer_id).exists()
     context = gate.GateContext(
         suppressed=suppressed, preferences={}, timezone=ZoneInfo("UTC"), quiet_hours=None, rules=(), recent=()

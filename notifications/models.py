@@ -144,6 +144,9 @@ class Message(models.Model):
     campaign = models.ForeignKey(
         "campaigns.Campaign", on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
     )
+    broadcast = models.ForeignKey(
+        "CampaignMessage", on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
     variant = models.CharField(max_length=100, blank=True, default="")
     journey_step = models.CharField(max_length=100, blank=True, default="")
     read_at = models.DateTimeField(null=True, blank=True)  # in_app inbox
@@ -335,3 +338,83 @@ class MessagingSettings(models.Model):
 
     def __str__(self) -> str:
         return "messaging settings"
+
+
+class CampaignMessage(models.Model):
+    """A broadcast (SPEC §14): a campaign's message to every member of a segment.
+
+    Each member gets it on the first channel of `channels` (in order) where they have an address
+    and have not opted out; the gate decides the rest. Sent in batches of `batch_size`, at most
+    `rate_per_second` messages a second (0: the channel's default, MESSAGE_RATE_PER_SECOND).
+    """
+
+    class State(models.TextChoices):
+        DRAFT = "draft"
+        SCHEDULED = "scheduled"
+        SENDING = "sending"
+        DONE = "done"
+        CANCELLED = "cancelled"
+
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.CASCADE, related_name="campaign_messages"
+    )
+    name = models.CharField(max_length=200)
+    category = models.CharField(max_length=13, choices=Category.choices, default=Category.MARKETING)
+    topic = models.CharField(max_length=100, blank=True, default="")
+    segment = models.ForeignKey(
+        "customers.Segment", on_delete=models.PROTECT, null=True, blank=True, related_name="campaign_messages"
+    )
+    # Fallback order: the first channel that can reach the customer. Chosen from the four channels.
+    first_channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
+    second_channel = models.CharField(max_length=10, choices=Channel.choices, blank=True, default="")
+    third_channel = models.CharField(max_length=10, choices=Channel.choices, blank=True, default="")
+    # Templates per channel (the sandbox of core/templating.py; variables: customer.*, campaign.*).
+    email_subject = models.CharField(max_length=255, blank=True, default="")
+    email_text = models.TextField(blank=True, default="")
+    email_html = models.TextField(blank=True, default="")
+    sms_text = models.TextField(blank=True, default="")
+    push_title = models.CharField(max_length=255, blank=True, default="")
+    push_body = models.TextField(blank=True, default="")
+    in_app_title = models.CharField(max_length=255, blank=True, default="")
+    in_app_body = models.TextField(blank=True, default="")
+    send_at = models.DateTimeField(null=True, blank=True)
+    defer_when_capped = models.BooleanField(default=False)
+    batch_size = models.PositiveIntegerField(default=500)
+    rate_per_second = models.PositiveIntegerField(default=0)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT)
+    # Progress: members are walked in customer primary-key order; the cursor is the last one done.
+    cursor = models.BigIntegerField(default=0)
+    recipients_done = models.PositiveIntegerField(default=0)
+    next_batch_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(batch_size__gte=1) & Q(batch_size__lte=5000),
+                name="campaign_message_batch_size_range",
+                violation_error_message="A batch holds 1 to 5,000 customers.",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["draft", "scheduled", "sending", "done", "cancelled"]),
+                name="campaign_message_state_valid",
+                violation_error_message="State is one of draft, scheduled, sending, done, cancelled.",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_batch_at"],
+                name="campaign_message_due_idx",
+                condition=Q(state__in=["scheduled", "sending"]),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.state})"
+
+    @property
+    def channels(self) -> list[str]:
+        return [c for c in (self.first_channel, self.second_channel, self.third_channel) if c]

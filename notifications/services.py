@@ -129,7 +129,9 @@ def notification_create_for_award(*, award: Any) -> Notification:
     if notification.status == Notification.Status.QUEUED:
         _enqueue_send(notification)
     elif notification.status == Notification.Status.SKIPPED:
-        logger.info("award push skipped by the deliverability gate", extra={"notification_id": str(notification.pk)})
+        logger.info(
+            "award push skipped by the deliverability gate", extra={"notification_id": str(notification.pk)}
+        )
     else:
         logger.warning(
             "notification not sent: its template does not render",

@@ -2,6 +2,7 @@
 
 from config.celery import tenant_task
 from core import task_names
+from notifications.broadcasts import broadcasts_run_due
 from notifications.messages import message_deliver, messages_enqueue_due
 from notifications.services import notification_send, notifications_enqueue_due
 
@@ -23,5 +24,6 @@ def message_send_task(message_id: str) -> str | None:
 @tenant_task(name=task_names.RETRY_DUE_NOTIFICATIONS)
 def notifications_retry_due_task() -> int:
     """Per-brand sweep (beat, via the maintenance tick): notifications and messages now due, and
-    deferred messages whose quiet hours or cap window ended (they pass the gate again)."""
-    return notifications_enqueue_due() + messages_enqueue_due()
+    deferred messages whose quiet hours or cap window ended (they pass the gate again), and the
+    next batch of each due broadcast."""
+    return notifications_enqueue_due() + messages_enqueue_due() + broadcasts_run_due()

@@ -3,6 +3,8 @@
 from django.urls import path
 
 from notifications.api import (
+    CampaignMessagePreviewApi,
+    CampaignMessageTestApi,
     CustomerInboxApi,
     CustomerPreferencesApi,
     DeviceTokenDetailApi,
@@ -34,6 +36,16 @@ urlpatterns = [
     ),
     path("customers/<str:customer_id>/inbox/", CustomerInboxApi.as_view(), name="customer-inbox"),
     path("inbox/<uuid:message_id>/read/", InboxReadApi.as_view(), name="inbox-read"),
+    path(
+        "campaigns/<int:campaign_id>/messages/<int:message_id>/test/",
+        CampaignMessageTestApi.as_view(),
+        name="campaign-message-test",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/messages/<int:message_id>/preview/",
+        CampaignMessagePreviewApi.as_view(),
+        name="campaign-message-preview",
+    ),
     path("suppressions/", SuppressionsApi.as_view(), name="suppressions"),
     path("suppressions/<int:suppression_id>/", SuppressionDetailApi.as_view(), name="suppression-detail"),
 ]

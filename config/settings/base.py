@@ -360,6 +360,13 @@ SMS_TWILIO_BASE_URL = env.str("SMS_TWILIO_BASE_URL", default="https://api.twilio
 SMS_TWILIO_ACCOUNT_SID = env.str("SMS_TWILIO_ACCOUNT_SID", default="")
 SMS_TWILIO_AUTH_TOKEN = env.str("SMS_TWILIO_AUTH_TOKEN", default="")
 MESSAGE_MAX_ATTEMPTS = env.int("MESSAGE_MAX_ATTEMPTS", default=8)
+# Broadcast pace per channel (messages a second) unless the campaign message sets its own.
+MESSAGE_RATE_PER_SECOND = {
+    "email": env.int("MESSAGE_RATE_EMAIL", default=200),
+    "sms": env.int("MESSAGE_RATE_SMS", default=50),
+    "push": env.int("MESSAGE_RATE_PUSH", default=500),
+    "in_app": env.int("MESSAGE_RATE_IN_APP", default=2000),
+}
 
 # --- Dashboards and alarms (monitoring/, docs/adr/0008-operations-dashboards-alarms.md)
 # One message per brand per period runs the frequent periodic jobs (tenants/schedules.py, in_tick).
