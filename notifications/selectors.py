@@ -50,15 +50,13 @@ def inbox_of(*, customer_id: str, unread: bool = False):
     return rows.filter(read_at__isnull=True) if unread else rows
 
 
-def message_status_counts(*, campaign_id: int) -> dict[str, int]:
-    """A campaign's messages by status and by skip reason (the broadcast's outcome)."""
+def message_status_counts(*, campaign_id: int, broadcast_id: int | None = None) -> dict[str, int]:
+    """A campaign's (or one broadcast's) messages by status and by skip reason."""
     counts: dict[str, int] = {}
-    for status, reason, n in (
-        Message.objects.filter(campaign_id=campaign_id)
-        .values_list("status", "skip_reason")
-        .annotate(n=Count("id"))
-        .order_by()
-    ):
+    rows = Message.objects.filter(campaign_id=campaign_id)
+    if broadcast_id is not None:
+        rows = rows.filter(broadcast_id=broadcast_id)
+    for status, reason, n in rows.values_list("status", "skip_reason").annotate(n=Count("id")).order_by():
         counts[status] = counts.get(status, 0) + n
         if reason:
             counts[f"{status}:{reason}"] = n

@@ -106,3 +106,24 @@ def test_preview_and_test_send_endpoints(broadcast, crm_client):
     )
     other = f"/api/v1/campaigns/{broadcast.campaign_id + 999}/messages/{broadcast.pk}"
     assert crm_client.get(f"{other}/preview/?customer_id=b-0").status_code == 404
+
+
+def test_the_campaign_admin_page_shows_progress_and_outcome(broadcast, settings):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    campaign_message_schedule(campaign_message_id=broadcast.pk, actor="system", now=NOW)
+    broadcast_send_batch(campaign_message_id=broadcast.pk, now=NOW)
+    user = get_user_model().objects.create_superuser("bc-admin", "bc@example.com", "pw-long-enough-123")
+    client = Client(HTTP_HOST="brand-a.localhost")
+    client.force_login(user)
+    page = client.get(f"/admin/campaigns/campaign/{broadcast.campaign_id}/change/").content.decode()
+    assert "Summer sale" in page and "sent 3" in page and "skipped:unsubscribed 1" in page
+    form = client.get(f"/admin/notifications/campaignmessage/{broadcast.pk}/change/")
+    assert form.status_code == 200
+    bad = client.post(
+        "/admin/notifications/campaignmessage/add/",
+        {"campaign": broadcast.campaign_id, "name": "x", "category": "marketing", "first_channel": "sms",
+         "sms_text": "{% include 'x' %}", "batch_size": 10, "rate_per_second": 0},
+    )
+    assert bad.status_code == 200 and "not allowed" in bad.content.decode()
