@@ -21,6 +21,7 @@ next batch:
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -434,8 +435,62 @@ def broadcasts_run_due(*, now: datetime | None = None) -> int:
     return done
 
 
+def _send_all(channel: str, items: list[tuple[Message, OutgoingMessage]]) -> list[Any]:
+    """Send one channel's messages; SMTP over MESSAGE_EMAIL_CONNECTIONS connections in parallel threads
+    (each waits on its server's round trips while the others work). A result or a ProviderError each."""
+    if channel != Channel.EMAIL:
+        provider = channel_provider(channel)
+        outcomes: list[Any] = []
+        for _, outgoing in items:
+            try:
+                outcomes.append(provider.send(outgoing))
+            except ProviderError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def run(chunk: list[tuple[int, OutgoingMessage]]) -> list[tuple[int, Any]]:
+        done: list[tuple[int, Any]] = []
+        email = EmailChannel()
+        conn = None
+        try:
+            for index, outgoing in chunk:
+                if conn is None:
+                    conn = get_connection(
+                        settings.MESSAGE_EMAIL_BACKEND, timeout=settings.NOTIFICATION_TIMEOUT_SECONDS
+                    )
+                    try:
+                        conn.open()
+                    except OSError as exc:
+                        done.append((index, ProviderError(f"SMTP: {exc}", retryable=True)))
+                        conn = None
+                        continue
+                try:
+                    done.append((index, email.send(outgoing, connection=conn)))
+                except ProviderError as exc:
+                    done.append((index, exc))
+                    conn.close()
+                    conn = None  # a fresh connection for the next one
+        finally:
+            if conn is not None:
+                conn.close()
+        return done
+
+    indexed = [(i, outgoing) for i, (_, outgoing) in enumerate(items)]
+    workers = max(1, min(settings.MESSAGE_EMAIL_CONNECTIONS, len(indexed)))
+    chunks = [indexed[n::workers] for n in range(workers)]
+    outcomes = [None] * len(items)
+    if workers == 1:
+        pairs = run(chunks[0])
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pairs = [pair for part in pool.map(run, chunks) for pair in part]
+    for index, outcome in pairs:
+        outcomes[index] = outcome
+    return outcomes
+
+
 def messages_deliver_batch(*, message_ids: list[uuid.UUID], now: datetime | None = None) -> dict[str, int]:
-    """Claim the queued messages with one UPDATE, send them (one SMTP connection), record the outcomes."""
+    """Claim the queued messages with one UPDATE, send them (SMTP: a few reused connections), record the outcomes."""
     tally = {"sent": 0, "failed": 0, "dead": 0}
     if not message_ids:
         return tally
@@ -449,40 +504,30 @@ def messages_deliver_batch(*, message_ids: list[uuid.UUID], now: datetime | None
     )
     claimed = list(Message.objects.filter(claim_token=token))
     unsubscribe_base = public_base_url()
-    email_connection = None
-    providers: dict[str, Any] = {}
     config = messaging_settings()
-    try:
-        for message in claimed:
-            url = ""
-            if message.channel == Channel.EMAIL and message.category == Category.MARKETING:
-                url = f"{unsubscribe_base}/unsubscribe/{unsubscribe_token(customer_id=message.customer_id, channel='email')}/"
-            outgoing = OutgoingMessage(
-                message_id=str(message.pk),
-                tenant=connection.schema_name,
-                customer_id=message.customer_id,
-                channel=message.channel,
-                category=message.category,
-                address=message.address,
-                subject=message.subject,
-                body_text=message.body_text,
-                body_html=message.body_html,
-                unsubscribe_url=url,
-            )
-            try:
-                if message.channel == Channel.EMAIL:
-                    if email_connection is None:
-                        email_connection = get_connection(
-                            settings.MESSAGE_EMAIL_BACKEND, timeout=settings.NOTIFICATION_TIMEOUT_SECONDS
-                        )
-                        email_connection.open()
-                    result = EmailChannel().send(outgoing, connection=email_connection)
-                else:
-                    provider = providers.get(message.channel) or providers.setdefault(
-                        message.channel, channel_provider(message.channel)
-                    )
-                    result = provider.send(outgoing)
-            except ProviderError as exc:
+    by_channel: dict[str, list[tuple[Message, OutgoingMessage]]] = {}
+    for message in claimed:
+        url = ""
+        if message.channel == Channel.EMAIL and message.category == Category.MARKETING:
+            token_text = unsubscribe_token(customer_id=message.customer_id, channel="email")
+            url = f"{unsubscribe_base}/unsubscribe/{token_text}/"
+        outgoing = OutgoingMessage(
+            message_id=str(message.pk),
+            tenant=connection.schema_name,
+            customer_id=message.customer_id,
+            channel=message.channel,
+            category=message.category,
+            address=message.address,
+            subject=message.subject,
+            body_text=message.body_text,
+            body_html=message.body_html,
+            unsubscribe_url=url,
+        )
+        by_channel.setdefault(message.channel, []).append((message, outgoing))
+    for channel, items in by_channel.items():
+        for (message, _), outcome in zip(items, _send_all(channel, items), strict=True):
+            if isinstance(outcome, ProviderError):
+                exc = outcome
                 if exc.retryable and message.attempts < settings.MESSAGE_MAX_ATTEMPTS:
                     delay = backoff_seconds(
                         attempt_number=message.attempts,
@@ -499,42 +544,44 @@ def messages_deliver_batch(*, message_ids: list[uuid.UUID], now: datetime | None
                     message.status, message.next_attempt_at = Message.Status.DEAD, None
                     tally["dead"] += 1
                 message.last_error = exc.message
-                if message.channel == Channel.EMAIL and email_connection is not None:
-                    email_connection.close()
-                    email_connection = None
             else:
                 message.status = (
-                    Message.Status.DELIVERED if message.channel == Channel.IN_APP else Message.Status.SENT
+                    Message.Status.DELIVERED if channel == Channel.IN_APP else Message.Status.SENT
                 )
-                message.provider_message_id = result.provider_message_id[:500]
+                message.provider_message_id = outcome.provider_message_id[:500]
                 message.sent_at = timezone.now()
                 message.cost = (
                     config.cost_sms_segment * (message.segments or 1)
-                    if message.channel == Channel.SMS
-                    else getattr(config, f"cost_{message.channel}")
+                    if channel == Channel.SMS
+                    else getattr(config, f"cost_{channel}")
                 )
                 tally["sent"] += 1
-            message.claimed_until = message.claim_token = None
-    finally:
-        if email_connection is not None:
-            email_connection.close()
     with transaction.atomic():
-        # Only rows still under our token (a sweep may have taken over a row whose lease expired).
-        still_ours = set(Message.objects.filter(claim_token=token).values_list("pk", flat=True))
-        Message.objects.bulk_update(
-            [m for m in claimed if m.pk in still_ours],
-            [
-                "status",
-                "next_attempt_at",
-                "last_error",
-                "provider_message_id",
-                "sent_at",
-                "cost",
-                "claimed_until",
-                "claim_token",
-            ],
-            batch_size=1000,
-        )
+        # One UPDATE for the batch, only where our token still holds (a sweep may have taken over a
+        # row whose lease expired).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                UPDATE {Message._meta.db_table} AS m
+                SET status = v.status, next_attempt_at = v.next_attempt_at, last_error = v.last_error,
+                    provider_message_id = v.provider_message_id, sent_at = v.sent_at, cost = v.cost,
+                    claimed_until = NULL, claim_token = NULL, updated_at = now()
+                FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::timestamptz[],
+                            %s::numeric[])
+                     AS v(id, status, next_attempt_at, last_error, provider_message_id, sent_at, cost)
+                WHERE m.id = v.id AND m.claim_token = %s
+                """,  # noqa: S608 - the table name is the model's
+                [
+                    [m.pk for m in claimed],
+                    [m.status for m in claimed],
+                    [m.next_attempt_at for m in claimed],
+                    [m.last_error for m in claimed],
+                    [m.provider_message_id for m in claimed],
+                    [m.sent_at for m in claimed],
+                    [m.cost for m in claimed],
+                    token,
+                ],
+            )
         retry_at = [
             m.next_attempt_at for m in claimed if m.status == Message.Status.FAILED and m.next_attempt_at
         ]

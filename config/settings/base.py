@@ -360,6 +360,8 @@ SMS_TWILIO_BASE_URL = env.str("SMS_TWILIO_BASE_URL", default="https://api.twilio
 SMS_TWILIO_ACCOUNT_SID = env.str("SMS_TWILIO_ACCOUNT_SID", default="")
 SMS_TWILIO_AUTH_TOKEN = env.str("SMS_TWILIO_AUTH_TOKEN", default="")
 MESSAGE_MAX_ATTEMPTS = env.int("MESSAGE_MAX_ATTEMPTS", default=8)
+# A broadcast batch's email goes over this many SMTP/ESP connections at once.
+MESSAGE_EMAIL_CONNECTIONS = env.int("MESSAGE_EMAIL_CONNECTIONS", default=4)
 # Broadcast pace per channel (messages a second) unless the campaign message sets its own.
 MESSAGE_RATE_PER_SECOND = {
     "email": env.int("MESSAGE_RATE_EMAIL", default=200),
