@@ -64,6 +64,7 @@ from notifications.messages import (
 )
 from notifications.models import CampaignMessage, Category, Channel, Message, Preference, Suppression
 from notifications.providers import ProviderError
+from notifications.tracking import tracked_html
 from tenants.work_due import work_due_at
 
 # channel → ((Message field, CampaignMessage field, max length, html), …)
@@ -520,7 +521,11 @@ def messages_deliver_batch(*, message_ids: list[uuid.UUID], now: datetime | None
             address=message.address,
             subject=message.subject,
             body_text=message.body_text,
-            body_html=message.body_html,
+            body_html=tracked_html(
+                message_id=str(message.pk), html=message.body_html, base_url=unsubscribe_base
+            )
+            if message.category == Category.MARKETING
+            else message.body_html,
             unsubscribe_url=url,
         )
         by_channel.setdefault(message.channel, []).append((message, outgoing))

@@ -42,11 +42,13 @@ from notifications.models import (
     Channel,
     FrequencyRule,
     Message,
+    MessageEvent,
     MessagingSettings,
     Preference,
     Suppression,
 )
 from notifications.providers import ProviderError
+from notifications.tracking import tracked_html
 from outbox.services import outbox_enqueue
 from tenants.work_due import work_due_at
 
@@ -350,7 +352,11 @@ def _claim(message_id: str | uuid.UUID, token: uuid.UUID, now: datetime) -> Outg
             address=message.address,
             subject=message.subject,
             body_text=message.body_text,
-            body_html=message.body_html,
+            body_html=tracked_html(
+                message_id=str(message.pk), html=message.body_html, base_url=public_base_url()
+            )
+            if message.category == Category.MARKETING
+            else message.body_html,
             unsubscribe_url=unsubscribe_url(message)
             if message.category == Category.MARKETING and message.channel == Channel.EMAIL
             else "",
@@ -597,6 +603,7 @@ def tracking_event_record(
         )
     if message is None:
         return None
+    MessageEvent.objects.create(message=message, kind=event_type, occurred_at=timezone.now())
     if event_type == "delivered" and message.status == Message.Status.SENT:
         message.status = Message.Status.DELIVERED
         message.save(update_fields=["status", "updated_at"])

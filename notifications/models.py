@@ -418,3 +418,36 @@ class CampaignMessage(models.Model):
     @property
     def channels(self) -> list[str]:
         return [c for c in (self.first_channel, self.second_channel, self.third_channel) if c]
+
+
+class MessageEvent(models.Model):
+    """A delivery event of a message (SPEC §14): from the ESP's webhooks, the open pixel, a click."""
+
+    class Kind(models.TextChoices):
+        DELIVERED = "delivered"
+        OPENED = "opened"
+        CLICKED = "clicked"
+        BOUNCED = "bounced"
+        COMPLAINED = "complained"
+        UNSUBSCRIBED = "unsubscribed"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    url = models.CharField(max_length=2000, blank=True, default="")
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    kind__in=["delivered", "opened", "clicked", "bounced", "complained", "unsubscribed"]
+                ),
+                name="message_event_kind_valid",
+                violation_error_message="Kind is one of delivered, opened, clicked, bounced, complained, unsubscribed.",
+            )
+        ]
+        indexes = [models.Index(fields=["message", "kind"], name="message_event_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.message_id}"

@@ -8,13 +8,14 @@ a 404.
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from core.exceptions import NotFoundError
 from notifications.messages import unsubscribe, unsubscribe_read
+from notifications.tracking import tracking_hit
 
 LABELS = {
     "email": "emails",
@@ -38,4 +39,34 @@ def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
     response = render(request, "notifications/unsubscribe.html", context)
     response["Cache-Control"] = "no-store"
     response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+PIXEL = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,"
+    b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+
+
+@require_http_methods(["GET"])
+def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
+    """The open pixel: always the GIF (a broken image would show), the open recorded when the token is ours."""
+    try:
+        tracking_hit(token=token, kind="opened")
+    except NotFoundError:
+        pass
+    response = HttpResponse(PIXEL, content_type="image/gif")
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+@require_http_methods(["GET"])
+def click_redirect(request: HttpRequest, token: str) -> HttpResponse:
+    """A signed click: recorded, then a 302 to the URL the token carries (never one from the query)."""
+    try:
+        url = tracking_hit(token=token, kind="clicked")
+    except NotFoundError:
+        return HttpResponse("Unknown link.", status=404, content_type="text/plain")
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = "no-store, private"
     return response

@@ -123,7 +123,14 @@ def test_the_campaign_admin_page_shows_progress_and_outcome(broadcast, settings)
     assert form.status_code == 200
     bad = client.post(
         "/admin/notifications/campaignmessage/add/",
-        {"campaign": broadcast.campaign_id, "name": "x", "category": "marketing", "first_channel": "sms",
-         "sms_text": "{% include 'x' %}", "batch_size": 10, "rate_per_second": 0},
+        {
+            "campaign": broadcast.campaign_id,
+            "name": "x",
+            "category": "marketing",
+            "first_channel": "sms",
+            "sms_text": "{% include 'x' %}",
+            "batch_size": 10,
+            "rate_per_second": 0,
+        },
     )
     assert bad.status_code == 200 and "not allowed" in bad.content.decode()
