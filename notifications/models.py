@@ -188,7 +188,12 @@ class Message(models.Model):
             models.Index(
                 fields=["next_attempt_at"],
                 name="message_due_idx",
-                condition=Q(status__in=["queued", "failed", "deferred", "sending"]),
+                # ORed equalities, not `IN`: PostgreSQL's deparse of `varchar IN (…)` does not parse
+                # back to itself, and brand schemas are copies of a template (tenants/schema_template.py).
+                condition=Q(status="queued")
+                | Q(status="failed")
+                | Q(status="deferred")
+                | Q(status="sending"),
             ),
             models.Index(fields=["campaign", "status"], name="message_campaign_idx"),
         ]
@@ -408,7 +413,7 @@ class CampaignMessage(models.Model):
             models.Index(
                 fields=["next_batch_at"],
                 name="campaign_message_due_idx",
-                condition=Q(state__in=["scheduled", "sending"]),
+                condition=Q(state="scheduled") | Q(state="sending"),  # not IN: see message_due_idx
             )
         ]
 

@@ -89,7 +89,9 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
         suppression = Suppression.objects.create(
             id=900_001 if "x9q" in tag else 900_002, channel="email", address=f"suppressed-{tag}@example.test"
         )
-        Preference.objects.create(customer_id=f"customer-{tag}", channel="email", topic=f"topic-{tag}", opted_in=True)
+        Preference.objects.create(
+            customer_id=f"customer-{tag}", channel="email", topic=f"topic-{tag}", opted_in=True
+        )
         _, crm_key = api_key_create(name=f"crm {tag}", role="crm")
         values = {
             "campaign_id": str(campaign.pk),
