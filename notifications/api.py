@@ -14,7 +14,11 @@ from core.actors import actor_for
 from core.exceptions import ValidationFailed
 from core.pagination import PagePagination
 from core.permissions import IsCrm, IsIngest, IsIngestOrCrm
-from notifications.broadcasts import campaign_message_preview, campaign_message_test_send
+from notifications.broadcasts import (
+    campaign_message_get,
+    campaign_message_preview,
+    campaign_message_test_send,
+)
 from notifications.messages import inbox_mark_read, preferences_set, suppression_add, suppression_remove
 from notifications.models import Channel, DeviceToken, Message, Notification, Suppression
 from notifications.selectors import inbox_of, preferences_of, suppressions_list
@@ -287,12 +291,13 @@ class CampaignMessageTestApi(APIView):
     permission_classes = [IsCrm]
 
     @extend_schema(request=CampaignMessageTestSerializer, responses={201: MessageOutputSerializer})
-    def post(self, request: Request, campaign_id: int, message_id: int) -> Response:
+    def post(self, request: Request, campaign_id: int, mid: int) -> Response:
+        campaign_message_get(campaign_id, mid)  # 404 before the body is read
         serializer = CampaignMessageTestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         message = campaign_message_test_send(
             campaign_id=campaign_id,
-            campaign_message_id=message_id,
+            campaign_message_id=mid,
             actor=actor_for(request.user),
             **serializer.validated_data,
         )
@@ -311,13 +316,14 @@ class CampaignMessagePreviewApi(APIView):
         ],
         responses=PreviewSerializer,
     )
-    def get(self, request: Request, campaign_id: int, message_id: int) -> Response:
+    def get(self, request: Request, campaign_id: int, mid: int) -> Response:
+        campaign_message_get(campaign_id, mid)  # 404 before the query is read
         customer_id = request.query_params.get("customer_id", "")
         if not customer_id:
             raise ValidationFailed({"customer_id": ["This query parameter is required."]})
         data = campaign_message_preview(
             campaign_id=campaign_id,
-            campaign_message_id=message_id,
+            campaign_message_id=mid,
             customer_id=customer_id,
             channel=request.query_params.get("channel", ""),
         )

@@ -162,7 +162,8 @@ def preview(
     }
 
 
-def _campaign_message(campaign_id: int, campaign_message_id: int) -> CampaignMessage:
+def campaign_message_get(campaign_id: int, campaign_message_id: int) -> CampaignMessage:
+    """The campaign's message, or 404 (checked before the request's body: another brand's ids are 404)."""
     cm = (
         CampaignMessage.objects.select_related("campaign")
         .filter(pk=campaign_message_id, campaign_id=campaign_id)
@@ -177,7 +178,7 @@ def campaign_message_preview(
     *, campaign_id: int, campaign_message_id: int, customer_id: str, channel: str = ""
 ) -> dict[str, Any]:
     return preview(
-        cm=_campaign_message(campaign_id, campaign_message_id), customer_id=customer_id, channel=channel
+        cm=campaign_message_get(campaign_id, campaign_message_id), customer_id=customer_id, channel=channel
     )
 
 
@@ -191,7 +192,7 @@ def campaign_message_test_send(
     actor: str,
 ) -> Message:
     """One test message to `address`, rendered for `customer_id` (or a sample customer)."""
-    cm = _campaign_message(campaign_id, campaign_message_id)
+    cm = campaign_message_get(campaign_id, campaign_message_id)
     if channel not in cm.channels:
         raise ValidationFailed({"channel": [f"This message is not sent on {channel!r}."]})
     customer = None

@@ -37,12 +37,12 @@ urlpatterns = [
     path("customers/<str:customer_id>/inbox/", CustomerInboxApi.as_view(), name="customer-inbox"),
     path("inbox/<uuid:message_id>/read/", InboxReadApi.as_view(), name="inbox-read"),
     path(
-        "campaigns/<int:campaign_id>/messages/<int:message_id>/test/",
+        "campaigns/<int:campaign_id>/messages/<int:mid>/test/",
         CampaignMessageTestApi.as_view(),
         name="campaign-message-test",
     ),
     path(
-        "campaigns/<int:campaign_id>/messages/<int:message_id>/preview/",
+        "campaigns/<int:campaign_id>/messages/<int:mid>/preview/",
         CampaignMessagePreviewApi.as_view(),
         name="campaign-message-preview",
     ),

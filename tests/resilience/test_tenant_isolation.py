@@ -24,7 +24,14 @@ from accounts.services import api_key_create
 from awards.models import Award
 from campaigns.models import Campaign
 from customers.models import Customer, CustomerStats, Segment, SegmentMember
-from notifications.models import DeviceToken, Message, Notification, Preference, Suppression
+from notifications.models import (
+    CampaignMessage,
+    DeviceToken,
+    Message,
+    Notification,
+    Preference,
+    Suppression,
+)
 from tests.campaigns.factories import CampaignFactory, ItemRuleFactory
 from tests.dispatches.factories import make_dispatch
 from tests.partners.factories import PartnerFactory
@@ -89,6 +96,9 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
         suppression = Suppression.objects.create(
             id=900_001 if "x9q" in tag else 900_002, channel="email", address=f"suppressed-{tag}@example.test"
         )
+        broadcast = CampaignMessage.objects.create(
+            campaign=campaign, name=f"Broadcast {tag}", first_channel="in_app", in_app_body=f"Body {tag}"
+        )
         Preference.objects.create(
             customer_id=f"customer-{tag}", channel="email", topic=f"topic-{tag}", opted_in=True
         )
@@ -105,6 +115,7 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             "segment_id": str(segment.pk),
             "message_id": str(inbox.pk),
             "suppression_id": str(suppression.pk),
+            "mid": str(broadcast.pk),
         }
         markers = [
             f"Campaign {tag}",
@@ -115,6 +126,7 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             f"award-{tag}",
             f"Segment {tag}",
             f"Inbox {tag}",
+            f"Body {tag}",
             f"suppressed-{tag}@example.test",
             f"topic-{tag}",
             f"{tag}@example.test",
