@@ -6,6 +6,7 @@ import uuid
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -150,17 +151,18 @@ class SuppressionSerializer(serializers.ModelSerializer):
         validators: list = []  # the service answers a duplicate with the existing row
 
 
-class SuppressionsApi(APIView):
+class SuppressionsApi(GenericAPIView):
     """The suppression list: nothing is sent to these addresses, not even transactional messages."""
 
     permission_classes = [IsCrm]
+    serializer_class = SuppressionSerializer
+    pagination_class = PagePagination
+    queryset = Suppression.objects.none()  # for the schema
 
     @extend_schema(
         parameters=[
             OpenApiParameter("channel", str, required=False),
             OpenApiParameter("address", str, required=False),
-            OpenApiParameter("page", int, required=False),
-            OpenApiParameter("page_size", int, required=False),
         ],
         responses=SuppressionSerializer(many=True),
     )
@@ -168,9 +170,8 @@ class SuppressionsApi(APIView):
         rows = suppressions_list(
             channel=request.query_params.get("channel", ""), address=request.query_params.get("address", "")
         )
-        paginator = PagePagination()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(SuppressionSerializer(page, many=True).data)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(SuppressionSerializer(page, many=True).data)
 
     @extend_schema(
         request=SuppressionSerializer, responses={201: SuppressionSerializer, 200: SuppressionSerializer}
@@ -213,16 +214,17 @@ class InboxMessageSerializer(serializers.ModelSerializer):
         ]
 
 
-class CustomerInboxApi(APIView):
+class CustomerInboxApi(GenericAPIView):
     """The customer's in-app inbox, newest first (`?unread=true` for the unread ones)."""
 
     permission_classes = [IsIngest]
+    serializer_class = InboxMessageSerializer
+    pagination_class = PagePagination
+    queryset = Message.objects.none()  # for the schema
 
     @extend_schema(
         parameters=[
             OpenApiParameter("unread", bool, required=False),
-            OpenApiParameter("page", int, required=False),
-            OpenApiParameter("page_size", int, required=False),
         ],
         responses=InboxMessageSerializer(many=True),
     )
@@ -230,9 +232,8 @@ class CustomerInboxApi(APIView):
         rows = inbox_of(
             customer_id=customer_id, unread=request.query_params.get("unread", "").lower() == "true"
         )
-        paginator = PagePagination()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(InboxMessageSerializer(page, many=True).data)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(InboxMessageSerializer(page, many=True).data)
 
 
 class InboxReadApi(APIView):
