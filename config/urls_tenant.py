@@ -23,6 +23,7 @@ api_v1 = [
 urlpatterns = [
     path("admin/", brand_site.urls),
     path("api/v1/", include(api_v1)),
+    path("", include("notifications.public_urls")),  # unsubscribe page, ESP webhooks (SPEC §14)
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

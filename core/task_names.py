@@ -22,6 +22,7 @@ SEND_DUE_DISPATCHES = "partners.send_due_dispatches"
 # notifications
 SEND_NOTIFICATION = "notifications.send"
 RETRY_DUE_NOTIFICATIONS = "notifications.retry_due"
+SEND_MESSAGE = "notifications.send_message"
 # outbox
 RELAY_OUTBOX = "outbox.relay"
 DRAIN_LANE = "outbox.drain_lane"

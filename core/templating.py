@@ -230,7 +230,9 @@ def _variables(expression: FilterExpression) -> list[Variable]:
     return [variable for variable in found if variable.lookups is not None]
 
 
-def _unknown_variables(nodes: Any, local_names: frozenset[str] = frozenset()) -> list[str]:
+def _unknown_variables(
+    nodes: Any, local_names: frozenset[str] = frozenset(), known: frozenset[str] | None = None
+) -> list[str]:
     """Dotted names used in the template that neither TEMPLATE_VARIABLES nor a `with` defines."""
     unknown: list[str] = []
     # `{% now "Y" as year %}` defines `year` for what follows it.
@@ -242,15 +244,15 @@ def _unknown_variables(nodes: Any, local_names: frozenset[str] = frozenset()) ->
         for expression in expressions:
             for variable in _variables(expression):
                 name = ".".join(variable.lookups)
-                if variable.lookups[0] not in local_names and name not in _KNOWN_PATHS:
+                if variable.lookups[0] not in local_names and name not in (known or _KNOWN_PATHS):
                     unknown.append(name)
         inner = local_names
         if isinstance(node, WithNode):
             inner = local_names | frozenset(node.extra_context)
         for attribute in getattr(node, "child_nodelists", ()):
-            unknown += _unknown_variables(getattr(node, attribute, None) or [], inner)
+            unknown += _unknown_variables(getattr(node, attribute, None) or [], inner, known)
         for _condition, nodelist in getattr(node, "conditions_nodelists", ()):
-            unknown += _unknown_variables(nodelist, inner)
+            unknown += _unknown_variables(nodelist, inner, known)
     return list(dict.fromkeys(unknown))
 
 
@@ -344,3 +346,63 @@ def render_notification(
             raise NotificationRenderError(f"{field}: {type(exc).__name__}: {exc}") from exc
         rendered.append(text.strip()[: MAX_RENDERED_LENGTH[field]])
     return rendered[0], rendered[1]
+
+
+# --- Message templates of broadcasts (SPEC §14): the same sandbox, a customer's context ---------------
+
+MESSAGE_TEMPLATE_VARIABLES: dict[str, tuple[str, str]] = {
+    "customer.customer_id": ("The customer's id in the brand's systems", "cust-1042"),
+    "customer.email": ("The customer's email address", "ann@example.com"),
+    "customer.locale": ("The customer's locale (BCP 47)", "de-DE"),
+    "customer.country": ("The customer's country (ISO 3166-1)", "DE"),
+    "campaign.id": ("The campaign's number", "1"),
+    "campaign.name": ("The campaign's name", "Christmas 2026"),
+    "unsubscribe_url": (
+        "The customer's signed unsubscribe link (marketing email)",
+        "https://…/unsubscribe/…/",
+    ),
+}
+_MESSAGE_KNOWN_PATHS = frozenset(
+    ".".join(path.split(".")[: depth + 1])
+    for path in MESSAGE_TEMPLATE_VARIABLES
+    for depth in range(len(path.split(".")))
+)
+MAX_MESSAGE_TEMPLATE_LENGTH = 100_000  # an HTML email
+
+
+def message_template_errors(field: str, source: str) -> list[str]:
+    """Why a broadcast's template cannot be saved (empty list: it can)."""
+    if not isinstance(source, str):
+        return [f"{field}: must be a string."]
+    if len(source) > MAX_MESSAGE_TEMPLATE_LENGTH:
+        return [f"{field}: at most {MAX_MESSAGE_TEMPLATE_LENGTH} characters."]
+    forbidden = _forbidden_tags(source)
+    if forbidden:
+        return [f"{field}: the tag '{word}' is not allowed in message templates." for word in forbidden]
+    try:
+        unknown = _unknown_variables(SANDBOX_ENGINE.from_string(source).nodelist, known=_MESSAGE_KNOWN_PATHS)
+    except TemplateSyntaxError as exc:
+        return [f"{field}: {exc}"]
+    if unknown:
+        names = ", ".join("{{ " + name + " }}" for name in unknown)
+        return [
+            f"{field}: {names} not a variable; the variables are {', '.join(MESSAGE_TEMPLATE_VARIABLES)}."
+        ]
+    return []
+
+
+def compile_message_template(source: str) -> Any:
+    if message_template_errors("template", source):
+        raise NotificationRenderError("not a valid message template")
+    return SANDBOX_ENGINE.from_string(source)
+
+
+def render_message_template(
+    template: Any, context: Mapping[str, Any], *, html: bool = False, limit: int
+) -> str:
+    """Render a compiled message template; HTML autoescapes the variables, text does not."""
+    try:
+        text = template.render(Context(_plain(dict(context)), autoescape=html))
+    except Exception as exc:  # a template error must never escape as a crash of the caller
+        raise NotificationRenderError(f"{type(exc).__name__}: {exc}") from exc
+    return text.strip()[:limit]

@@ -70,7 +70,7 @@ def next_work_due_at(now: datetime) -> datetime:
     """When this brand's maintenance tick must next run (a few indexed queries of its own schema)."""
     from campaigns.models import Campaign
     from dispatches.models import Dispatch
-    from notifications.models import Notification
+    from notifications.models import CampaignMessage, Message, Notification
     from outbox.models import DomainEvent, OutboxMessage
     from purchases.models import Purchase
     from webhooks.models import WebhookDelivery
@@ -87,6 +87,7 @@ def next_work_due_at(now: datetime) -> datetime:
         (Dispatch, [Dispatch.Status.PENDING, Dispatch.Status.RETRYING]),
         (Notification, ["queued", "sending", "failed", "deferred"]),
         (WebhookDelivery, ["queued", "sending", "failed"]),
+        (Message, ["queued", "sending", "failed", "deferred"]),  # SPEC §14: deferred until their window
     ):
         unsettled = model.objects.filter(status__in=statuses)
         if unsettled.filter(next_attempt_at__isnull=True).exists():
@@ -94,6 +95,11 @@ def next_work_due_at(now: datetime) -> datetime:
         next_attempt = unsettled.aggregate(at=Min("next_attempt_at"))["at"]
         if next_attempt is not None:
             candidates.append(next_attempt)
+    broadcast_at = CampaignMessage.objects.filter(state__in=["scheduled", "sending"]).aggregate(
+        at=Min("next_batch_at")
+    )["at"]
+    if broadcast_at is not None:
+        candidates.append(broadcast_at)
     ends_at = Campaign.objects.filter(status__in=["active", "paused"]).aggregate(at=Min("ends_at"))["at"]
     if ends_at is not None:
         candidates.append(ends_at)

@@ -11,3 +11,7 @@ class NotificationsConfig(AppConfig):
         from notifications.services import notification_create_for_award
 
         on_award_received(notification_create_for_award)
+
+        from notifications.signals import connect
+
+        connect()

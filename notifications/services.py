@@ -46,6 +46,7 @@ from core.audit import audit_record, changes_between, values_of
 from core.delivery import backoff_seconds, excerpt
 from core.exceptions import ConflictError, NotFoundError, validate_model
 from core.templating import NotificationRenderError, render_notification
+from notifications.messages import transactional_push_gate
 from notifications.models import DeviceToken, Notification
 from notifications.providers import ProviderError, PushMessage, SendResult, get_provider
 from outbox.services import outbox_enqueue
@@ -117,9 +118,20 @@ def notification_create_for_award(*, award: Any) -> Notification:
         status=Notification.Status.QUEUED,
     )
     _render(notification, award)
+    if notification.status == Notification.Status.QUEUED:
+        # SPEC §14: the award push is a transactional message through the same gate: no consent or
+        # cap check, but never to a suppressed customer (push suppressions are keyed by customer id).
+        decision = transactional_push_gate(customer_id=award.customer_id)
+        if decision.status != Notification.Status.QUEUED:
+            notification.status = decision.status
+            notification.last_error = f"skipped: {decision.reason}"
     notification.save()
     if notification.status == Notification.Status.QUEUED:
         _enqueue_send(notification)
+    elif notification.status == Notification.Status.SKIPPED:
+        logger.info(
+            "award push skipped by the deliverability gate", extra={"notification_id": str(notification.pk)}
+        )
     else:
         logger.warning(
             "notification not sent: its template does not render",

@@ -62,6 +62,7 @@ SHARED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "anymail",  # ESP tracking webhooks → notifications suppressions (SPEC §14)
     "monitoring.alarms",  # alarm rules and alarms of the platform (ADR 0008)
 ]
 TENANT_APPS = [
@@ -368,6 +369,33 @@ WEBHOOK_SEND_CONCURRENCY = env.int("WEBHOOK_SEND_CONCURRENCY", default=16)
 WEBHOOK_URL_ALLOW_PRIVATE = env.bool("WEBHOOK_URL_ALLOW_PRIVATE", default=PARTNER_URL_ALLOW_PRIVATE)
 # Settled deliveries (sent, dead) and their events are kept this long, then purged (hourly).
 WEBHOOK_HISTORY_DAYS = env.int("WEBHOOK_HISTORY_DAYS", default=30)
+# --- Messages on every channel (SPEC §14, notifications/, docs/adr/0021-messages.md)
+# Customers' email: Django's mail API; SMTP by default, any django-anymail ESP backend by setting
+# (e.g. anymail.backends.postmark.EmailBackend with ANYMAIL = {"POSTMARK_SERVER_TOKEN": …}).
+MESSAGE_EMAIL_BACKEND = env.str(
+    "MESSAGE_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend"
+)
+MESSAGE_FROM_EMAIL = env.str("MESSAGE_FROM_EMAIL", default="messages@localhost")
+ANYMAIL = {"WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="")}
+# The brand host's scheme in unsubscribe and tracking links.
+MESSAGE_PUBLIC_SCHEME = env.str("MESSAGE_PUBLIC_SCHEME", default="https")
+SMS_PROVIDER = env.str("SMS_PROVIDER", default="console")  # console | webhook | twilio
+SMS_FROM = env.str("SMS_FROM", default="")
+SMS_WEBHOOK_URL = env.str("SMS_WEBHOOK_URL", default="")
+SMS_WEBHOOK_SECRET = env.str("SMS_WEBHOOK_SECRET", default="")
+SMS_TWILIO_BASE_URL = env.str("SMS_TWILIO_BASE_URL", default="https://api.twilio.com")
+SMS_TWILIO_ACCOUNT_SID = env.str("SMS_TWILIO_ACCOUNT_SID", default="")
+SMS_TWILIO_AUTH_TOKEN = env.str("SMS_TWILIO_AUTH_TOKEN", default="")
+MESSAGE_MAX_ATTEMPTS = env.int("MESSAGE_MAX_ATTEMPTS", default=8)
+# A broadcast batch's email goes over this many SMTP/ESP connections at once.
+MESSAGE_EMAIL_CONNECTIONS = env.int("MESSAGE_EMAIL_CONNECTIONS", default=4)
+# Broadcast pace per channel (messages a second) unless the campaign message sets its own.
+MESSAGE_RATE_PER_SECOND = {
+    "email": env.int("MESSAGE_RATE_EMAIL", default=200),
+    "sms": env.int("MESSAGE_RATE_SMS", default=50),
+    "push": env.int("MESSAGE_RATE_PUSH", default=500),
+    "in_app": env.int("MESSAGE_RATE_IN_APP", default=2000),
+}
 
 # --- Dashboards and alarms (monitoring/, docs/adr/0008-operations-dashboards-alarms.md)
 # One message per brand per period runs the frequent periodic jobs (tenants/schedules.py, in_tick).

@@ -25,7 +25,14 @@ from accounts.services import api_key_create
 from awards.models import Award
 from campaigns.models import Campaign
 from customers.models import Customer, CustomerStats, Segment, SegmentMember
-from notifications.models import DeviceToken, Notification
+from notifications.models import (
+    CampaignMessage,
+    DeviceToken,
+    Message,
+    Notification,
+    Preference,
+    Suppression,
+)
 from outbox.models import DomainEvent
 from tests.campaigns.factories import CampaignFactory, ItemRuleFactory
 from tests.dispatches.factories import make_dispatch
@@ -91,6 +98,20 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             event_type="award.created", data={"tag": tag}, occurred_at=timezone.now()
         )
         delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event, event_type="award.created")
+        # Messages (SPEC §14): an inbox message, a suppression (an explicit id per brand, so the other
+        # brand's id never names the target's own row), a preference.
+        inbox = Message.objects.create(
+            customer_id=f"customer-{tag}", channel="in_app", status="delivered", subject=f"Inbox {tag}"
+        )
+        suppression = Suppression.objects.create(
+            id=900_001 if "x9q" in tag else 900_002, channel="email", address=f"suppressed-{tag}@example.test"
+        )
+        broadcast = CampaignMessage.objects.create(
+            campaign=campaign, name=f"Broadcast {tag}", first_channel="in_app", in_app_body=f"Body {tag}"
+        )
+        Preference.objects.create(
+            customer_id=f"customer-{tag}", channel="email", topic=f"topic-{tag}", opted_in=True
+        )
         _, crm_key = api_key_create(name=f"crm {tag}", role="crm")
         values = {
             "campaign_id": str(campaign.pk),
@@ -104,6 +125,9 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             "segment_id": str(segment.pk),
             "endpoint_id": str(endpoint.pk),
             "delivery_id": str(delivery.pk),
+            "message_id": str(inbox.pk),
+            "suppression_id": str(suppression.pk),
+            "mid": str(broadcast.pk),
         }
         markers = [
             f"Campaign {tag}",
@@ -113,6 +137,10 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             f"VOUCHER-{tag}",
             f"award-{tag}",
             f"Segment {tag}",
+            f"Inbox {tag}",
+            f"Body {tag}",
+            f"suppressed-{tag}@example.test",
+            f"topic-{tag}",
             f"{tag}@example.test",
             str(dispatch.pk),
             str(notification.pk),
