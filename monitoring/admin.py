@@ -37,6 +37,7 @@ REASON_LABELS = {
     "currency_mismatch": "Paid in another currency",
     "no_eligible_items": "No item counted (blacklisted or nothing eligible)",
     "below_minimum": "Below the minimum purchase value",
+    "budget_exhausted": "Campaign budget used up",
 }
 
 

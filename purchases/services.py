@@ -37,6 +37,8 @@ import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
+from campaigns.budgets import budgets_reserve_for_batch, dispatch_ref
+from campaigns.rules import Reason
 from campaigns.snapshots import compiled_campaigns_for_evaluation
 from core import metrics, task_names
 from core.delivery import BatchResult
@@ -337,6 +339,8 @@ def _evaluate_locked(
     evaluations = _EvaluationRows([compiled for compiled, _ in campaigns], now)
     snapshots = _customer_snapshots(campaigns, rows, now)
     eligible: list[EligibleDispatch] = []
+    # Index in `eligible` and in `evaluations.lines` of each eligible pair, for the budget step.
+    eligible_lines: list[int] = []
     for (
         purchase_id,
         purchased_at,
@@ -373,6 +377,7 @@ def _evaluate_locked(
                         extra={"purchase_id": purchase_id, "campaign_id": result.campaign_id},
                     )
                 else:
+                    eligible_lines.append(len(evaluations.lines) - 1)
                     eligible.append(
                         EligibleDispatch(
                             purchase_id=purchase_id,
@@ -390,6 +395,8 @@ def _evaluate_locked(
                             ),
                         )
                     )
+    if eligible:
+        eligible = _reserve_budgets(eligible, eligible_lines, evaluations, now=now)
     if evaluations.lines:
         _copy_evaluations(evaluations.lines)
     # The customers' stats, in this transaction: one statement for the whole batch (SPEC §11).
@@ -401,6 +408,41 @@ def _evaluate_locked(
         eligible_campaign_ids=[pair.campaign_id for pair in eligible],
     )
     return len(rows), len(eligible), created
+
+
+def _reserve_budgets(
+    eligible: list[EligibleDispatch], lines: list[int], evaluations: _EvaluationRows, *, now: datetime
+) -> list[EligibleDispatch]:
+    """Reserve the budgets of the batch's eligible pairs in ONE statement (SPEC §13).
+
+    Pairs are offered in purchase order (`purchased_at`, then id); those of a budgeted campaign that
+    do not fit become ineligible with `budget_exhausted` (their evaluation line is rewritten) and get
+    no dispatch. Campaigns without a budget are untouched.
+    """
+    order = sorted(range(len(eligible)), key=lambda i: (eligible[i].purchase.purchased_at, eligible[i].purchase_id))
+    refs: dict[int, list[str]] = {}
+    for i in order:
+        pair = eligible[i]
+        refs.setdefault(pair.campaign_id, []).append(dispatch_ref(purchase_id=pair.purchase_id, campaign_id=pair.campaign_id))
+    reservations = budgets_reserve_for_batch(pairs=refs, now=now)
+    if not reservations:
+        return eligible
+    dropped: set[int] = set()
+    seen: dict[int, int] = {}
+    for i in order:
+        pair = eligible[i]
+        reservation = reservations.get(pair.campaign_id)
+        if reservation is None:
+            continue
+        rank = seen.get(pair.campaign_id, 0)
+        seen[pair.campaign_id] = rank + 1
+        if rank >= reservation.fit:
+            dropped.add(i)
+            evaluations.lines[lines[i]] = str(pair.purchase_id) + (
+                f"\t{pair.campaign_id}\t{pair.campaign_version}\tf\t{pair.eligible_value}"
+                f"\t{Reason.BUDGET_EXHAUSTED}\t{evaluations.now}\n"
+            )
+    return [pair for i, pair in enumerate(eligible) if i not in dropped]
 
 
 def _customer_snapshots(campaigns: Sequence[Any], rows: Sequence[tuple], now: datetime) -> dict | None:
