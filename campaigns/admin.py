@@ -66,6 +66,7 @@ LIFECYCLE_LABELS = {
     "resume": "Resume",
     "complete": "Complete",
     "cancel": "Cancel campaign",
+    "approve": "Approve",
 }
 
 MAX_IMPORT_ERRORS_SHOWN = 20
@@ -160,7 +161,7 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
     ]  # fmt: skip
     # Apps above this one add their own inlines (archive/admin.py: where an archived campaign's data went).
     inlines = [ItemRuleInline, CampaignTransitionInline]
-    actions = ["activate", "pause", "resume", "complete", "cancel", "duplicate"]
+    actions = ["activate", "approve", "pause", "resume", "complete", "cancel", "duplicate"]
     fieldsets = [
         (None, {"fields": ["name", "kind", "status_badge", "partner"]}),
         ("Validity and eligibility", {"fields": ["starts_at", "ends_at", "purchase_channels", "currency",
@@ -347,6 +348,10 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
     @admin.action(description="Activate selected campaigns", permissions=["change"])
     def activate(self, request: HttpRequest, queryset: QuerySet[Campaign]):
         return self._run_lifecycle(request, queryset, "activate")
+
+    @admin.action(description="Approve selected campaigns (pending approval → active)", permissions=["change"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[Campaign]):
+        return self._run_lifecycle(request, queryset, "approve")
 
     @admin.action(description="Pause selected campaigns", permissions=["change"])
     def pause(self, request: HttpRequest, queryset: QuerySet[Campaign]):

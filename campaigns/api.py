@@ -11,9 +11,13 @@ from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPart
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from campaigns import selectors, services
+from campaigns import budgets, selectors, services
 from campaigns.models import Campaign, CampaignTransition, ItemRule
 from campaigns.serializers import (
+    BudgetLedgerSerializer,
+    BudgetSerializer,
+    BulkRequestSerializer,
+    BulkResultSerializer,
     CampaignSerializer,
     CampaignTransitionSerializer,
     ItemRuleImportResultSerializer,
@@ -22,7 +26,7 @@ from campaigns.serializers import (
     LifecycleSerializer,
 )
 from core.actors import actor_for
-from core.exceptions import ApplicationError
+from core.exceptions import ApplicationError, PayloadTooLargeError
 from core.openapi import AUTH_ERRORS, error_responses
 from core.permissions import IsCrm
 from core.staff_permissions import StaffSessionModelPermissions
@@ -149,11 +153,15 @@ class CampaignDetailApi(GenericAPIView):
 
 _LIFECYCLE_DOCS = {
     "activate": "draft → active. Needs an active partner and `ends_at` in the future "
-    "(409 `partner_required`, `partner_inactive`, `campaign_ended`).",
+    "(409 `partner_required`, `partner_inactive`, `campaign_ended`). A campaign whose budget is above the "
+    "brand's `approval_threshold` goes to `pending_approval` instead (SPEC §13).",
+    "approve": "pending_approval → active, by another person than the one who activated it "
+    "(403 `approver_is_requester`; for API keys, another key).",
     "pause": "active → paused.",
     "resume": "paused → active, only before `ends_at` (409 `campaign_ended`).",
     "complete": "active|paused → completed (also done automatically within a minute of `ends_at`).",
-    "cancel": "draft|active|paused → cancelled.",
+    "cancel": "draft|pending_approval|active|paused → cancelled. `note` (the justification) is required: "
+    "400 without it.",
 }
 
 
@@ -380,3 +388,80 @@ class ItemRuleImportApi(GenericAPIView):
             {"imported": result.imported, "campaign_version": result.campaign.version},
             status=status.HTTP_201_CREATED,
         )
+
+
+# --------------------------------------------------------------------------- budgets (SPEC §13)
+
+
+class BudgetApi(GenericAPIView):
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {"GET": [VIEW_CAMPAIGN], "PUT": ["campaigns.change_campaign"]}
+    serializer_class = BudgetSerializer
+
+    @extend_schema(
+        summary="Read a campaign's budget",
+        parameters=[CAMPAIGN_ID],
+        responses={200: BudgetSerializer, **error_responses(404, *AUTH_ERRORS)},
+    )
+    def get(self, request: Request, campaign_id: int) -> Response:
+        return Response(BudgetSerializer(selectors.budget_get(campaign_id=campaign_id)).data)
+
+    @extend_schema(
+        summary="Set a campaign's budget",
+        description="Creates or replaces the budget's `kind`, `limit`, `period`, `pause_at_percent`. A limit "
+        "below what is already committed + reserved is 409 `budget_below_used`; a spend budget needs a "
+        "numeric reward value (400).",
+        parameters=[CAMPAIGN_ID],
+        request=BudgetSerializer,
+        responses={200: BudgetSerializer, **error_responses(400, 404, 409, *AUTH_ERRORS)},
+    )
+    def put(self, request: Request, campaign_id: int) -> Response:
+        campaign = selectors.campaign_get(campaign_id=campaign_id)
+        serializer = BudgetSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        budget = budgets.budget_set(campaign_id=campaign.pk, actor=actor_for(request.user), **serializer.validated_data)
+        return Response(BudgetSerializer(budget).data)
+
+
+class BudgetLedgerApi(GenericAPIView):
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {"GET": [VIEW_CAMPAIGN]}
+    serializer_class = BudgetLedgerSerializer
+
+    @extend_schema(
+        summary="A campaign budget's ledger",
+        description="Every reservation, oldest first, with how it was settled (`committed`, `released`) or "
+        "`reserved` while open. Paginated.",
+        parameters=[CAMPAIGN_ID],
+        responses={200: BudgetLedgerSerializer(many=True), **error_responses(404, *AUTH_ERRORS)},
+    )
+    def get(self, request: Request, campaign_id: int) -> Response:
+        budget = selectors.budget_get(campaign_id=campaign_id)
+        page = self.paginate_queryset(selectors.budget_ledger(budget=budget))
+        return self.get_paginated_response(BudgetLedgerSerializer(page, many=True).data)
+
+
+# --------------------------------------------------------------------------- bulk (SPEC §13)
+
+
+class CampaignBulkApi(GenericAPIView):
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {"POST": ["campaigns.change_campaign"]}
+    serializer_class = BulkRequestSerializer
+
+    @extend_schema(
+        summary="One lifecycle action (or delete) on up to 1000 campaigns",
+        description="Each id is its own transaction and audit row; the results come in request order: `ok`, "
+        "`conflict` (with `error`) or `not_found`. `dry_run` checks without changing anything. `cancel` takes "
+        "the `note` it requires. Over 1000 ids → 413.",
+        request=BulkRequestSerializer,
+        responses={200: BulkResultSerializer, **error_responses(400, 413, *AUTH_ERRORS)},
+    )
+    def post(self, request: Request) -> Response:
+        ids = request.data.get("ids") if isinstance(request.data, dict) else None
+        if isinstance(ids, list) and len(ids) > services.BULK_MAX_IDS:
+            raise PayloadTooLargeError(f"At most {services.BULK_MAX_IDS} ids per request; got {len(ids)}.")
+        serializer = BulkRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        results = services.campaigns_bulk(actor=actor_for(request.user), **serializer.validated_data)
+        return Response({"results": [r.as_dict() for r in results]})

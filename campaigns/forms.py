@@ -246,7 +246,7 @@ class CsvUploadForm(forms.Form):
 
 class CancelCampaignForm(forms.Form):
     note = forms.CharField(
-        label="Why (kept in the lifecycle history)",
+        label="Why (kept in the lifecycle history; required to cancel)",
         required=False,
         max_length=500,
         widget=forms.TextInput(attrs={"size": 60}),

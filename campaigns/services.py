@@ -40,13 +40,13 @@ from campaigns.item_rules_csv import (
     parse_item_rules_csv,
     plan_import,
 )
-from campaigns.models import Campaign, CampaignTransition, ItemRule
+from campaigns.models import Budget, Campaign, CampaignTransition, ItemRule
 from campaigns.rules import ItemRuleSpec
 from campaigns.selectors import item_rule_specs
 from core.actors import SYSTEM_ACTOR
 from core.audit import audit_record, changes_between, model_update, values_of
 from core.db import errors_by_field, violated_constraint
-from core.exceptions import ConflictError, NotFoundError, ValidationFailed, validate_model
+from core.exceptions import ApplicationError, ConflictError, NotFoundError, ValidationFailed, validate_model
 from core.money import ISO_4217_MINOR_UNITS, is_iso_4217
 from core.templating import validate_notification_templates
 from customers.definitions import parse_definition
@@ -480,15 +480,21 @@ def campaign_duplicate(*, campaign_id: int, actor: str) -> Campaign:
 # action → (statuses it may start from, status it leads to)
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "activate": (frozenset({Status.DRAFT}), Status.ACTIVE),
+    # SPEC §13: activation of a campaign whose budget is above the brand's approval threshold stops here
+    # until a second person approves it.
+    "request_approval": (frozenset({Status.DRAFT}), Status.PENDING_APPROVAL),
+    "approve": (frozenset({Status.PENDING_APPROVAL}), Status.ACTIVE),
     "pause": (frozenset({Status.ACTIVE}), Status.PAUSED),
     "resume": (frozenset({Status.PAUSED}), Status.ACTIVE),
     "complete": (frozenset({Status.ACTIVE, Status.PAUSED}), Status.COMPLETED),
-    "cancel": (frozenset({Status.DRAFT, Status.ACTIVE, Status.PAUSED}), Status.CANCELLED),
+    "cancel": (frozenset({Status.DRAFT, Status.PENDING_APPROVAL, Status.ACTIVE, Status.PAUSED}), Status.CANCELLED),
     "archive": (frozenset({Status.COMPLETED}), Status.ARCHIVED),
 }
 # action → its audit action
 TRANSITION_AUDIT_ACTIONS = {
     "activate": "campaign.activated",
+    "request_approval": "campaign.approval_requested",
+    "approve": "campaign.approved",
     "pause": "campaign.paused",
     "resume": "campaign.resumed",
     "complete": "campaign.completed",
@@ -516,7 +522,9 @@ def _transition(
             f"{action} is allowed only from {' or '.join(sorted(allowed_from))}.",
             code="invalid_transition",
         )
-    if action == "activate":
+    if action == "cancel" and not (note or "").strip():
+        raise ValidationFailed({"note": ["Say why the campaign is cancelled: a note is required."]})
+    if action in ("activate", "request_approval", "approve"):
         if campaign.partner_id is None:
             raise ConflictError(
                 f"Cannot activate campaign {campaign.pk}: it has no partner.", code="partner_required"
@@ -525,15 +533,25 @@ def _transition(
             raise ConflictError(
                 f"Cannot activate campaign {campaign.pk}: its partner is inactive.", code="partner_inactive"
             )
-    if action in ("activate", "resume") and campaign.ends_at <= now:
+    if action in ("activate", "request_approval", "approve", "resume") and campaign.ends_at <= now:
         raise ConflictError(
             f"Cannot {action} campaign {campaign.pk}: it ended at {campaign.ends_at.isoformat()}.",
             code="campaign_ended",
         )
+    if action == "approve" and actor == campaign.approval_requested_by:
+        raise ApplicationError(
+            f"Campaign {campaign.pk} waits for a second person's approval: {actor} asked for its activation "
+            "and cannot approve it too.",
+            code="approver_is_requester",
+            status_code=403,
+        )
     from_status = campaign.status
-    changes = model_update(
-        campaign, {"status": target, **({"completed_at": now} if target == Status.COMPLETED else {})}
-    )
+    new_values: dict[str, Any] = {"status": target}
+    if target == Status.COMPLETED:
+        new_values["completed_at"] = now
+    if action == "request_approval":
+        new_values["approval_requested_by"] = actor
+    changes = model_update(campaign, new_values)
     campaign.save(update_fields=[*changes, "updated_at"])
     _write_transition(campaign=campaign, from_status=from_status, to_status=target, actor=actor, note=note)
     _closing_due(campaign)
@@ -545,10 +563,47 @@ def _transition(
     return campaign
 
 
+def approval_needed(campaign: Campaign) -> bool:
+    """SPEC §13: the campaign's budget is above the brand's `approval_threshold` (money).
+
+    A spend budget compares its limit; a count budget its most possible spend (limit × the reward's value;
+    a reward without a numeric value compares the count itself). No threshold or no budget: not needed.
+    """
+    from campaigns.budgets import reward_unit  # noqa: PLC0415 - budgets imports this module lazily too
+
+    threshold = getattr(getattr(connection, "tenant", None), "approval_threshold", None)
+    if threshold is None:
+        from tenants.models import Brand  # noqa: PLC0415
+
+        threshold = (
+            Brand.objects.filter(schema_name=connection.schema_name).values_list("approval_threshold", flat=True).first()
+        )
+    budget = Budget.objects.filter(campaign_id=campaign.pk).first()
+    if threshold is None or budget is None:
+        return False
+    exposure = budget.limit
+    if budget.kind == Budget.Kind.COUNT:
+        exposure = budget.limit * (reward_unit(kind=Budget.Kind.SPEND, reward=campaign.reward) or Decimal(1))
+    return exposure > threshold
+
+
 @transaction.atomic
 def campaign_activate(*, campaign_id: int, actor: str, note: str = "") -> Campaign:
-    """draft → active: needs an active partner and `ends_at` in the future."""
+    """draft → active: needs an active partner and `ends_at` in the future.
+
+    If its budget is above the brand's approval threshold, draft → pending_approval instead (the
+    response shows the status); `campaign_approve` by someone else then makes it active.
+    """
+    campaign = _lock_campaign(campaign_id)
+    if campaign.status == Status.DRAFT and approval_needed(campaign):
+        return _transition(campaign_id=campaign_id, action="request_approval", actor=actor, note=note)
     return _transition(campaign_id=campaign_id, action="activate", actor=actor, note=note)
+
+
+@transaction.atomic
+def campaign_approve(*, campaign_id: int, actor: str, note: str = "") -> Campaign:
+    """pending_approval → active, by someone other than who asked (403 `approver_is_requester`)."""
+    return _transition(campaign_id=campaign_id, action="approve", actor=actor, note=note)
 
 
 @transaction.atomic
@@ -573,7 +628,7 @@ def campaign_complete(
 
 @transaction.atomic
 def campaign_cancel(*, campaign_id: int, actor: str, note: str = "") -> Campaign:
-    """draft|active|paused → cancelled (never evaluated again)."""
+    """draft|pending_approval|active|paused → cancelled (never evaluated again); needs a note (SPEC §13)."""
     return _transition(campaign_id=campaign_id, action="cancel", actor=actor, note=note)
 
 
@@ -589,6 +644,7 @@ LIFECYCLE_ACTIONS = {
     "resume": campaign_resume,
     "complete": campaign_complete,
     "cancel": campaign_cancel,
+    "approve": campaign_approve,
 }
 
 
@@ -923,3 +979,67 @@ def _copy_rules(campaign: Campaign, specs: Iterable[ItemRuleSpec]) -> None:
                         now,
                     )
                 )
+
+
+# --------------------------------------------------------------------------- bulk (SPEC §13)
+
+BULK_MAX_IDS = 1000
+
+
+@dataclass(frozen=True)
+class BulkItemResult:
+    id: Any
+    status: str  # ok | conflict | not_found
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "status": self.status, **({"error": self.error} if self.error else {})}
+
+
+def _bulk_check(campaign: Campaign, action: str, note: str) -> str | None:
+    """Why `action` would fail on `campaign` now (for dry runs), or None."""
+    if action == "delete":
+        return None if campaign.status == Status.DRAFT else f"Only draft campaigns can be deleted; it is {campaign.status}."
+    allowed_from, _ = TRANSITIONS[action]
+    if campaign.status not in allowed_from:
+        return f"Cannot {action} campaign {campaign.pk}: it is {campaign.status}."
+    if action == "cancel" and not note.strip():
+        return "Say why the campaign is cancelled: a note is required."
+    return None
+
+
+def campaigns_bulk(
+    *, action: str, ids: Sequence[Any], actor: str, dry_run: bool = False, note: str = ""
+) -> list[BulkItemResult]:
+    """Apply one lifecycle action (or delete) to each id, each in its own transaction with its audit row.
+
+    Results in request order: `ok`, `conflict` (the reason in `error`) or `not_found`. A dry run locks
+    nothing and changes nothing: it says what would happen now. A repeated id gets its own result.
+    """
+    if action not in (*LIFECYCLE_ACTIONS, "delete"):
+        raise ValidationFailed({"action": [f"Unknown action {action!r}."]})
+    if len(ids) > BULK_MAX_IDS:
+        raise ValidationFailed({"ids": [f"At most {BULK_MAX_IDS} ids."]})
+    known = {c.pk: c for c in Campaign.objects.filter(pk__in=[i for i in ids if isinstance(i, int)])}
+    results: list[BulkItemResult] = []
+    for campaign_id in ids:
+        campaign = known.get(campaign_id)
+        if campaign is None:
+            results.append(BulkItemResult(campaign_id, "not_found", f"Campaign {campaign_id} does not exist."))
+            continue
+        if dry_run:
+            problem = _bulk_check(campaign, action, note)
+            results.append(BulkItemResult(campaign_id, "conflict" if problem else "ok", problem))
+            continue
+        try:
+            if action == "delete":
+                campaign_delete(campaign_id=campaign_id, actor=actor)
+            else:
+                LIFECYCLE_ACTIONS[action](campaign_id=campaign_id, actor=actor, note=note)
+        except NotFoundError as exc:
+            results.append(BulkItemResult(campaign_id, "not_found", exc.message))
+        except ApplicationError as exc:
+            results.append(BulkItemResult(campaign_id, "conflict", exc.message))
+        else:
+            results.append(BulkItemResult(campaign_id, "ok"))
+    return results
