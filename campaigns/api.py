@@ -177,10 +177,16 @@ class CampaignLifecycleApi(GenericAPIView):
         serializer = LifecycleSerializer(data=request.data or {})
         serializer.is_valid(raise_exception=True)
         service = services.LIFECYCLE_ACTIONS[self.lifecycle_action]
+        extra = (
+            {"identity": services.approval_identity(request.user)}
+            if self.lifecycle_action in ("activate", "approve")
+            else {}
+        )
         campaign = service(
             campaign_id=selectors.campaign_get(campaign_id=campaign_id).pk,
             actor=actor_for(request.user),
             note=serializer.validated_data["note"],
+            **extra,
         )
         return Response(CampaignSerializer(campaign).data)
 
@@ -463,5 +469,9 @@ class CampaignBulkApi(GenericAPIView):
             raise PayloadTooLargeError(f"At most {services.BULK_MAX_IDS} ids per request; got {len(ids)}.")
         serializer = BulkRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        results = services.campaigns_bulk(actor=actor_for(request.user), **serializer.validated_data)
+        results = services.campaigns_bulk(
+            actor=actor_for(request.user),
+            identity=services.approval_identity(request.user),
+            **serializer.validated_data,
+        )
         return Response({"results": [r.as_dict() for r in results]})

@@ -510,8 +510,24 @@ def _closing_due(campaign: Campaign) -> None:
         transaction.on_commit(lambda: work_due_at(at=ends_at))
 
 
+def approval_identity(request_user: Any) -> str:
+    """Who a person is for the four-eyes rule (ADR 0023): a session user by id, an API key by its own id.
+
+    Not the actor string: two keys may share a name, and a key stands for the system that holds it.
+    """
+    if getattr(request_user, "role", None) is not None:
+        return f"api-key#{request_user.pk}"
+    return f"user#{getattr(request_user, 'pk', '')}"
+
+
 def _transition(
-    *, campaign_id: int, action: str, actor: str, note: str = "", now: datetime | None = None
+    *,
+    campaign_id: int,
+    action: str,
+    actor: str,
+    note: str = "",
+    now: datetime | None = None,
+    identity: str = "",
 ) -> Campaign:
     now = now or timezone.now()
     campaign = _lock_campaign(campaign_id)
@@ -538,7 +554,7 @@ def _transition(
             f"Cannot {action} campaign {campaign.pk}: it ended at {campaign.ends_at.isoformat()}.",
             code="campaign_ended",
         )
-    if action == "approve" and actor == campaign.approval_requested_by:
+    if action == "approve" and (identity or actor) == campaign.approval_requested_by:
         raise ApplicationError(
             f"Campaign {campaign.pk} waits for a second person's approval: {actor} asked for its activation "
             "and cannot approve it too.",
@@ -550,7 +566,7 @@ def _transition(
     if target == Status.COMPLETED:
         new_values["completed_at"] = now
     if action == "request_approval":
-        new_values["approval_requested_by"] = actor
+        new_values["approval_requested_by"] = identity or actor
     changes = model_update(campaign, new_values)
     campaign.save(update_fields=[*changes, "updated_at"])
     _write_transition(campaign=campaign, from_status=from_status, to_status=target, actor=actor, note=note)
@@ -588,7 +604,7 @@ def approval_needed(campaign: Campaign) -> bool:
 
 
 @transaction.atomic
-def campaign_activate(*, campaign_id: int, actor: str, note: str = "") -> Campaign:
+def campaign_activate(*, campaign_id: int, actor: str, note: str = "", identity: str = "") -> Campaign:
     """draft → active: needs an active partner and `ends_at` in the future.
 
     If its budget is above the brand's approval threshold, draft → pending_approval instead (the
@@ -596,14 +612,19 @@ def campaign_activate(*, campaign_id: int, actor: str, note: str = "") -> Campai
     """
     campaign = _lock_campaign(campaign_id)
     if campaign.status == Status.DRAFT and approval_needed(campaign):
-        return _transition(campaign_id=campaign_id, action="request_approval", actor=actor, note=note)
+        return _transition(
+            campaign_id=campaign_id, action="request_approval", actor=actor, note=note, identity=identity
+        )
     return _transition(campaign_id=campaign_id, action="activate", actor=actor, note=note)
 
 
 @transaction.atomic
-def campaign_approve(*, campaign_id: int, actor: str, note: str = "") -> Campaign:
-    """pending_approval → active, by someone other than who asked (403 `approver_is_requester`)."""
-    return _transition(campaign_id=campaign_id, action="approve", actor=actor, note=note)
+def campaign_approve(*, campaign_id: int, actor: str, note: str = "", identity: str = "") -> Campaign:
+    """pending_approval → active, by someone other than who asked (403 `approver_is_requester`).
+
+    `identity` (see `approval_identity`) tells people apart; without it the actor string does.
+    """
+    return _transition(campaign_id=campaign_id, action="approve", actor=actor, note=note, identity=identity)
 
 
 @transaction.atomic
@@ -1009,7 +1030,7 @@ def _bulk_check(campaign: Campaign, action: str, note: str) -> str | None:
 
 
 def campaigns_bulk(
-    *, action: str, ids: Sequence[Any], actor: str, dry_run: bool = False, note: str = ""
+    *, action: str, ids: Sequence[Any], actor: str, dry_run: bool = False, note: str = "", identity: str = ""
 ) -> list[BulkItemResult]:
     """Apply one lifecycle action (or delete) to each id, each in its own transaction with its audit row.
 
@@ -1035,7 +1056,8 @@ def campaigns_bulk(
             if action == "delete":
                 campaign_delete(campaign_id=campaign_id, actor=actor)
             else:
-                LIFECYCLE_ACTIONS[action](campaign_id=campaign_id, actor=actor, note=note)
+                extra = {"identity": identity} if action == "activate" else {}
+                LIFECYCLE_ACTIONS[action](campaign_id=campaign_id, actor=actor, note=note, **extra)
         except NotFoundError as exc:
             results.append(BulkItemResult(campaign_id, "not_found", exc.message))
         except ApplicationError as exc:
