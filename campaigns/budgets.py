@@ -230,6 +230,10 @@ def _after_reservation(*, campaign_id: int, budget_id: int, threshold_due: bool,
             fired = cursor.fetchone()
         if fired is not None:
             committed, reserved, limit, percent = fired
+            # The amount at which the threshold was crossed (a count budget: the 45th reward of 50).
+            crossed_at = limit * percent / 100
+            if crossed_at == crossed_at.to_integral_value():
+                crossed_at = crossed_at.to_integral_value()
             audit_record(
                 actor=SYSTEM_ACTOR,
                 action="budget.threshold",
@@ -239,6 +243,7 @@ def _after_reservation(*, campaign_id: int, budget_id: int, threshold_due: bool,
                     "used": {"before": None, "after": str(committed + reserved)},
                     "limit": {"before": None, "after": str(limit)},
                     "pause_at_percent": {"before": None, "after": percent},
+                    "crossed_at": {"before": None, "after": format(crossed_at.normalize(), "f")},
                 },
             )
             # webhook: budget.threshold
