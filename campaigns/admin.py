@@ -313,10 +313,16 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
         service = services.LIFECYCLE_ACTIONS[action]
         actor = actor_for(request.user)
         done = 0
-        extra = {"identity": services.approval_identity(request.user)} if action in ("activate", "approve") else {}
+        extra = (
+            {"identity": services.approval_identity(request.user)}
+            if action in ("activate", "approve")
+            else {}
+        )
         for campaign in queryset.order_by("pk"):
             try:
-                service(campaign_id=campaign.pk, actor=actor, note=request.POST.get("note", "")[:500], **extra)
+                service(
+                    campaign_id=campaign.pk, actor=actor, note=request.POST.get("note", "")[:500], **extra
+                )
                 done += 1
             except ApplicationError as exc:
                 self.message_user(request, f"{campaign.name}: {exc.message}", messages.ERROR)
@@ -350,7 +356,9 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
     def activate(self, request: HttpRequest, queryset: QuerySet[Campaign]):
         return self._run_lifecycle(request, queryset, "activate")
 
-    @admin.action(description="Approve selected campaigns (pending approval → active)", permissions=["change"])
+    @admin.action(
+        description="Approve selected campaigns (pending approval → active)", permissions=["change"]
+    )
     def approve(self, request: HttpRequest, queryset: QuerySet[Campaign]):
         return self._run_lifecycle(request, queryset, "approve")
 
@@ -418,7 +426,11 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
                 campaign_id=campaign.pk,
                 actor=actor_for(request.user),
                 note=request.POST.get("note", "")[:500],
-                **({"identity": services.approval_identity(request.user)} if action in ("activate", "approve") else {}),
+                **(
+                    {"identity": services.approval_identity(request.user)}
+                    if action in ("activate", "approve")
+                    else {}
+                ),
             )
         except ApplicationError as exc:
             self.message_user(request, exc.message, messages.ERROR)

@@ -425,7 +425,9 @@ class BudgetApi(GenericAPIView):
         campaign = selectors.campaign_get(campaign_id=campaign_id)
         serializer = BudgetSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        budget = budgets.budget_set(campaign_id=campaign.pk, actor=actor_for(request.user), **serializer.validated_data)
+        budget = budgets.budget_set(
+            campaign_id=campaign.pk, actor=actor_for(request.user), **serializer.validated_data
+        )
         return Response(BudgetSerializer(budget).data)
 
 

@@ -34,13 +34,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from campaigns.budget_units import reward_unit
 from campaigns.models import Budget, BudgetLedger, Campaign
 from core.actors import SYSTEM_ACTOR
 from core.audit import audit_record, changes_between, values_of
@@ -76,9 +76,12 @@ def brand_timezone() -> str:
     tz = getattr(tenant, "timezone", None)
     if tz:
         return tz
-    from tenants.models import Brand  # noqa: PLC0415 - only when the connection carries no tenant object
+    from tenants.models import Brand
 
-    return Brand.objects.filter(schema_name=connection.schema_name).values_list("timezone", flat=True).first() or "UTC"
+    return (
+        Brand.objects.filter(schema_name=connection.schema_name).values_list("timezone", flat=True).first()
+        or "UTC"
+    )
 
 
 def period_start(*, period: str, now: datetime, tz: str) -> datetime:
@@ -92,17 +95,6 @@ def period_start(*, period: str, now: datetime, tz: str) -> datetime:
     elif period == Budget.Period.MONTH:
         day = day.replace(day=1)
     return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
-
-
-def reward_unit(*, kind: str, reward: Mapping[str, Any] | None) -> Decimal | None:
-    """What one reward costs a budget of `kind`: 1 (count) or the reward's numeric value (spend)."""
-    if kind == Budget.Kind.COUNT:
-        return Decimal(1)
-    try:
-        value = Decimal(str((reward or {}).get("value", "")))
-    except InvalidOperation:
-        return None
-    return value if value.is_finite() and value > 0 else None
 
 
 def dispatch_ref(*, purchase_id: int, campaign_id: int) -> str:
@@ -187,7 +179,9 @@ def budgets_reserve_for_batch(
     result = {row[0]: BatchReservation(*row) for row in rows}
     ledger: list[tuple[int, str, Decimal]] = []
     for campaign_id, reservation in result.items():
-        ledger.extend((reservation.budget_id, ref, reservation.unit) for ref in pairs[campaign_id][: reservation.fit])
+        ledger.extend(
+            (reservation.budget_id, ref, reservation.unit) for ref in pairs[campaign_id][: reservation.fit]
+        )
     _insert_ledger(ledger, now=now)
     for reservation in result.values():
         _after_reservation(
@@ -216,9 +210,11 @@ def _insert_ledger(entries: Sequence[tuple[int, str, Decimal]], *, now: datetime
         )
 
 
-def _after_reservation(*, campaign_id: int, budget_id: int, threshold_due: bool, full: bool, now: datetime) -> None:
+def _after_reservation(
+    *, campaign_id: int, budget_id: int, threshold_due: bool, full: bool, now: datetime
+) -> None:
     """The threshold (once per period: pause, audit, alarm) and 100 % (complete)."""
-    from campaigns import services  # noqa: PLC0415 - services import this module's callers
+    from campaigns import services
 
     if threshold_due:
         with connection.cursor() as cursor:
@@ -250,9 +246,12 @@ def _after_reservation(*, campaign_id: int, budget_id: int, threshold_due: bool,
             if Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.ACTIVE).exists():
                 services.campaign_pause(campaign_id=campaign_id, actor=SYSTEM_ACTOR, note=THRESHOLD_NOTE)
             logger.warning("budget threshold reached", extra={"campaign_id": campaign_id})
-    if full and Campaign.objects.filter(
-        pk=campaign_id, status__in=[Campaign.Status.ACTIVE, Campaign.Status.PAUSED]
-    ).exists():
+    if (
+        full
+        and Campaign.objects.filter(
+            pk=campaign_id, status__in=[Campaign.Status.ACTIVE, Campaign.Status.PAUSED]
+        ).exists()
+    ):
         services.campaign_complete(campaign_id=campaign_id, actor=SYSTEM_ACTOR, note=EXHAUSTED_NOTE, now=now)
 
 
@@ -268,7 +267,13 @@ def budget_reserve(*, campaign_id: int, amount: Decimal, ref: str, now: datetime
         raise ValidationFailed({"amount": ["Amount must be greater than zero."]})
     if BudgetLedger.objects.filter(ref=ref, status=BudgetLedger.Status.RESERVED).exists():
         return True
-    params = {"campaign_id": campaign_id, "amount": amount, "now": now, "tz": brand_timezone(), "epoch": EPOCH}
+    params = {
+        "campaign_id": campaign_id,
+        "amount": amount,
+        "now": now,
+        "tz": brand_timezone(),
+        "epoch": EPOCH,
+    }
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -319,7 +324,10 @@ def budget_reserve_reward(*, campaign_id: int, purchase_id: int, now: datetime |
     if unit is None:
         return False
     return budget_reserve(
-        campaign_id=campaign_id, amount=unit, ref=dispatch_ref(purchase_id=purchase_id, campaign_id=campaign_id), now=now
+        campaign_id=campaign_id,
+        amount=unit,
+        ref=dispatch_ref(purchase_id=purchase_id, campaign_id=campaign_id),
+        now=now,
     )
 
 
@@ -440,10 +448,16 @@ def budget_set(
         errors["limit"] = ["Limit has at most 14 digits before and 4 after the decimal point."]
     elif kind == Budget.Kind.COUNT and limit != limit.to_integral_value():
         errors["limit"] = ["A count budget's limit is a whole number of rewards."]
-    if not isinstance(pause_at_percent, int) or isinstance(pause_at_percent, bool) or not 1 <= pause_at_percent <= 100:
+    if (
+        not isinstance(pause_at_percent, int)
+        or isinstance(pause_at_percent, bool)
+        or not 1 <= pause_at_percent <= 100
+    ):
         errors["pause_at_percent"] = ["Pause at percent must be between 1 and 100."]
     if kind == Budget.Kind.SPEND and reward_unit(kind=kind, reward=campaign.reward) is None:
-        errors["kind"] = ["A spend budget needs the campaign's reward value to be a positive amount, like 10.00."]
+        errors["kind"] = [
+            "A spend budget needs the campaign's reward value to be a positive amount, like 10.00."
+        ]
     if errors:
         raise ValidationFailed(errors)
     budget = Budget.objects.select_for_update().filter(campaign_id=campaign_id).first()

@@ -101,7 +101,15 @@ class Campaign(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(
-                    status__in=["draft", "pending_approval", "active", "paused", "completed", "cancelled", "archived"]
+                    status__in=[
+                        "draft",
+                        "pending_approval",
+                        "active",
+                        "paused",
+                        "completed",
+                        "cancelled",
+                        "archived",
+                    ]
                 ),
                 name="campaign_status_valid",
                 violation_error_message="Status is not one of the campaign statuses.",

@@ -246,7 +246,10 @@ class BudgetSerializer(serializers.ModelSerializer):
     """A campaign's budget (SPEC §13). `committed`, `reserved`, `period_start` are the platform's."""
 
     limit = serializers.DecimalField(
-        max_digits=18, decimal_places=4, min_value=Decimal("0.0001"), help_text="Spend: money; count: rewards."
+        max_digits=18,
+        decimal_places=4,
+        min_value=Decimal("0.0001"),
+        help_text="Spend: money; count: rewards.",
     )
     pause_at_percent = serializers.IntegerField(min_value=1, max_value=100, default=90)
     period = serializers.ChoiceField(choices=Budget.Period.choices, default=Budget.Period.TOTAL)
@@ -259,7 +262,11 @@ class BudgetSerializer(serializers.ModelSerializer):
         read_only_fields = ["committed", "reserved", "period_start"]
 
     def get_used_percent(self, budget: Budget) -> float:
-        return float(round((budget.committed + budget.reserved) * 100 / budget.limit, 2)) if budget.limit else 0.0
+        return (
+            float(round((budget.committed + budget.reserved) * 100 / budget.limit, 2))
+            if budget.limit
+            else 0.0
+        )
 
 
 class BudgetLedgerSerializer(serializers.ModelSerializer):
@@ -274,7 +281,9 @@ BULK_ACTIONS = ("activate", "pause", "resume", "complete", "cancel", "delete")
 
 class BulkRequestSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=BULK_ACTIONS)
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=1000)
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=1000
+    )
     dry_run = serializers.BooleanField(default=False)
     note = serializers.CharField(required=False, allow_blank=True, max_length=1000, default="")
 

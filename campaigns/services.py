@@ -32,6 +32,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from campaigns.budget_units import reward_unit
 from campaigns.item_rules_csv import (
     CsvImportError,
     ImportPlan,
@@ -487,7 +488,10 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "pause": (frozenset({Status.ACTIVE}), Status.PAUSED),
     "resume": (frozenset({Status.PAUSED}), Status.ACTIVE),
     "complete": (frozenset({Status.ACTIVE, Status.PAUSED}), Status.COMPLETED),
-    "cancel": (frozenset({Status.DRAFT, Status.PENDING_APPROVAL, Status.ACTIVE, Status.PAUSED}), Status.CANCELLED),
+    "cancel": (
+        frozenset({Status.DRAFT, Status.PENDING_APPROVAL, Status.ACTIVE, Status.PAUSED}),
+        Status.CANCELLED,
+    ),
     "archive": (frozenset({Status.COMPLETED}), Status.ARCHIVED),
 }
 # action → its audit action
@@ -585,14 +589,14 @@ def approval_needed(campaign: Campaign) -> bool:
     A spend budget compares its limit; a count budget its most possible spend (limit × the reward's value;
     a reward without a numeric value compares the count itself). No threshold or no budget: not needed.
     """
-    from campaigns.budgets import reward_unit  # noqa: PLC0415 - budgets imports this module lazily too
-
     threshold = getattr(getattr(connection, "tenant", None), "approval_threshold", None)
     if threshold is None:
-        from tenants.models import Brand  # noqa: PLC0415
+        from tenants.models import Brand
 
         threshold = (
-            Brand.objects.filter(schema_name=connection.schema_name).values_list("approval_threshold", flat=True).first()
+            Brand.objects.filter(schema_name=connection.schema_name)
+            .values_list("approval_threshold", flat=True)
+            .first()
         )
     budget = Budget.objects.filter(campaign_id=campaign.pk).first()
     if threshold is None or budget is None:
@@ -1020,7 +1024,11 @@ class BulkItemResult:
 def _bulk_check(campaign: Campaign, action: str, note: str) -> str | None:
     """Why `action` would fail on `campaign` now (for dry runs), or None."""
     if action == "delete":
-        return None if campaign.status == Status.DRAFT else f"Only draft campaigns can be deleted; it is {campaign.status}."
+        return (
+            None
+            if campaign.status == Status.DRAFT
+            else f"Only draft campaigns can be deleted; it is {campaign.status}."
+        )
     allowed_from, _ = TRANSITIONS[action]
     if campaign.status not in allowed_from:
         return f"Cannot {action} campaign {campaign.pk}: it is {campaign.status}."
@@ -1046,7 +1054,9 @@ def campaigns_bulk(
     for campaign_id in ids:
         campaign = known.get(campaign_id)
         if campaign is None:
-            results.append(BulkItemResult(campaign_id, "not_found", f"Campaign {campaign_id} does not exist."))
+            results.append(
+                BulkItemResult(campaign_id, "not_found", f"Campaign {campaign_id} does not exist.")
+            )
             continue
         if dry_run:
             problem = _bulk_check(campaign, action, note)

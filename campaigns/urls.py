@@ -11,7 +11,11 @@ urlpatterns = [
     ],
     path("campaigns/bulk/", api.CampaignBulkApi.as_view(), name="campaign-bulk"),
     path("campaigns/<int:campaign_id>/budget/", api.BudgetApi.as_view(), name="campaign-budget"),
-    path("campaigns/<int:campaign_id>/budget/ledger/", api.BudgetLedgerApi.as_view(), name="campaign-budget-ledger"),
+    path(
+        "campaigns/<int:campaign_id>/budget/ledger/",
+        api.BudgetLedgerApi.as_view(),
+        name="campaign-budget-ledger",
+    ),
     path(
         "campaigns/<int:campaign_id>/duplicate/",
         api.CampaignDuplicateApi.as_view(),

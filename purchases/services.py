@@ -419,11 +419,15 @@ def _reserve_budgets(
     do not fit become ineligible with `budget_exhausted` (their evaluation line is rewritten) and get
     no dispatch. Campaigns without a budget are untouched.
     """
-    order = sorted(range(len(eligible)), key=lambda i: (eligible[i].purchase.purchased_at, eligible[i].purchase_id))
+    order = sorted(
+        range(len(eligible)), key=lambda i: (eligible[i].purchase.purchased_at, eligible[i].purchase_id)
+    )
     refs: dict[int, list[str]] = {}
     for i in order:
         pair = eligible[i]
-        refs.setdefault(pair.campaign_id, []).append(dispatch_ref(purchase_id=pair.purchase_id, campaign_id=pair.campaign_id))
+        refs.setdefault(pair.campaign_id, []).append(
+            dispatch_ref(purchase_id=pair.purchase_id, campaign_id=pair.campaign_id)
+        )
     reservations = budgets_reserve_for_batch(pairs=refs, now=now)
     if not reservations:
         return eligible

@@ -394,7 +394,9 @@ def test_bulk_cancel_asks_first(editor):
     page = editor.post(ADMIN, {"action": "cancel", "_selected_action": ids})
     assert page.status_code == 200 and "cannot be undone" in page.content.decode()
     assert set(Campaign.objects.values_list("status", flat=True)) == {"active", "draft"}
-    editor.post(ADMIN, {"action": "cancel", "_selected_action": ids, "confirmed": "yes", "note": "season over"})
+    editor.post(
+        ADMIN, {"action": "cancel", "_selected_action": ids, "confirmed": "yes", "note": "season over"}
+    )
     assert set(Campaign.objects.values_list("status", flat=True)) == {"cancelled"}
 
 

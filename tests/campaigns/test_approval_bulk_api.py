@@ -32,7 +32,10 @@ def test_budget_put_get_and_ledger(crm_client, make_campaign):
     assert response.status_code == 200, response.json()
     body = response.json()
     assert (body["kind"], Decimal(body["limit"]), body["period"], body["pause_at_percent"]) == (
-        "spend", Decimal(500), "month", 90
+        "spend",
+        Decimal(500),
+        "month",
+        90,
     )
     budget_reserve(campaign_id=campaign.pk, amount=Decimal("10.00"), ref="redemption:1")
     assert Decimal(crm_client.get(url).json()["reserved"]) == Decimal(10)
@@ -72,7 +75,9 @@ def test_activation_above_the_threshold_waits_for_a_second_key(threshold, make_a
 def test_count_budget_compares_its_most_possible_spend(threshold, crm_client, make_campaign):
     campaign = make_campaign()  # rewards of 10.00: 150 rewards can spend 1,500 > 1,000
     budget_set(campaign_id=campaign.pk, actor="user:ana", kind="count", limit=Decimal(150))
-    assert crm_client.post(f"/api/v1/campaigns/{campaign.pk}/activate/").json()["status"] == "pending_approval"
+    assert (
+        crm_client.post(f"/api/v1/campaigns/{campaign.pk}/activate/").json()["status"] == "pending_approval"
+    )
     small = make_campaign()
     budget_set(campaign_id=small.pk, actor="user:ana", kind="count", limit=Decimal(50))
     assert crm_client.post(f"/api/v1/campaigns/{small.pk}/activate/").json()["status"] == "active"
@@ -125,17 +130,23 @@ def test_bulk_results_in_request_order_each_its_own_transaction(crm_client, make
 def test_bulk_dry_run_changes_nothing(crm_client, make_campaign):
     campaigns = [make_campaign(status="active") for _ in range(3)]
     ids = [c.pk for c in campaigns]
-    response = crm_client.post("/api/v1/campaigns/bulk/", {"action": "pause", "ids": ids, "dry_run": True}, format="json")
+    response = crm_client.post(
+        "/api/v1/campaigns/bulk/", {"action": "pause", "ids": ids, "dry_run": True}, format="json"
+    )
     assert [r["status"] for r in response.json()["results"]] == ["ok"] * 3
     assert set(Campaign.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"active"}
 
 
 def test_bulk_delete_and_cancel_with_note(crm_client, make_campaign):
     draft, active = make_campaign(), make_campaign(status="active")
-    deleted = crm_client.post("/api/v1/campaigns/bulk/", {"action": "delete", "ids": [draft.pk, active.pk]}, format="json")
+    deleted = crm_client.post(
+        "/api/v1/campaigns/bulk/", {"action": "delete", "ids": [draft.pk, active.pk]}, format="json"
+    )
     assert [r["status"] for r in deleted.json()["results"]] == ["ok", "conflict"]
     assert not Campaign.objects.filter(pk=draft.pk).exists()
-    no_note = crm_client.post("/api/v1/campaigns/bulk/", {"action": "cancel", "ids": [active.pk]}, format="json")
+    no_note = crm_client.post(
+        "/api/v1/campaigns/bulk/", {"action": "cancel", "ids": [active.pk]}, format="json"
+    )
     assert no_note.json()["results"][0]["status"] == "conflict"
     done = crm_client.post(
         "/api/v1/campaigns/bulk/", {"action": "cancel", "ids": [active.pk], "note": "end"}, format="json"
@@ -144,9 +155,16 @@ def test_bulk_delete_and_cancel_with_note(crm_client, make_campaign):
 
 
 def test_bulk_limits_and_bad_input(crm_client):
-    too_many = crm_client.post("/api/v1/campaigns/bulk/", {"action": "pause", "ids": list(range(1, 1002))}, format="json")
+    too_many = crm_client.post(
+        "/api/v1/campaigns/bulk/", {"action": "pause", "ids": list(range(1, 1002))}, format="json"
+    )
     assert too_many.status_code == 413
-    for body in ({"action": "explode", "ids": [1]}, {"action": "pause", "ids": []}, {"action": "pause", "ids": ["x"]}, [1]):
+    for body in (
+        {"action": "explode", "ids": [1]},
+        {"action": "pause", "ids": []},
+        {"action": "pause", "ids": ["x"]},
+        [1],
+    ):
         assert crm_client.post("/api/v1/campaigns/bulk/", body, format="json").status_code == 400
 
 

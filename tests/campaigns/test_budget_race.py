@@ -41,14 +41,19 @@ def test_budget_of_50_with_200_purchases_from_4_clients_dispatches_exactly_50(br
     test_database = connection.settings_dict["NAME"]
     start = timezone.now() - timedelta(hours=3)
     bodies = [
-        [purchase_body(purchased_at=(start + timedelta(seconds=c * PER_CLIENT + i)).isoformat()) for i in range(PER_CLIENT)]
+        [
+            purchase_body(purchased_at=(start + timedelta(seconds=c * PER_CLIENT + i)).isoformat())
+            for i in range(PER_CLIENT)
+        ]
         for c in range(CLIENTS)
     ]
     state: dict = {}
 
     def arrange():
         with schema_context("brand_a"):
-            state["outbox_from"] = OutboxMessage.objects.order_by("-id").values_list("id", flat=True).first() or 0
+            state["outbox_from"] = (
+                OutboxMessage.objects.order_by("-id").values_list("id", flat=True).first() or 0
+            )
             partner = PartnerFactory(slug="race-budget", submission_url=httpserver.url_for("/submissions"))
             campaign = CampaignFactory(status=Campaign.Status.ACTIVE, partner=partner, name="Budget race")
             budget_set(campaign_id=campaign.pk, actor="user:ana", kind="count", limit=Decimal(LIMIT))
@@ -104,7 +109,11 @@ def test_budget_of_50_with_200_purchases_from_4_clients_dispatches_exactly_50(br
                 with schema_context("brand_a"):
                     barrier.wait(timeout=30)
                     while not done.is_set():
-                        row = Budget.objects.filter(campaign_id=campaign.pk).values_list("committed", "reserved", "limit").first()
+                        row = (
+                            Budget.objects.filter(campaign_id=campaign.pk)
+                            .values_list("committed", "reserved", "limit")
+                            .first()
+                        )
                         snapshots.append(row)
             except BaseException as exc:
                 errors.append(exc)
@@ -128,12 +137,17 @@ def test_budget_of_50_with_200_purchases_from_4_clients_dispatches_exactly_50(br
                 ledger = BudgetLedger.objects.filter(budget=budget)
                 return {
                     "dispatched": Dispatch.objects.filter(campaign_id=campaign.pk).count(),
-                    "eligible": Evaluation.objects.filter(campaign_id=campaign.pk, purchase_id__in=every_id, eligible=True).count(),
+                    "eligible": Evaluation.objects.filter(
+                        campaign_id=campaign.pk, purchase_id__in=every_id, eligible=True
+                    ).count(),
                     "reasons": set(
-                        Evaluation.objects.filter(campaign_id=campaign.pk, eligible=False).values_list("reason", flat=True)
+                        Evaluation.objects.filter(campaign_id=campaign.pk, eligible=False).values_list(
+                            "reason", flat=True
+                        )
                     ),
                     "budget": (budget.committed, budget.reserved, budget.limit),
-                    "ledger_committed": ledger.filter(status="committed").aggregate(s=Sum("amount"))["s"] or 0,
+                    "ledger_committed": ledger.filter(status="committed").aggregate(s=Sum("amount"))["s"]
+                    or 0,
                     "ledger_reserved": ledger.filter(status="reserved").aggregate(s=Sum("amount"))["s"] or 0,
                     "ledger_rows": ledger.count(),
                     "steps": list(
@@ -142,9 +156,9 @@ def test_budget_of_50_with_200_purchases_from_4_clients_dispatches_exactly_50(br
                         .values_list("from_status", "to_status", "actor", "note")
                     ),
                     "threshold": list(
-                        AuditEvent.objects.filter(action="budget.threshold", object_id=str(campaign.pk)).values_list(
-                            "changes", flat=True
-                        )
+                        AuditEvent.objects.filter(
+                            action="budget.threshold", object_id=str(campaign.pk)
+                        ).values_list("changes", flat=True)
                     ),
                     "status": Campaign.objects.get(pk=campaign.pk).status,
                 }
@@ -153,7 +167,7 @@ def test_budget_of_50_with_200_purchases_from_4_clients_dispatches_exactly_50(br
         assert result["dispatched"] == LIMIT
         assert result["eligible"] == LIMIT
         assert result["reasons"] <= {"budget_exhausted", "campaign_not_active"}
-        committed, reserved, limit = result["budget"]
+        committed, reserved, _limit = result["budget"]
         assert committed + reserved == LIMIT
         assert (result["ledger_committed"], result["ledger_reserved"]) == (committed, reserved)
         assert result["ledger_rows"] == LIMIT

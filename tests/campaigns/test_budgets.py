@@ -38,20 +38,26 @@ def ingest_many(client, n: int, *, start: datetime | None = None) -> list[Purcha
         "/api/v1/purchases/batch/", data=json.dumps({"purchases": bodies}), content_type="application/json"
     )
     assert response.status_code == 202, response.json()
-    return list(Purchase.objects.filter(external_id__in=[b["external_id"] for b in bodies]).order_by("purchased_at"))
+    return list(
+        Purchase.objects.filter(external_id__in=[b["external_id"] for b in bodies]).order_by("purchased_at")
+    )
 
 
 @pytest.fixture
 def live_partner(brand_a, httpserver):
     """A partner on pytest-httpserver (tests/campaigns/conftest.py's `partner` has no server)."""
     return PartnerFactory(
-        slug="budget-partner", submission_url=httpserver.url_for("/submissions"), timeout_seconds=1, max_attempts=3
+        slug="budget-partner",
+        submission_url=httpserver.url_for("/submissions"),
+        timeout_seconds=1,
+        max_attempts=3,
     )
 
 
 @pytest.fixture
 def budgeted(live_partner):
     partner = live_partner
+
     def make(limit: str = "3", kind: str = "count", **kwargs) -> Campaign:
         campaign = CampaignFactory(status=Campaign.Status.ACTIVE, partner=partner, **kwargs)
         budget_set(campaign_id=campaign.pk, actor="user:ana", kind=kind, limit=Decimal(limit))
@@ -89,7 +95,11 @@ def test_a_batch_reserves_what_fits_and_the_rest_is_budget_exhausted_in_purchase
         (dispatch_ref(purchase_id=p.id, campaign_id=campaign.id), "committed") for p in purchases[:3]
     )
     # 90 % crossed → paused by the system with the note; the pair that did not fit → completed.
-    steps = list(CampaignTransition.objects.filter(campaign=campaign).values_list("from_status", "to_status", "actor", "note"))
+    steps = list(
+        CampaignTransition.objects.filter(campaign=campaign).values_list(
+            "from_status", "to_status", "actor", "note"
+        )
+    )
     assert steps[-2:] == [
         ("active", "paused", "system", "budget_threshold"),
         ("paused", "completed", "system", "budget_exhausted"),
@@ -151,7 +161,10 @@ def test_dead_dispatch_releases_and_replay_reserves_again(ingest_client, budgete
     dispatch_replay(dispatch_id=dispatch.id, actor="user:ana")
 
     assert used(campaign) == (Decimal(0), Decimal(1))
-    assert list(BudgetLedger.objects.filter(ref=ref).values_list("status", flat=True)) == ["released", "reserved"]
+    assert list(BudgetLedger.objects.filter(ref=ref).values_list("status", flat=True)) == [
+        "released",
+        "reserved",
+    ]
 
 
 def test_replay_after_release_is_409_when_the_budget_is_used_up(budgeted):
@@ -190,9 +203,13 @@ def test_budget_set_validates_and_refuses_a_limit_below_what_is_used(budgeted, l
     with pytest.raises(ConflictError):
         budget_set(campaign_id=campaign.id, actor="user:ana", kind="count", limit=Decimal(2))
     with pytest.raises(ValidationFailed) as error:
-        budget_set(campaign_id=campaign.id, actor="user:ana", kind="count", limit=Decimal("2.5"), pause_at_percent=0)
+        budget_set(
+            campaign_id=campaign.id, actor="user:ana", kind="count", limit=Decimal("2.5"), pause_at_percent=0
+        )
     assert set(error.value.fields) >= {"limit", "pause_at_percent"}
-    odd = CampaignFactory(partner=partner, reward={"type": "special_offer", "value": "free coffee", "description": ""})
+    odd = CampaignFactory(
+        partner=partner, reward={"type": "special_offer", "value": "free coffee", "description": ""}
+    )
     with pytest.raises(ValidationFailed):
         budget_set(campaign_id=odd.id, actor="user:ana", kind="spend", limit=Decimal(10))
 
@@ -222,7 +239,9 @@ def test_day_budget_rolls_over_at_the_brands_midnight_across_dst(budgeted, brand
     assert budget_reserve(campaign_id=campaign.id, amount=Decimal(1), ref="b", now=late)
     budget_commit(ref="a", now=late)
     budget_commit(ref="b", now=late)
-    assert not budget_reserve(campaign_id=campaign.id, amount=Decimal(1), ref="c", now=late + timedelta(minutes=20))
+    assert not budget_reserve(
+        campaign_id=campaign.id, amount=Decimal(1), ref="c", now=late + timedelta(minutes=20)
+    )
     Campaign.objects.filter(pk=campaign.pk).update(status="active")
     # 00:10 UTC on the 25th is 01:10 local, still before the change: a new day.
     next_day = datetime(2026, 10, 25, 0, 10, tzinfo=UTC)
@@ -231,10 +250,21 @@ def test_day_budget_rolls_over_at_the_brands_midnight_across_dst(budgeted, brand
     assert (budget.committed, budget.reserved) == (Decimal(0), Decimal(1))
     assert budget.period_start == datetime(2026, 10, 24, 23, 0, tzinfo=UTC)
     # 23:30 UTC on the 25th is 23:30 local (winter time): the same day still.
-    assert budget_reserve(campaign_id=campaign.id, amount=Decimal(1), ref="e", now=datetime(2026, 10, 25, 23, 30, tzinfo=UTC))
-    assert not budget_reserve(campaign_id=campaign.id, amount=Decimal(1), ref="f", now=datetime(2026, 10, 25, 23, 40, tzinfo=UTC))
-    assert budget_reserve(campaign_id=campaign.id, amount=Decimal(1), ref="g", now=datetime(2026, 10, 26, 0, 5, tzinfo=UTC)) is False
+    assert budget_reserve(
+        campaign_id=campaign.id, amount=Decimal(1), ref="e", now=datetime(2026, 10, 25, 23, 30, tzinfo=UTC)
+    )
+    assert not budget_reserve(
+        campaign_id=campaign.id, amount=Decimal(1), ref="f", now=datetime(2026, 10, 25, 23, 40, tzinfo=UTC)
+    )
+    assert (
+        budget_reserve(
+            campaign_id=campaign.id, amount=Decimal(1), ref="g", now=datetime(2026, 10, 26, 0, 5, tzinfo=UTC)
+        )
+        is False
+    )
     # reserved ones carry over: d and e still open (2 of 2) on the 26th.
     budget_release(ref="d", now=datetime(2026, 10, 26, 0, 6, tzinfo=UTC))
     Campaign.objects.filter(pk=campaign.pk).update(status="active")
-    assert budget_reserve(campaign_id=campaign.id, amount=Decimal(1), ref="h", now=datetime(2026, 10, 26, 0, 7, tzinfo=UTC))
+    assert budget_reserve(
+        campaign_id=campaign.id, amount=Decimal(1), ref="h", now=datetime(2026, 10, 26, 0, 7, tzinfo=UTC)
+    )

@@ -153,9 +153,7 @@ CASES: dict[str, Case] = {
     ),
     "campaigns.services.campaign_approve": Case(
         "campaign.approved",
-        lambda: {
-            "campaign_id": _campaign(status="pending_approval", approval_requested_by="user:asker").pk
-        },
+        lambda: {"campaign_id": _campaign(status="pending_approval", approval_requested_by="user:asker").pk},
     ),
     "campaigns.services.campaigns_bulk": Case(
         "campaign.paused", lambda: {"action": "pause", "ids": [_campaign(status="active").pk]}
