@@ -32,6 +32,8 @@ DEFAULT_RULES: tuple[DefaultRule, ...] = (
         window_minutes=15,
         min_attempts=20,
     ),
+    # SPEC §13: a campaign paused by its budget threshold (90 % by default) is something to hear about.
+    DefaultRule(kind="budget_threshold", title="Campaign budget threshold", threshold=Decimal(90)),
 )
 
 

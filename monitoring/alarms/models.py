@@ -13,6 +13,7 @@ class AlarmRule(models.Model):
         BACKLOG_AGE = "backlog_age", "Oldest pending/retrying dispatch older than threshold seconds"
         OUTBOX_LAG = "outbox_lag", "Oldest unrelayed outbox message older than threshold seconds"
         PARTNER_FAILURES = "partner_failures", "A partner's consecutive failed attempts ≥ threshold"
+        BUDGET_THRESHOLD = "budget_threshold", "A live campaign's budget used ≥ threshold % (SPEC §13)"
 
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=30, choices=Kind.choices)

@@ -29,6 +29,7 @@ DEFAULT_NAMES_A = {
     "Dead letters (brand_a)",
     "Dispatch backlog age (brand_a)",
     "Partner failure rate (brand_a)",
+    "Campaign budget threshold (brand_a)",
 }
 
 
@@ -58,7 +59,7 @@ def test_defaults_are_idempotent_and_keep_what_an_operator_tuned(brands, db):
     AlarmRule.objects.filter(name="Dead letters (brand_a)").update(threshold=25, is_enabled=False)
     again = alarm_rules_ensure_defaults(brand=brand)
     assert {rule.name for rule in again} == DEFAULT_NAMES_A
-    assert AlarmRule.objects.filter(brand=brand).count() == 3
+    assert AlarmRule.objects.filter(brand=brand).count() == len(DEFAULT_NAMES_A)
     tuned = AlarmRule.objects.get(name="Dead letters (brand_a)")
     assert (tuned.threshold, tuned.is_enabled) == (Decimal("25.00"), False)
 
