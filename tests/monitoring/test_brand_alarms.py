@@ -77,7 +77,7 @@ def test_rerunning_brand_creation_and_the_backfill_restore_missing_defaults(bran
         "monitoring.alarms.migrations.0002_default_rules_for_existing_brands", fromlist=["add_default_rules"]
     )
     backfill.add_default_rules(apps, schema_editor=None)
-    assert AlarmRule.objects.filter(brand=brands["brand_b"]).count() == 3
+    assert AlarmRule.objects.filter(brand=brands["brand_b"]).count() == len(DEFAULT_NAMES_A)
     assert not AlarmRule.objects.filter(brand__schema_name="public").exists()
 
 
