@@ -27,7 +27,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from campaigns import selectors, services
+from campaigns import budgets, selectors, services
 from campaigns.forms import (
     REWARD_TYPE_CHOICES,
     CampaignAdminForm,
@@ -36,7 +36,7 @@ from campaigns.forms import (
     ItemRuleInlineForm,
 )
 from campaigns.item_rules_csv import TEMPLATE_CSV, CsvImportError, error_lines
-from campaigns.models import Campaign, CampaignTransition, ItemRule
+from campaigns.models import Budget, Campaign, CampaignTransition, ItemRule
 from campaigns.rules import ItemRuleSpec
 from core.actors import actor_for
 from core.admin import AuditHistoryAdminMixin, BrandTimezoneAdminMixin, brand_timezone_name
@@ -109,6 +109,38 @@ class ItemRuleInline(admin.TabularInline):
         return self._editable(obj) and super().has_delete_permission(request, obj)
 
 
+class BudgetInlineForm(forms.ModelForm):
+    """The budget as a CRM person sets it: four plain fields; the counters are shown, never typed."""
+
+    class Meta:
+        model = Budget
+        fields = ["kind", "limit", "period", "pause_at_percent"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        limit = cleaned.get("limit")
+        budget = self.instance
+        if budget.pk and limit is not None and limit < budget.committed + budget.reserved:
+            self.add_error(
+                "limit",
+                f"The budget already uses {budget.committed + budget.reserved}: the limit cannot go below it.",
+            )
+        return cleaned
+
+
+class BudgetInline(admin.StackedInline):
+    """SPEC §13: saved through `campaigns.budgets.budget_set` (CampaignAdmin.save_related), audited there."""
+
+    model = Budget
+    form = BudgetInlineForm
+    fields = ["kind", "limit", "period", "pause_at_percent", "committed", "reserved", "period_start"]
+    readonly_fields = ["committed", "reserved", "period_start"]
+    can_delete = False
+    max_num = 1
+    extra = 0
+    verbose_name_plural = "Budget (committed + reserved never exceed the limit)"
+
+
 class CampaignTransitionInline(admin.TabularInline):
     model = CampaignTransition
     verbose_name = "lifecycle step"
@@ -160,7 +192,7 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
         "updated_at",
     ]  # fmt: skip
     # Apps above this one add their own inlines (archive/admin.py: where an archived campaign's data went).
-    inlines = [ItemRuleInline, CampaignTransitionInline]
+    inlines = [ItemRuleInline, BudgetInline, CampaignTransitionInline]
     actions = ["activate", "approve", "pause", "resume", "complete", "cancel", "duplicate"]
     fieldsets = [
         (None, {"fields": ["name", "kind", "status_badge", "partner"]}),
@@ -270,9 +302,30 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
         obj._state.adding = False
         obj._state.db = campaign._state.db
         for formset in formsets:
-            if formset is not rules_formset:
+            if formset.model is Budget:
+                self._save_budget(request, formset, campaign)
+            elif formset is not rules_formset:
                 self.save_formset(request, form, formset, change)
         self._warn(request, campaign)
+
+    def _save_budget(self, request: HttpRequest, formset: Any, campaign: Campaign) -> None:
+        # Saved by the service, not the formset: the change message has nothing of the formset's own.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for budget_form in formset.forms:
+            if not budget_form.has_changed() or not budget_form.cleaned_data:
+                continue
+            data = budget_form.cleaned_data
+            try:
+                budgets.budget_set(
+                    campaign_id=campaign.pk,
+                    actor=actor_for(request.user),
+                    kind=data["kind"],
+                    limit=data["limit"],
+                    period=data["period"],
+                    pause_at_percent=data["pause_at_percent"],
+                )
+            except ApplicationError as exc:
+                self.message_user(request, f"Budget not saved: {_error_text(exc)}", messages.ERROR)
 
     def _warn(self, request: HttpRequest, campaign: Campaign) -> None:
         """Saved, but probably not what was meant: say so (warnings, not errors)."""

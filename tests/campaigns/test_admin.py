@@ -72,6 +72,10 @@ def form_data(partner, **overrides):
         "item_rules-1-value": "SKU-9",
         "item_rules-1-multiplier": "2",
         "item_rules-1-bonus_per_unit": "0.5",
+        "budget-TOTAL_FORMS": "0",
+        "budget-INITIAL_FORMS": "0",
+        "budget-MIN_NUM_FORMS": "0",
+        "budget-MAX_NUM_FORMS": "1",
         "transitions-TOTAL_FORMS": "0",
         "transitions-INITIAL_FORMS": "0",
         "transitions-MIN_NUM_FORMS": "0",
@@ -105,6 +109,9 @@ def test_groups_exist_in_the_brand_schema(brand_a):
         "view_segment",
         "view_segmentmember",
         "view_segmentsize",
+        # budgets (ADR 0023)
+        "view_budget",
+        "view_budgetledger",
     }
 
 
@@ -409,3 +416,31 @@ def test_push_preview_renders_for_a_sample_award(editor):
     assert response.json() == {"title": "Xmas", "body": "10 JPY", "errors": []}
     bad = editor.post(f"{ADMIN}preview-push/", {"title": "x", "body": "{{ award.valu }}"})
     assert bad.status_code == 400 and "award.valu" in bad.json()["errors"][0]
+
+
+def test_editor_sets_a_budget_with_the_inline_form_through_the_service(editor):
+    from campaigns.models import Budget
+    from core.models import AuditEvent
+    from tests.partners.factories import PartnerFactory
+
+    partner = PartnerFactory()
+    data = form_data(
+        partner,
+        **{
+            "budget-TOTAL_FORMS": "1",
+            "budget-0-kind": "spend",
+            "budget-0-limit": "250.00",
+            "budget-0-period": "week",
+            "budget-0-pause_at_percent": "80",
+        },
+    )
+    response = editor.post(f"{ADMIN}add/", data)
+    assert response.status_code == 302, (
+        response.context["adminform"].form.errors if response.context else response
+    )
+    campaign = Campaign.objects.get(name="Carnival 2027")
+    budget = Budget.objects.get(campaign=campaign)
+    assert (budget.kind, budget.limit, budget.period, budget.pause_at_percent) == ("spend", 250, "week", 80)
+    assert AuditEvent.objects.filter(action="budget.updated", object_id=str(campaign.pk)).exists()
+    page = editor.get(f"{ADMIN}{campaign.pk}/change/")
+    assert 'name="budget-0-limit"' in page.content.decode()
