@@ -11,7 +11,7 @@ from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPart
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from campaigns import budgets, selectors, services
+from campaigns import budgets, selectors, services, transfer
 from campaigns.models import Campaign, CampaignTransition, ItemRule
 from campaigns.serializers import (
     BudgetLedgerSerializer,
@@ -26,7 +26,7 @@ from campaigns.serializers import (
     LifecycleSerializer,
 )
 from core.actors import actor_for
-from core.exceptions import ApplicationError, PayloadTooLargeError
+from core.exceptions import ApplicationError, PayloadTooLargeError, ValidationFailed
 from core.openapi import AUTH_ERRORS, error_responses
 from core.permissions import IsCrm
 from core.staff_permissions import StaffSessionModelPermissions
@@ -477,3 +477,70 @@ class CampaignBulkApi(GenericAPIView):
             **serializer.validated_data,
         )
         return Response({"results": [r.as_dict() for r in results]})
+
+
+# --------------------------------------------------------------------------- export / import (SPEC §13)
+
+
+class CampaignExportApi(GenericAPIView):
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {"GET": [VIEW_CAMPAIGN]}
+    serializer_class = None
+
+    @extend_schema(
+        summary="Export campaigns as JSON",
+        description='`{"schema_version": 1, "campaigns": [...]}` with item rules, segment (by name), '
+        "eligibility and budget configuration. `ids` is a comma-separated list (all campaigns when absent; "
+        "at most 1000).",
+        parameters=[OpenApiParameter("ids", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False)],
+        responses={200: OpenApiTypes.OBJECT, **error_responses(400, *AUTH_ERRORS)},
+    )
+    def get(self, request: Request) -> Response:
+        text = request.query_params.get("ids")
+        ids = None
+        if text is not None:
+            parts = [p.strip() for p in text.split(",") if p.strip()]
+            if not parts or not all(p.isdigit() and len(p) < 19 for p in parts) or len(parts) > 1000:
+                raise ValidationFailed(
+                    {"ids": ["A comma-separated list of up to 1000 campaign ids, like 1,2,3."]}
+                )
+            ids = [int(p) for p in parts]
+        return Response(transfer.campaigns_export(ids=ids))
+
+
+class CampaignImportApi(GenericAPIView):
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {"POST": ["campaigns.add_campaign"]}
+    serializer_class = None
+
+    @extend_schema(
+        summary="Import campaigns (as drafts, all or nothing)",
+        description="The body is an export document. `?dry_run=1` validates and says what would be created. "
+        "A name already taken is 409 `name_taken` unless `?on_conflict=rename`. Any invalid campaign is one 400 "
+        "whose fields name it (`campaigns[3].name`).",
+        parameters=[
+            OpenApiParameter("dry_run", OpenApiTypes.BOOL, OpenApiParameter.QUERY, required=False),
+            OpenApiParameter(
+                "on_conflict",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                required=False,
+                enum=["error", "rename"],
+            ),
+        ],
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            201: OpenApiTypes.OBJECT,
+            **error_responses(400, 409, *AUTH_ERRORS),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes")
+        result = transfer.campaigns_import(
+            document=request.data,
+            actor=actor_for(request.user),
+            dry_run=dry_run,
+            on_conflict=request.query_params.get("on_conflict", "error"),
+        )
+        return Response(result.as_dict(), status=status.HTTP_200_OK if dry_run else status.HTTP_201_CREATED)

@@ -150,7 +150,7 @@ def validate_notification(notification: Any) -> dict[str, str]:
     return {"title": notification["title"], "body": notification["body"]}
 
 
-def campaign_validate(campaign: Campaign) -> None:
+def campaign_validate(campaign: Campaign, *, check_unique: bool = True) -> None:
     """Every rule of a campaign's configuration; raises ValidationError keyed by field.
 
     Public so that the admin form reports the same errors as the API, field by field.
@@ -202,7 +202,12 @@ def campaign_validate(campaign: Campaign) -> None:
                 add("eligibility", message)
     checked = set(errors)
     try:
-        campaign.full_clean(exclude=["version", "status"])
+        if check_unique:
+            campaign.full_clean(exclude=["version", "status"])
+        else:
+            # The import checks names for the whole file in one query and resolved partner and
+            # segment itself: no query per campaign here.
+            campaign.full_clean(exclude=["version", "status", "partner", "segment"], validate_unique=False)
     except DjangoValidationError as exc:
         # Constraint messages land on their field; a field the checks above already reported keeps
         # that one message (one human message per error, never the constraint behind it too).

@@ -10,6 +10,8 @@ urlpatterns = [
         for action in ("activate", "approve", "pause", "resume", "complete", "cancel")
     ],
     path("campaigns/bulk/", api.CampaignBulkApi.as_view(), name="campaign-bulk"),
+    path("campaigns/export/", api.CampaignExportApi.as_view(), name="campaign-export"),
+    path("campaigns/import/", api.CampaignImportApi.as_view(), name="campaign-import"),
     path("campaigns/<int:campaign_id>/budget/", api.BudgetApi.as_view(), name="campaign-budget"),
     path(
         "campaigns/<int:campaign_id>/budget/ledger/",
