@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from django import forms
@@ -27,10 +28,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from campaigns import budgets, selectors, services
+from campaigns import budgets, selectors, services, transfer
 from campaigns.forms import (
     REWARD_TYPE_CHOICES,
     CampaignAdminForm,
+    CampaignImportForm,
     CancelCampaignForm,
     CsvUploadForm,
     ItemRuleInlineForm,
@@ -193,7 +195,7 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
     ]  # fmt: skip
     # Apps above this one add their own inlines (archive/admin.py: where an archived campaign's data went).
     inlines = [ItemRuleInline, BudgetInline, CampaignTransitionInline]
-    actions = ["activate", "approve", "pause", "resume", "complete", "cancel", "duplicate"]
+    actions = ["activate", "approve", "pause", "resume", "complete", "cancel", "duplicate", "export_json"]
     fieldsets = [
         (None, {"fields": ["name", "kind", "status_badge", "partner"]}),
         ("Validity and eligibility", {"fields": ["starts_at", "ends_at", "purchase_channels", "currency",
@@ -453,6 +455,7 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
         view = self.admin_site.admin_view
         return [
             path("preview-push/", view(self.preview_push_view), name=f"{prefix}_preview_push"),
+            path("import/", view(self.import_campaigns_view), name=f"{prefix}_import"),
             path("item-rules-template.csv", view(self.item_rules_template_view), name=f"{prefix}_rules_template"),
             path("<path:object_id>/lifecycle/<str:action>/", view(self.lifecycle_view), name=f"{prefix}_lifecycle"),
             path("<path:object_id>/import-item-rules/", view(self.import_item_rules_view),
@@ -492,6 +495,66 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
                 request, f"{campaign.name} is now {campaign.get_status_display().lower()}.", messages.SUCCESS
             )
         return HttpResponseRedirect(self._change_url(campaign.pk))
+
+    @admin.action(
+        description="Export selected campaigns (JSON file, for the import page)", permissions=["view"]
+    )
+    def export_json(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> HttpResponse:
+        document = transfer.campaigns_export(ids=list(queryset.values_list("pk", flat=True)))
+        response = HttpResponse(
+            json.dumps(document, indent=2, ensure_ascii=False), content_type="application/json"
+        )
+        response["Content-Disposition"] = 'attachment; filename="campaigns.json"'
+        return response
+
+    def import_campaigns_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a JSON export → preview (a dry run: what would be created, or the errors) → import."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": "Import campaigns"}
+        form = CampaignImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST":
+            text = request.POST.get("document", "")
+            if request.POST.get("step") != "apply":
+                if form.is_valid():
+                    text = form.cleaned_data["file"].read().decode("utf-8", errors="replace")
+                else:
+                    return TemplateResponse(
+                        request, "admin/campaigns/campaign/import_campaigns.html", {**context, "form": form}
+                    )
+            on_conflict = request.POST.get("on_conflict", "error")
+            try:
+                document = json.loads(text)
+                result = transfer.campaigns_import(
+                    document=document,
+                    actor=actor_for(request.user),
+                    dry_run=request.POST.get("step") != "apply",
+                    on_conflict=on_conflict,
+                )
+            except (ValueError, ApplicationError) as exc:
+                problems = (
+                    [f"{field}: {' '.join(messages)}" for field, messages in exc.fields.items()]
+                    if isinstance(exc, ApplicationError) and exc.fields
+                    else [exc.message if isinstance(exc, ApplicationError) else f"Not a JSON file: {exc}"]
+                )
+                return TemplateResponse(
+                    request,
+                    "admin/campaigns/campaign/import_campaigns.html",
+                    {**context, "form": CampaignImportForm(), "problems": problems[:MAX_IMPORT_ERRORS_SHOWN]},
+                )
+            if result.dry_run:
+                return TemplateResponse(
+                    request,
+                    "admin/campaigns/campaign/import_campaigns.html",
+                    {**context, "preview": result.campaigns, "document": text, "on_conflict": on_conflict},
+                )
+            self.message_user(
+                request, f"Imported {len(result.campaigns)} campaign(s) as drafts.", messages.SUCCESS
+            )
+            return HttpResponseRedirect(reverse("admin:campaigns_campaign_changelist"))
+        return TemplateResponse(
+            request, "admin/campaigns/campaign/import_campaigns.html", {**context, "form": form}
+        )
 
     def preview_push_view(self, request: HttpRequest) -> JsonResponse:
         """POST title, body (and the campaign's name, currency) → the push rendered for a sample award."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -444,3 +445,32 @@ def test_editor_sets_a_budget_with_the_inline_form_through_the_service(editor):
     assert AuditEvent.objects.filter(action="budget.updated", object_id=str(campaign.pk)).exists()
     page = editor.get(f"{ADMIN}{campaign.pk}/change/")
     assert 'name="budget-0-limit"' in page.content.decode()
+
+
+def test_admin_import_page_previews_then_imports(editor):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from campaigns.transfer import campaigns_export
+    from tests.campaigns.factories import CampaignFactory
+
+    source = CampaignFactory(name="Exported")
+    exported = editor.post(ADMIN, {"action": "export_json", "_selected_action": [source.pk]})
+    assert exported["Content-Type"] == "application/json"
+    document = exported.content
+    assert json.loads(document) == campaigns_export(ids=[source.pk])
+    page = editor.get(f"{ADMIN}import/")
+    assert page.status_code == 200 and 'type="file"' in page.content.decode()
+    preview = editor.post(
+        f"{ADMIN}import/", {"file": SimpleUploadedFile("c.json", document), "on_conflict": "rename"}
+    )
+    assert "Exported (2)" in preview.content.decode()
+    assert not Campaign.objects.filter(name="Exported (2)").exists()
+    done = editor.post(
+        f"{ADMIN}import/", {"step": "apply", "on_conflict": "rename", "document": document.decode()}
+    )
+    assert done.status_code == 302
+    assert Campaign.objects.get(name="Exported (2)").status == "draft"
+    clash = editor.post(
+        f"{ADMIN}import/", {"file": SimpleUploadedFile("c.json", document), "on_conflict": "error"}
+    )
+    assert "names are taken" in clash.content.decode()
