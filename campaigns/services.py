@@ -48,6 +48,7 @@ from core.actors import SYSTEM_ACTOR
 from core.audit import audit_record, changes_between, model_update, values_of
 from core.db import errors_by_field, violated_constraint
 from core.exceptions import ApplicationError, ConflictError, NotFoundError, ValidationFailed, validate_model
+from core.models import AuditEvent
 from core.money import ISO_4217_MINOR_UNITS, is_iso_4217
 from core.templating import validate_notification_templates
 from customers.definitions import parse_definition
@@ -205,9 +206,18 @@ def campaign_validate(campaign: Campaign, *, check_unique: bool = True) -> None:
         if check_unique:
             campaign.full_clean(exclude=["version", "status"])
         else:
-            # The import checks names for the whole file in one query and resolved partner and
-            # segment itself: no query per campaign here.
-            campaign.full_clean(exclude=["version", "status", "partner", "segment"], validate_unique=False)
+            # The import checks names for the whole file in one query, resolved partner and segment
+            # itself and checks the two value constraints below in Python: no query per campaign here
+            # (Django validates each CheckConstraint with a SELECT). The database still checks all.
+            campaign.full_clean(
+                exclude=["version", "status", "partner", "segment"],
+                validate_unique=False,
+                validate_constraints=False,
+            )
+            if campaign.starts_at and campaign.ends_at and campaign.ends_at <= campaign.starts_at:
+                add("ends_at", "End must be after the start.")
+            if campaign.min_purchase_value is not None and campaign.min_purchase_value < 0:
+                add("min_purchase_value", "Minimum purchase value cannot be negative.")
     except DjangoValidationError as exc:
         # Constraint messages land on their field; a field the checks above already reported keeps
         # that one message (one human message per error, never the constraint behind it too).
@@ -1056,6 +1066,7 @@ def campaigns_bulk(
         raise ValidationFailed({"ids": [f"At most {BULK_MAX_IDS} ids."]})
     known = {c.pk: c for c in Campaign.objects.filter(pk__in=[i for i in ids if isinstance(i, int)])}
     results: list[BulkItemResult] = []
+    moved_live = False
     for campaign_id in ids:
         campaign = known.get(campaign_id)
         if campaign is None:
@@ -1066,6 +1077,14 @@ def campaigns_bulk(
         if dry_run:
             problem = _bulk_check(campaign, action, note)
             results.append(BulkItemResult(campaign_id, "conflict" if problem else "ok", problem))
+            continue
+        if action in _FAST_BULK_ACTIONS:
+            outcome = _bulk_transition(action=action, campaign_id=campaign_id, actor=actor, note=note)
+            if outcome is None:
+                results.append(BulkItemResult(campaign_id, "ok"))
+                moved_live |= action in ("pause", "resume")
+            else:
+                results.append(outcome)
             continue
         try:
             if action == "delete":
@@ -1079,4 +1098,89 @@ def campaigns_bulk(
             results.append(BulkItemResult(campaign_id, "conflict", exc.message))
         else:
             results.append(BulkItemResult(campaign_id, "ok"))
+    if moved_live:
+        # What `_closing_due` does per transition, once: the tick completes them at their ends_at.
+        first_end = (
+            Campaign.objects.filter(pk__in=list(known), status__in=[Status.ACTIVE, Status.PAUSED])
+            .order_by("ends_at")
+            .values_list("ends_at", flat=True)
+            .first()
+        )
+        if first_end is not None:
+            transaction.on_commit(lambda: work_due_at(at=first_end))
     return results
+
+
+# The lifecycle steps a bulk request does in ONE statement per campaign (its own transaction): lock,
+# change the status, write the lifecycle row and the audit row — what `_transition` does in five round
+# trips. Activation (partner checks, approval) and delete go through their services.
+_FAST_BULK_ACTIONS = frozenset({"pause", "resume", "complete", "cancel"})
+
+
+def _bulk_transition(*, action: str, campaign_id: int, actor: str, note: str) -> BulkItemResult | None:
+    """One lifecycle step as one statement; None when done, else the item's conflict/not-found result."""
+    from core.audit import _request_id
+
+    allowed_from, target = TRANSITIONS[action]
+    if action == "cancel" and not note.strip():
+        return BulkItemResult(
+            campaign_id, "conflict", "Say why the campaign is cancelled: a note is required."
+        )
+    now = timezone.now()
+    completing = target == Status.COMPLETED
+    params = {
+        "id": campaign_id,
+        "from": sorted(allowed_from),
+        "to": str(target),
+        "now": now,
+        "actor": actor,
+        "note": note,
+        "action": TRANSITION_AUDIT_ACTIONS[action],
+        "request_id": _request_id(None),
+        "ended_check": action == "resume",
+        "completed_at": now.isoformat().replace("+00:00", "Z") if completing else None,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH old AS (
+                SELECT id, status FROM {Campaign._meta.db_table} WHERE id = %(id)s FOR UPDATE
+            ),
+            moved AS (
+                UPDATE {Campaign._meta.db_table} c SET status = %(to)s, updated_at = %(now)s
+                    {", completed_at = %(now)s" if completing else ""}
+                FROM old
+                WHERE c.id = old.id AND old.status = ANY(%(from)s::text[])
+                  AND (NOT %(ended_check)s OR c.ends_at > %(now)s)
+                RETURNING c.id, old.status AS from_status
+            ),
+            transition AS (
+                INSERT INTO {CampaignTransition._meta.db_table} (campaign_id, from_status, to_status, actor, note, created_at)
+                SELECT id, from_status, %(to)s, %(actor)s, %(note)s, %(now)s FROM moved
+            ),
+            audit AS (
+                INSERT INTO {AuditEvent._meta.db_table} (at, actor, action, object_type, object_id, changes, request_id)
+                SELECT %(now)s, %(actor)s, %(action)s, 'campaigns.campaign', id::text,
+                       jsonb_build_object('status', jsonb_build_object('before', from_status, 'after', %(to)s))
+                       || CASE WHEN %(completed_at)s::text IS NULL THEN '{{}}'::jsonb ELSE jsonb_build_object(
+                              'completed_at', jsonb_build_object('before', NULL, 'after', %(completed_at)s::text)) END,
+                       %(request_id)s
+                FROM moved
+            )
+            SELECT (SELECT count(*) FROM moved), (SELECT status FROM old)
+            """,  # noqa: S608
+            params,
+        )
+        moved, status = cursor.fetchone()
+    if moved:
+        return None
+    if status is None:
+        return BulkItemResult(campaign_id, "not_found", f"Campaign {campaign_id} does not exist.")
+    if status in allowed_from:  # resume of a campaign past its end
+        return BulkItemResult(campaign_id, "conflict", f"Cannot resume campaign {campaign_id}: it has ended.")
+    return BulkItemResult(
+        campaign_id,
+        "conflict",
+        f"Cannot {action} campaign {campaign_id}: it is {status}; "
+        f"{action} is allowed only from {' or '.join(sorted(allowed_from))}.",
+    )
