@@ -217,13 +217,16 @@ def _clean_one(
         if not isinstance(rule, dict):
             add(f"item_rules[{number}]", "Each rule is a JSON object.")
             continue
-        spec, rule_errors = clean_rule(
-            rule.get("kind"),
-            rule.get("match"),
-            rule.get("value"),
-            str(rule.get("multiplier", "1")),
-            str(rule.get("bonus_per_unit", "0")),
-        )
+        spec = _fast_rule(rule)
+        rule_errors: dict[str, list[str]] = {}
+        if spec is None:  # the full check, for its messages
+            spec, rule_errors = clean_rule(
+                rule.get("kind"),
+                rule.get("match"),
+                rule.get("value"),
+                str(rule.get("multiplier", "1")),
+                str(rule.get("bonus_per_unit", "0")),
+            )
         for name, messages in rule_errors.items():
             for message in messages:
                 add(f"item_rules[{number}].{name}", message)
@@ -237,6 +240,34 @@ def _clean_one(
     if budget is not None:
         planned.budget = _clean_budget(budget, campaign, lambda name, message: add(f"budget.{name}", message))
     return planned
+
+
+_RULE_KINDS = frozenset({"blacklist", "whitelist"})
+_RULE_MATCHES = frozenset({"sku", "category"})
+_ONE, _ZERO, _MAX = Decimal(1), Decimal(0), Decimal("1e14")
+
+
+def _fast_rule(rule: dict[str, Any]) -> ItemRuleSpec | None:
+    """An exported rule as it is (codes, plain decimal strings) → its spec; None if anything is unusual.
+
+    The import's hot path (100 rules × 1,000 campaigns): `clean_rule` accepts labels, any case and
+    decimal commas, and explains every problem; an export needs none of that. Whatever this does not
+    accept goes to `clean_rule`, so the result (and every message) is the same.
+    """
+    kind, match, value = rule.get("kind"), rule.get("match"), rule.get("value")
+    if kind not in _RULE_KINDS or match not in _RULE_MATCHES or not isinstance(value, str):
+        return None
+    if not value or len(value) > 200 or value != value.strip() or "\x00" in value:
+        return None
+    try:
+        multiplier = Decimal(rule.get("multiplier", "1"))
+        bonus = Decimal(rule.get("bonus_per_unit", "0"))
+    except (InvalidOperation, TypeError):
+        return None
+    for number, low in ((multiplier, _ONE), (bonus, _ZERO)):
+        if not number.is_finite() or number < low or number >= _MAX or number.as_tuple().exponent < -4:
+            return None
+    return ItemRuleSpec(kind=kind, match=match, value=value, multiplier=multiplier, bonus_per_unit=bonus)
 
 
 def _clean_budget(raw: Any, campaign: Campaign, add) -> dict[str, Any] | None:
@@ -289,25 +320,22 @@ def campaigns_import(
     taken = set(Campaign.objects.filter(name__in=names).values_list("name", flat=True))
     seen: set[str] = set()
     clashes = []
+    every_name: set[str] | None = None  # loaded once, on the first clash to rename
     for index, plan in enumerate(planned):
         if plan is None:
             continue
         name = plan.campaign.name
         if name in taken or name in seen:
             if on_conflict == "rename":
-                everything = (
-                    taken
-                    | seen
-                    | set(
-                        Campaign.objects.filter(name__startswith=name[:190] + " (").values_list(
-                            "name", flat=True
-                        )
-                    )
-                )
-                plan.renamed_from, plan.campaign.name = name, _free_name(name, everything)
+                if every_name is None:
+                    every_name = set(Campaign.objects.values_list("name", flat=True)) | seen
+                plan.renamed_from, plan.campaign.name = name, _free_name(name, every_name)
+                every_name.add(plan.campaign.name)
             else:
                 clashes.append(f"campaigns[{index}]: {name!r}")
         seen.add(plan.campaign.name)
+        if every_name is not None:
+            every_name.add(plan.campaign.name)
     if errors:
         raise ValidationFailed(errors)
     if clashes:
