@@ -339,8 +339,6 @@ def _evaluate_locked(
     evaluations = _EvaluationRows([compiled for compiled, _ in campaigns], now)
     snapshots = _customer_snapshots(campaigns, rows, now)
     eligible: list[EligibleDispatch] = []
-    # Index in `eligible` and in `evaluations.lines` of each eligible pair, for the budget step.
-    eligible_lines: list[int] = []
     for (
         purchase_id,
         purchased_at,
@@ -377,7 +375,6 @@ def _evaluate_locked(
                         extra={"purchase_id": purchase_id, "campaign_id": result.campaign_id},
                     )
                 else:
-                    eligible_lines.append(len(evaluations.lines) - 1)
                     eligible.append(
                         EligibleDispatch(
                             purchase_id=purchase_id,
@@ -395,12 +392,14 @@ def _evaluate_locked(
                             ),
                         )
                     )
-    if eligible:
-        eligible = _reserve_budgets(eligible, eligible_lines, evaluations, now=now)
-    if evaluations.lines:
-        _copy_evaluations(evaluations.lines)
     # The customers' stats, in this transaction: one statement for the whole batch (SPEC §11).
     customer_stats_record(purchases=[(row[6], row[1], row[7]) for row in rows], now=now)
+    if evaluations.lines:
+        _copy_evaluations(evaluations.lines)
+    # Budgets last but one: their rows stay locked until this transaction commits (concurrent batches
+    # of the same budgeted campaigns wait for it), so only the dispatch rows come after (ADR 0023).
+    if eligible:
+        eligible = _reserve_budgets(eligible, now=now)
     created = handoff.sender().create_claimed(eligible=eligible, now=now)
     _count_on_commit(
         campaign_ids=[compiled.id for compiled, _ in campaigns],
@@ -410,14 +409,13 @@ def _evaluate_locked(
     return len(rows), len(eligible), created
 
 
-def _reserve_budgets(
-    eligible: list[EligibleDispatch], lines: list[int], evaluations: _EvaluationRows, *, now: datetime
-) -> list[EligibleDispatch]:
+def _reserve_budgets(eligible: list[EligibleDispatch], *, now: datetime) -> list[EligibleDispatch]:
     """Reserve the budgets of the batch's eligible pairs in ONE statement (SPEC §13).
 
     Pairs are offered in purchase order (`purchased_at`, then id); those of a budgeted campaign that
-    do not fit become ineligible with `budget_exhausted` (their evaluation line is rewritten) and get
-    no dispatch. Campaigns without a budget are untouched.
+    do not fit become ineligible with `budget_exhausted` (their evaluation rows, already written, are
+    corrected by one UPDATE; the eligible value stays) and get no dispatch. Campaigns without a budget
+    are untouched.
     """
     order = sorted(
         range(len(eligible)), key=lambda i: (eligible[i].purchase.purchased_at, eligible[i].purchase_id)
@@ -442,9 +440,17 @@ def _reserve_budgets(
         seen[pair.campaign_id] = rank + 1
         if rank >= reservation.fit:
             dropped.add(i)
-            evaluations.lines[lines[i]] = str(pair.purchase_id) + (
-                f"\t{pair.campaign_id}\t{pair.campaign_version}\tf\t{pair.eligible_value}"
-                f"\t{Reason.BUDGET_EXHAUSTED}\t{evaluations.now}\n"
+    if dropped:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Evaluation._meta.db_table} e SET eligible = false, reason = %s"  # noqa: S608
+                " FROM unnest(%s::bigint[], %s::bigint[]) AS d(purchase_id, campaign_id)"
+                " WHERE e.purchase_id = d.purchase_id AND e.campaign_id = d.campaign_id",
+                [
+                    str(Reason.BUDGET_EXHAUSTED),
+                    [eligible[i].purchase_id for i in dropped],
+                    [eligible[i].campaign_id for i in dropped],
+                ],
             )
     return [pair for i, pair in enumerate(eligible) if i not in dropped]
 
