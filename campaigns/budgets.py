@@ -31,6 +31,7 @@ did not fit) the campaign is completed.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -70,18 +71,29 @@ _UNIT = (
 )
 
 
+_TIMEZONE_CACHE_SECONDS = 60.0
+_timezones: dict[str, tuple[str, float]] = {}
+
+
 def brand_timezone() -> str:
-    """The brand's IANA zone (SPEC §13 periods are in it)."""
+    """The brand's IANA zone (SPEC §13 periods are in it).
+
+    From the connection's tenant when it is a loaded Brand (requests); else (Celery tasks carry a bare
+    schema) read once a minute per schema, not once per batch.
+    """
     tenant = getattr(connection, "tenant", None)
     tz = getattr(tenant, "timezone", None)
     if tz:
         return tz
+    schema = connection.schema_name
+    cached = _timezones.get(schema)
+    if cached is not None and time.monotonic() - cached[1] < _TIMEZONE_CACHE_SECONDS:
+        return cached[0]
     from tenants.models import Brand
 
-    return (
-        Brand.objects.filter(schema_name=connection.schema_name).values_list("timezone", flat=True).first()
-        or "UTC"
-    )
+    tz = Brand.objects.filter(schema_name=schema).values_list("timezone", flat=True).first() or "UTC"
+    _timezones[schema] = (tz, time.monotonic())
+    return tz
 
 
 def period_start(*, period: str, now: datetime, tz: str) -> datetime:
