@@ -11,8 +11,6 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('campaigns', '0005_campaign_targeting'),
-        ('customers', '0004_constraint_messages'),
-        ('partners', '0009_constraint_messages'),
     ]
 
     operations = [
