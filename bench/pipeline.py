@@ -23,6 +23,10 @@ What it does, in one run:
    5-condition eligibility rule on attributes, stats, location and the purchase (every purchase
    passes them, so the same pairs are dispatched: only the cost of targeting differs), then once
    more untargeted: the targeted run is compared with the mean of the two untargeted runs around it;
+5b. with `--budgets`: the fast path with a count budget on all 10 campaigns (SPEC §13: the batch
+   reserves in one statement per batch, each sent dispatch commits; the limit is never reached, so
+   the same pairs are dispatched), then once more without: the budgeted run is compared with the mean
+   of the two unbudgeted runs around it (`budgeted_vs_unbudgeted`, goal ≥ 0.90, and its CPU twin);
 6. prints purchases/s fully processed for all three, the ratios, and p50/p99 of
    ingest (purchase received) → dispatch (sent, or created) of the fast path.
 
@@ -204,6 +208,27 @@ def target_half_of_the_campaigns() -> None:
         Campaign.objects.filter(id__in=ids).update(
             segment=segment, eligibility=TARGET_ELIGIBILITY, version=F("version") + 1
         )
+
+
+def budget_the_campaigns() -> None:
+    """A count budget on every campaign, far above what a run dispatches (it never exhausts)."""
+    from decimal import Decimal
+
+    from campaigns.models import Budget, Campaign
+
+    with schema_context(SCHEMA):
+        Budget.objects.all().delete()
+        Budget.objects.bulk_create(
+            Budget(campaign_id=pk, kind="count", limit=Decimal(10**12), period="total")
+            for pk in Campaign.objects.values_list("id", flat=True)
+        )
+
+
+def unbudget_the_campaigns() -> None:
+    from campaigns.models import Budget
+
+    with schema_context(SCHEMA):
+        Budget.objects.all().delete()
 
 
 def untarget_the_campaigns() -> None:
@@ -540,6 +565,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=3, help="concurrent HTTP clients / producers")
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument(
+        "--budgets",
+        action="store_true",
+        help="also run with a budget on all 10 campaigns, bracketed by unbudgeted runs (SPEC §13)",
+    )
+    parser.add_argument(
         "--max-queued",
         type=int,
         # Enough to keep every worker process busy; more only lengthens the queue (latency) and the
@@ -580,8 +610,19 @@ def main() -> None:
         untarget_the_campaigns()
         log("fast path once more, untargeted: the targeted run is compared with the two runs around it")
         fast_again = run_fast(args, api_key, wait_for_sent)
+        budgeted = fast_third = None
+        if args.budgets:
+            reset_purchases()
+            budget_the_campaigns()
+            log("fast path with a budget on all 10 campaigns")
+            budgeted = run_fast(args, api_key, wait_for_sent)
+            reset_purchases()
+            unbudget_the_campaigns()
+            log("fast path once more, unbudgeted: the budgeted run is compared with the two runs around it")
+            fast_third = run_fast(args, api_key, wait_for_sent)
     finally:
         stop_children()
+        unbudget_the_campaigns()
     # Bracketing the targeted run cancels the drift of a long run (warm-up, a neighbour's load).
     untargeted_per_s = (fast["per_s"] + fast_again["per_s"]) / 2
     untargeted_cpu = (fast["stack_cpu_ms_per_1000"] + fast_again["stack_cpu_ms_per_1000"]) / 2
@@ -598,6 +639,25 @@ def main() -> None:
         f" purchases {untargeted_cpu:.0f} ms untargeted, {targeted['stack_cpu_ms_per_1000']:.0f} ms"
         f" targeted ({targeted_cpu_ratio:.2f})"
     )
+    budget_figures: dict[str, str] = {}
+    if budgeted is not None and fast_third is not None:
+        unbudgeted_per_s = (fast_again["per_s"] + fast_third["per_s"]) / 2
+        unbudgeted_cpu = (fast_again["stack_cpu_ms_per_1000"] + fast_third["stack_cpu_ms_per_1000"]) / 2
+        budget_ratio = budgeted["per_s"] / unbudgeted_per_s if unbudgeted_per_s else 0.0
+        budget_cpu_ratio = unbudgeted_cpu / max(budgeted["stack_cpu_ms_per_1000"], 1e-9)
+        log(
+            f"budgeted {budgeted['per_s']:.0f} purchases/s ({budget_ratio:.2f} of unbudgeted, "
+            f"{fast_again['per_s']:.0f} and {fast_third['per_s']:.0f} around it); stack CPU per 1,000 purchases "
+            f"{unbudgeted_cpu:.0f} ms unbudgeted, {budgeted['stack_cpu_ms_per_1000']:.0f} ms budgeted "
+            f"({budget_cpu_ratio:.2f})"
+        )
+        budget_figures = {
+            "budgeted_per_s": f"{budgeted['per_s']:.0f}",
+            "budgeted_vs_unbudgeted": f"{budget_ratio:.2f}",
+            "unbudgeted_third_per_s": f"{fast_third['per_s']:.0f}",
+            "budgeted_stack_cpu_ms_per_1000": f"{budgeted['stack_cpu_ms_per_1000']:.0f}",
+            "budgeted_cpu_ratio": f"{budget_cpu_ratio:.2f}",
+        }
     result(
         purchases_per_s=f"{fast['per_s']:.0f}",
         baseline_per_s=f"{baseline['per_s']:.0f}",
@@ -612,6 +672,7 @@ def main() -> None:
         targeted_stack_cpu_ms_per_1000=f"{targeted['stack_cpu_ms_per_1000']:.0f}",
         targeted_cpu_ratio=f"{targeted_cpu_ratio:.2f}",
         dispatched_until="sent" if wait_for_sent else "created",
+        **budget_figures,
     )
 
 

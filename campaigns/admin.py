@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from django import forms
@@ -27,16 +28,17 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from campaigns import selectors, services
+from campaigns import budgets, selectors, services, transfer
 from campaigns.forms import (
     REWARD_TYPE_CHOICES,
     CampaignAdminForm,
+    CampaignImportForm,
     CancelCampaignForm,
     CsvUploadForm,
     ItemRuleInlineForm,
 )
 from campaigns.item_rules_csv import TEMPLATE_CSV, CsvImportError, error_lines
-from campaigns.models import Campaign, CampaignTransition, ItemRule
+from campaigns.models import Budget, Campaign, CampaignTransition, ItemRule
 from campaigns.rules import ItemRuleSpec
 from core.actors import actor_for
 from core.admin import AuditHistoryAdminMixin, BrandTimezoneAdminMixin, brand_timezone_name
@@ -66,6 +68,7 @@ LIFECYCLE_LABELS = {
     "resume": "Resume",
     "complete": "Complete",
     "cancel": "Cancel campaign",
+    "approve": "Approve",
 }
 
 MAX_IMPORT_ERRORS_SHOWN = 20
@@ -106,6 +109,38 @@ class ItemRuleInline(admin.TabularInline):
 
     def has_delete_permission(self, request: HttpRequest, obj: Campaign | None = None) -> bool:
         return self._editable(obj) and super().has_delete_permission(request, obj)
+
+
+class BudgetInlineForm(forms.ModelForm):
+    """The budget as a CRM person sets it: four plain fields; the counters are shown, never typed."""
+
+    class Meta:
+        model = Budget
+        fields = ["kind", "limit", "period", "pause_at_percent"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        limit = cleaned.get("limit")
+        budget = self.instance
+        if budget.pk and limit is not None and limit < budget.committed + budget.reserved:
+            self.add_error(
+                "limit",
+                f"The budget already uses {budget.committed + budget.reserved}: the limit cannot go below it.",
+            )
+        return cleaned
+
+
+class BudgetInline(admin.StackedInline):
+    """SPEC §13: saved through `campaigns.budgets.budget_set` (CampaignAdmin.save_related), audited there."""
+
+    model = Budget
+    form = BudgetInlineForm
+    fields = ["kind", "limit", "period", "pause_at_percent", "committed", "reserved", "period_start"]
+    readonly_fields = ["committed", "reserved", "period_start"]
+    can_delete = False
+    max_num = 1
+    extra = 0
+    verbose_name_plural = "Budget (committed + reserved never exceed the limit)"
 
 
 class CampaignTransitionInline(admin.TabularInline):
@@ -159,8 +194,8 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
         "updated_at",
     ]  # fmt: skip
     # Apps above this one add their own inlines (archive/admin.py: where an archived campaign's data went).
-    inlines = [ItemRuleInline, CampaignTransitionInline]
-    actions = ["activate", "pause", "resume", "complete", "cancel", "duplicate"]
+    inlines = [ItemRuleInline, BudgetInline, CampaignTransitionInline]
+    actions = ["activate", "approve", "pause", "resume", "complete", "cancel", "duplicate", "export_json"]
     fieldsets = [
         (None, {"fields": ["name", "kind", "status_badge", "partner"]}),
         ("Validity and eligibility", {"fields": ["starts_at", "ends_at", "purchase_channels", "currency",
@@ -269,9 +304,30 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
         obj._state.adding = False
         obj._state.db = campaign._state.db
         for formset in formsets:
-            if formset is not rules_formset:
+            if formset.model is Budget:
+                self._save_budget(request, formset, campaign)
+            elif formset is not rules_formset:
                 self.save_formset(request, form, formset, change)
         self._warn(request, campaign)
+
+    def _save_budget(self, request: HttpRequest, formset: Any, campaign: Campaign) -> None:
+        # Saved by the service, not the formset: the change message has nothing of the formset's own.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for budget_form in formset.forms:
+            if not budget_form.has_changed() or not budget_form.cleaned_data:
+                continue
+            data = budget_form.cleaned_data
+            try:
+                budgets.budget_set(
+                    campaign_id=campaign.pk,
+                    actor=actor_for(request.user),
+                    kind=data["kind"],
+                    limit=data["limit"],
+                    period=data["period"],
+                    pause_at_percent=data["pause_at_percent"],
+                )
+            except ApplicationError as exc:
+                self.message_user(request, f"Budget not saved: {_error_text(exc)}", messages.ERROR)
 
     def _warn(self, request: HttpRequest, campaign: Campaign) -> None:
         """Saved, but probably not what was meant: say so (warnings, not errors)."""
@@ -312,9 +368,16 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
         service = services.LIFECYCLE_ACTIONS[action]
         actor = actor_for(request.user)
         done = 0
+        extra = (
+            {"identity": services.approval_identity(request.user)}
+            if action in ("activate", "approve")
+            else {}
+        )
         for campaign in queryset.order_by("pk"):
             try:
-                service(campaign_id=campaign.pk, actor=actor, note=request.POST.get("note", "")[:500])
+                service(
+                    campaign_id=campaign.pk, actor=actor, note=request.POST.get("note", "")[:500], **extra
+                )
                 done += 1
             except ApplicationError as exc:
                 self.message_user(request, f"{campaign.name}: {exc.message}", messages.ERROR)
@@ -347,6 +410,12 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
     @admin.action(description="Activate selected campaigns", permissions=["change"])
     def activate(self, request: HttpRequest, queryset: QuerySet[Campaign]):
         return self._run_lifecycle(request, queryset, "activate")
+
+    @admin.action(
+        description="Approve selected campaigns (pending approval → active)", permissions=["change"]
+    )
+    def approve(self, request: HttpRequest, queryset: QuerySet[Campaign]):
+        return self._run_lifecycle(request, queryset, "approve")
 
     @admin.action(description="Pause selected campaigns", permissions=["change"])
     def pause(self, request: HttpRequest, queryset: QuerySet[Campaign]):
@@ -386,6 +455,7 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
         view = self.admin_site.admin_view
         return [
             path("preview-push/", view(self.preview_push_view), name=f"{prefix}_preview_push"),
+            path("import/", view(self.import_campaigns_view), name=f"{prefix}_import"),
             path("item-rules-template.csv", view(self.item_rules_template_view), name=f"{prefix}_rules_template"),
             path("<path:object_id>/lifecycle/<str:action>/", view(self.lifecycle_view), name=f"{prefix}_lifecycle"),
             path("<path:object_id>/import-item-rules/", view(self.import_item_rules_view),
@@ -412,6 +482,11 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
                 campaign_id=campaign.pk,
                 actor=actor_for(request.user),
                 note=request.POST.get("note", "")[:500],
+                **(
+                    {"identity": services.approval_identity(request.user)}
+                    if action in ("activate", "approve")
+                    else {}
+                ),
             )
         except ApplicationError as exc:
             self.message_user(request, exc.message, messages.ERROR)
@@ -420,6 +495,66 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
                 request, f"{campaign.name} is now {campaign.get_status_display().lower()}.", messages.SUCCESS
             )
         return HttpResponseRedirect(self._change_url(campaign.pk))
+
+    @admin.action(
+        description="Export selected campaigns (JSON file, for the import page)", permissions=["view"]
+    )
+    def export_json(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> HttpResponse:
+        document = transfer.campaigns_export(ids=list(queryset.values_list("pk", flat=True)))
+        response = HttpResponse(
+            json.dumps(document, indent=2, ensure_ascii=False), content_type="application/json"
+        )
+        response["Content-Disposition"] = 'attachment; filename="campaigns.json"'
+        return response
+
+    def import_campaigns_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a JSON export → preview (a dry run: what would be created, or the errors) → import."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": "Import campaigns"}
+        form = CampaignImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST":
+            text = request.POST.get("document", "")
+            if request.POST.get("step") != "apply":
+                if form.is_valid():
+                    text = form.cleaned_data["file"].read().decode("utf-8", errors="replace")
+                else:
+                    return TemplateResponse(
+                        request, "admin/campaigns/campaign/import_campaigns.html", {**context, "form": form}
+                    )
+            on_conflict = request.POST.get("on_conflict", "error")
+            try:
+                document = json.loads(text)
+                result = transfer.campaigns_import(
+                    document=document,
+                    actor=actor_for(request.user),
+                    dry_run=request.POST.get("step") != "apply",
+                    on_conflict=on_conflict,
+                )
+            except (ValueError, ApplicationError) as exc:
+                problems = (
+                    [f"{field}: {' '.join(messages)}" for field, messages in exc.fields.items()]
+                    if isinstance(exc, ApplicationError) and exc.fields
+                    else [exc.message if isinstance(exc, ApplicationError) else f"Not a JSON file: {exc}"]
+                )
+                return TemplateResponse(
+                    request,
+                    "admin/campaigns/campaign/import_campaigns.html",
+                    {**context, "form": CampaignImportForm(), "problems": problems[:MAX_IMPORT_ERRORS_SHOWN]},
+                )
+            if result.dry_run:
+                return TemplateResponse(
+                    request,
+                    "admin/campaigns/campaign/import_campaigns.html",
+                    {**context, "preview": result.campaigns, "document": text, "on_conflict": on_conflict},
+                )
+            self.message_user(
+                request, f"Imported {len(result.campaigns)} campaign(s) as drafts.", messages.SUCCESS
+            )
+            return HttpResponseRedirect(reverse("admin:campaigns_campaign_changelist"))
+        return TemplateResponse(
+            request, "admin/campaigns/campaign/import_campaigns.html", {**context, "form": form}
+        )
 
     def preview_push_view(self, request: HttpRequest) -> JsonResponse:
         """POST title, body (and the campaign's name, currency) → the push rendered for a sample award."""

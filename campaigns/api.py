@@ -11,9 +11,13 @@ from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPart
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from campaigns import selectors, services
+from campaigns import budgets, selectors, services, transfer
 from campaigns.models import Campaign, CampaignTransition, ItemRule
 from campaigns.serializers import (
+    BudgetLedgerSerializer,
+    BudgetSerializer,
+    BulkRequestSerializer,
+    BulkResultSerializer,
     CampaignSerializer,
     CampaignTransitionSerializer,
     ItemRuleImportResultSerializer,
@@ -22,7 +26,7 @@ from campaigns.serializers import (
     LifecycleSerializer,
 )
 from core.actors import actor_for
-from core.exceptions import ApplicationError
+from core.exceptions import ApplicationError, PayloadTooLargeError, ValidationFailed
 from core.openapi import AUTH_ERRORS, error_responses
 from core.permissions import IsCrm
 from core.staff_permissions import StaffSessionModelPermissions
@@ -149,11 +153,15 @@ class CampaignDetailApi(GenericAPIView):
 
 _LIFECYCLE_DOCS = {
     "activate": "draft → active. Needs an active partner and `ends_at` in the future "
-    "(409 `partner_required`, `partner_inactive`, `campaign_ended`).",
+    "(409 `partner_required`, `partner_inactive`, `campaign_ended`). A campaign whose budget is above the "
+    "brand's `approval_threshold` goes to `pending_approval` instead (SPEC §13).",
+    "approve": "pending_approval → active, by another person than the one who activated it "
+    "(403 `approver_is_requester`; for API keys, another key).",
     "pause": "active → paused.",
     "resume": "paused → active, only before `ends_at` (409 `campaign_ended`).",
     "complete": "active|paused → completed (also done automatically within a minute of `ends_at`).",
-    "cancel": "draft|active|paused → cancelled.",
+    "cancel": "draft|pending_approval|active|paused → cancelled. `note` (the justification) is required: "
+    "400 without it.",
 }
 
 
@@ -169,10 +177,16 @@ class CampaignLifecycleApi(GenericAPIView):
         serializer = LifecycleSerializer(data=request.data or {})
         serializer.is_valid(raise_exception=True)
         service = services.LIFECYCLE_ACTIONS[self.lifecycle_action]
+        extra = (
+            {"identity": services.approval_identity(request.user)}
+            if self.lifecycle_action in ("activate", "approve")
+            else {}
+        )
         campaign = service(
             campaign_id=selectors.campaign_get(campaign_id=campaign_id).pk,
             actor=actor_for(request.user),
             note=serializer.validated_data["note"],
+            **extra,
         )
         return Response(CampaignSerializer(campaign).data)
 
@@ -380,3 +394,153 @@ class ItemRuleImportApi(GenericAPIView):
             {"imported": result.imported, "campaign_version": result.campaign.version},
             status=status.HTTP_201_CREATED,
         )
+
+
+# --------------------------------------------------------------------------- budgets (SPEC §13)
+
+
+class BudgetApi(GenericAPIView):
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {"GET": [VIEW_CAMPAIGN], "PUT": ["campaigns.change_campaign"]}
+    serializer_class = BudgetSerializer
+
+    @extend_schema(
+        summary="Read a campaign's budget",
+        parameters=[CAMPAIGN_ID],
+        responses={200: BudgetSerializer, **error_responses(404, *AUTH_ERRORS)},
+    )
+    def get(self, request: Request, campaign_id: int) -> Response:
+        return Response(BudgetSerializer(selectors.budget_get(campaign_id=campaign_id)).data)
+
+    @extend_schema(
+        summary="Set a campaign's budget",
+        description="Creates or replaces the budget's `kind`, `limit`, `period`, `pause_at_percent`. A limit "
+        "below what is already committed + reserved is 409 `budget_below_used`; a spend budget needs a "
+        "numeric reward value (400).",
+        parameters=[CAMPAIGN_ID],
+        request=BudgetSerializer,
+        responses={200: BudgetSerializer, **error_responses(400, 404, 409, *AUTH_ERRORS)},
+    )
+    def put(self, request: Request, campaign_id: int) -> Response:
+        campaign = selectors.campaign_get(campaign_id=campaign_id)
+        serializer = BudgetSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        budget = budgets.budget_set(
+            campaign_id=campaign.pk, actor=actor_for(request.user), **serializer.validated_data
+        )
+        return Response(BudgetSerializer(budget).data)
+
+
+class BudgetLedgerApi(GenericAPIView):
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {"GET": [VIEW_CAMPAIGN]}
+    serializer_class = BudgetLedgerSerializer
+
+    @extend_schema(
+        summary="A campaign budget's ledger",
+        description="Every reservation, oldest first, with how it was settled (`committed`, `released`) or "
+        "`reserved` while open. Paginated.",
+        parameters=[CAMPAIGN_ID],
+        responses={200: BudgetLedgerSerializer(many=True), **error_responses(404, *AUTH_ERRORS)},
+    )
+    def get(self, request: Request, campaign_id: int) -> Response:
+        budget = selectors.budget_get(campaign_id=campaign_id)
+        page = self.paginate_queryset(selectors.budget_ledger(budget=budget))
+        return self.get_paginated_response(BudgetLedgerSerializer(page, many=True).data)
+
+
+# --------------------------------------------------------------------------- bulk (SPEC §13)
+
+
+class CampaignBulkApi(GenericAPIView):
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {"POST": ["campaigns.change_campaign"]}
+    serializer_class = BulkRequestSerializer
+
+    @extend_schema(
+        summary="One lifecycle action (or delete) on up to 1000 campaigns",
+        description="Each id is its own transaction and audit row; the results come in request order: `ok`, "
+        "`conflict` (with `error`) or `not_found`. `dry_run` checks without changing anything. `cancel` takes "
+        "the `note` it requires. Over 1000 ids → 413.",
+        request=BulkRequestSerializer,
+        responses={200: BulkResultSerializer, **error_responses(400, 413, *AUTH_ERRORS)},
+    )
+    def post(self, request: Request) -> Response:
+        ids = request.data.get("ids") if isinstance(request.data, dict) else None
+        if isinstance(ids, list) and len(ids) > services.BULK_MAX_IDS:
+            raise PayloadTooLargeError(f"At most {services.BULK_MAX_IDS} ids per request; got {len(ids)}.")
+        serializer = BulkRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        results = services.campaigns_bulk(
+            actor=actor_for(request.user),
+            identity=services.approval_identity(request.user),
+            **serializer.validated_data,
+        )
+        return Response({"results": [r.as_dict() for r in results]})
+
+
+# --------------------------------------------------------------------------- export / import (SPEC §13)
+
+
+class CampaignExportApi(GenericAPIView):
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {"GET": [VIEW_CAMPAIGN]}
+    serializer_class = None
+
+    @extend_schema(
+        summary="Export campaigns as JSON",
+        description='`{"schema_version": 1, "campaigns": [...]}` with item rules, segment (by name), '
+        "eligibility and budget configuration. `ids` is a comma-separated list (all campaigns when absent; "
+        "at most 1000).",
+        parameters=[OpenApiParameter("ids", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False)],
+        responses={200: OpenApiTypes.OBJECT, **error_responses(400, *AUTH_ERRORS)},
+    )
+    def get(self, request: Request) -> Response:
+        text = request.query_params.get("ids")
+        ids = None
+        if text is not None:
+            parts = [p.strip() for p in text.split(",") if p.strip()]
+            if not parts or not all(p.isdigit() and len(p) < 19 for p in parts) or len(parts) > 1000:
+                raise ValidationFailed(
+                    {"ids": ["A comma-separated list of up to 1000 campaign ids, like 1,2,3."]}
+                )
+            ids = [int(p) for p in parts]
+        return Response(transfer.campaigns_export(ids=ids))
+
+
+class CampaignImportApi(GenericAPIView):
+    permission_classes = [IsCrm, StaffSessionModelPermissions]
+    required_model_permissions = {"POST": ["campaigns.add_campaign"]}
+    serializer_class = None
+
+    @extend_schema(
+        summary="Import campaigns (as drafts, all or nothing)",
+        description="The body is an export document. `?dry_run=1` validates and says what would be created. "
+        "A name already taken is 409 `name_taken` unless `?on_conflict=rename`. Any invalid campaign is one 400 "
+        "whose fields name it (`campaigns[3].name`).",
+        parameters=[
+            OpenApiParameter("dry_run", OpenApiTypes.BOOL, OpenApiParameter.QUERY, required=False),
+            OpenApiParameter(
+                "on_conflict",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                required=False,
+                enum=["error", "rename"],
+            ),
+        ],
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            201: OpenApiTypes.OBJECT,
+            **error_responses(400, 409, *AUTH_ERRORS),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes")
+        result = transfer.campaigns_import(
+            document=request.data,
+            actor=actor_for(request.user),
+            dry_run=dry_run,
+            on_conflict=request.query_params.get("on_conflict", "error"),
+        )
+        return Response(result.as_dict(), status=status.HTTP_200_OK if dry_run else status.HTTP_201_CREATED)

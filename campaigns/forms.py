@@ -244,9 +244,20 @@ class CsvUploadForm(forms.Form):
     )
 
 
+class CampaignImportForm(forms.Form):
+    """The campaign import page: a JSON export file and what to do with names already taken."""
+
+    file = forms.FileField(label="JSON export file", help_text="A file made by “Export selected campaigns”.")
+    on_conflict = forms.ChoiceField(
+        label="Names already taken",
+        choices=[("error", "Stop and tell me"), ("rename", "Import under a new name, like “Summer (2)”")],
+        initial="error",
+    )
+
+
 class CancelCampaignForm(forms.Form):
     note = forms.CharField(
-        label="Why (kept in the lifecycle history)",
+        label="Why (kept in the lifecycle history; required to cancel)",
         required=False,
         max_length=500,
         widget=forms.TextInput(attrs={"size": 60}),

@@ -20,6 +20,7 @@ class Campaign(models.Model):
 
     class Status(models.TextChoices):
         DRAFT = "draft"
+        PENDING_APPROVAL = "pending_approval", "Pending approval"
         ACTIVE = "active"
         PAUSED = "paused"
         COMPLETED = "completed"
@@ -70,6 +71,9 @@ class Campaign(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # When it entered `completed`: late purchases count for LATE_PURCHASE_GRACE after that.
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Who asked for activation while the campaign waits in `pending_approval` (an actor string);
+    # the approver must be someone else (ADR 0023).
+    approval_requested_by = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -96,7 +100,17 @@ class Campaign(models.Model):
                 violation_error_message="Currency must be a three-letter ISO 4217 code, like EUR.",
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["draft", "active", "paused", "completed", "cancelled", "archived"]),
+                condition=Q(
+                    status__in=[
+                        "draft",
+                        "pending_approval",
+                        "active",
+                        "paused",
+                        "completed",
+                        "cancelled",
+                        "archived",
+                    ]
+                ),
                 name="campaign_status_valid",
                 violation_error_message="Status is not one of the campaign statuses.",
             ),
@@ -200,3 +214,129 @@ class CampaignTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id}: {self.from_status} → {self.to_status} by {self.actor}"
+
+
+class Budget(models.Model):
+    """A campaign's budget (SPEC §13): never overspent, whatever the concurrency.
+
+    `committed` counts rewards sent (and redemptions committed), `reserved` those
+    promised but not settled yet; both belong to the current period, which starts
+    at `period_start` (the brand's local midnight of the day, Monday of the week,
+    first of the month; the epoch for `total`). Every change is one conditional
+    UPDATE in `campaigns.budgets`, and `budget_within_limit` backs it.
+    """
+
+    class Kind(models.TextChoices):
+        SPEND = "spend", "Spend (campaign currency)"
+        COUNT = "count", "Count of rewards"
+
+    class Period(models.TextChoices):
+        TOTAL = "total", "Whole campaign"
+        DAY = "day", "Per day"
+        WEEK = "week", "Per week"
+        MONTH = "month", "Per month"
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="budget")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.COUNT)
+    limit = models.DecimalField(
+        max_digits=18,
+        decimal_places=4,
+        validators=[MinValueValidator(Decimal("0.0001"))],
+        help_text="Spend: in the campaign's currency. Count: number of rewards.",
+    )
+    period = models.CharField(max_length=10, choices=Period.choices, default=Period.TOTAL)
+    committed = models.DecimalField(max_digits=18, decimal_places=4, default=Decimal(0))
+    reserved = models.DecimalField(max_digits=18, decimal_places=4, default=Decimal(0))
+    pause_at_percent = models.PositiveSmallIntegerField(
+        "pause at percent",
+        default=90,
+        help_text="The campaign pauses when committed + reserved reaches this share of the limit.",
+    )
+    period_start = models.DateTimeField(null=True, blank=True)
+    # When this period's threshold fired (once per period).
+    threshold_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(committed__gte=0) & Q(reserved__gte=0),
+                name="budget_counters_not_negative",
+                violation_error_message="Budget counters cannot be negative.",
+            ),
+            models.CheckConstraint(
+                condition=Q(limit__gt=0),
+                name="budget_limit_positive",
+                violation_error_message="Budget limit must be greater than zero.",
+            ),
+            models.CheckConstraint(
+                condition=Q(limit__gte=F("committed") + F("reserved")),
+                name="budget_within_limit",
+                violation_error_message="Committed plus reserved cannot exceed the budget limit.",
+            ),
+            models.CheckConstraint(
+                condition=Q(pause_at_percent__gte=1) & Q(pause_at_percent__lte=100),
+                name="budget_pause_percent_range",
+                violation_error_message="Pause at percent must be between 1 and 100.",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["spend", "count"]),
+                name="budget_kind_valid",
+                violation_error_message="Kind must be spend or count.",
+            ),
+            models.CheckConstraint(
+                condition=Q(period__in=["total", "day", "week", "month"]),
+                name="budget_period_valid",
+                violation_error_message="Period must be total, day, week or month.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"budget of campaign {self.campaign_id}: {self.committed}+{self.reserved}/{self.limit}"
+
+
+class BudgetLedger(models.Model):
+    """One reservation of a budget and how it was settled (committed or released).
+
+    `ref` names what reserved it: `dispatch:<purchase_id>:<campaign_id>` for a
+    reward, `redemption:<id>` for a promo-code discount. A ref has at most one
+    open (`reserved`) row; a dead-letter replay reserves again with a new row.
+    """
+
+    class Status(models.TextChoices):
+        RESERVED = "reserved"
+        COMMITTED = "committed"
+        RELEASED = "released"
+
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="ledger")
+    ref = models.CharField(max_length=200)
+    amount = models.DecimalField(max_digits=18, decimal_places=4)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RESERVED)
+    period_start = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["ref"], name="budget_ledger_ref_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ref"],
+                condition=Q(status="reserved"),
+                name="budget_ledger_one_open_per_ref",
+                violation_error_message="This reference already holds a reservation.",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0),
+                name="budget_ledger_amount_positive",
+                violation_error_message="A ledger amount must be greater than zero.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["reserved", "committed", "released"]),
+                name="budget_ledger_status_valid",
+                violation_error_message="Status must be reserved, committed or released.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ref} {self.amount} {self.status}"

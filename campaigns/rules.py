@@ -23,6 +23,8 @@ Contract (checks run in this order; the first that fails is the reason):
    channel) is outside them; campaigns without targeting skip this check;
 5. ``no_eligible_items``   -- eligible value is 0;
 6. ``below_minimum``       -- eligible value < ``min_purchase_value``;
+7. ``budget_exhausted``    -- (set by the purchase pipeline, not here) eligible, but the
+   campaign's budget cannot hold its reward (SPEC §13, campaigns/budgets.py);
 otherwise eligible with reason ``None``.
 
 Eligible value, per line (``line_total = quantity * unit_price``): a matching
@@ -163,6 +165,10 @@ class Reason(StrEnum):
     CUSTOMER_NOT_ELIGIBLE = "customer_not_eligible"
     NO_ELIGIBLE_ITEMS = "no_eligible_items"
     BELOW_MINIMUM = "below_minimum"
+    # Decided by the pipeline after the engine, not by `evaluate`: the pair is eligible but the
+    # campaign's budget has no room left for its reward (SPEC §13; last in the order, after
+    # `customer_limit_reached` of §12).
+    BUDGET_EXHAUSTED = "budget_exhausted"
 
 
 @dataclass(frozen=True, slots=True)

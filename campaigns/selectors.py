@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet
 
 from campaigns.item_rules_csv import ImportPlan, ParsedCsv, parse_item_rules_csv, plan_import, rules_csv
-from campaigns.models import Campaign, CampaignTransition, ItemRule
+from campaigns.models import Budget, BudgetLedger, Campaign, CampaignTransition, ItemRule
 from campaigns.rules import ItemRuleSpec
 from core.exceptions import NotFoundError
 
@@ -64,3 +67,32 @@ def item_rules_csv_preview(
         remove_missing=remove_missing,
     )
     return parsed, plan
+
+
+def budget_get(*, campaign_id: int | str) -> Budget:
+    """The campaign's budget; 404 for an unknown campaign or one without a budget."""
+    campaign = campaign_get(campaign_id=campaign_id)
+    budget = Budget.objects.filter(campaign=campaign).first()
+    if budget is None:
+        raise NotFoundError(f"Campaign {campaign.pk} has no budget; PUT one first.")
+    return budget
+
+
+def budget_ledger(*, budget: Budget) -> QuerySet[BudgetLedger]:
+    return BudgetLedger.objects.filter(budget=budget).order_by("created_at", "id")
+
+
+def budgets_used_percent(*, since: datetime) -> list[tuple[int, Decimal]]:
+    """(campaign id, used % of its budget) for budgeted campaigns active, paused, or completed after `since`."""
+    rows = (
+        Budget.objects.filter(
+            Q(campaign__status__in=[Campaign.Status.ACTIVE, Campaign.Status.PAUSED])
+            | Q(campaign__status=Campaign.Status.COMPLETED, campaign__completed_at__gte=since)
+        )
+        .order_by("campaign_id")
+        .values_list("campaign_id", "committed", "reserved", "limit")
+    )
+    return [
+        (campaign_id, ((committed + reserved) * 100 / limit).quantize(Decimal("0.01")))
+        for campaign_id, committed, reserved, limit in rows
+    ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from campaigns.models import Campaign, CampaignTransition, ItemRule
+from campaigns.models import Budget, BudgetLedger, Campaign, CampaignTransition, ItemRule
 from campaigns.services import (
     NOTIFICATION_BODY_MAX_LENGTH,
     NOTIFICATION_TITLE_MAX_LENGTH,
@@ -240,3 +240,59 @@ class CampaignTransitionSerializer(serializers.ModelSerializer):
     class Meta:
         model = CampaignTransition
         fields = ["from_status", "to_status", "actor", "note", "created_at"]
+
+
+class BudgetSerializer(serializers.ModelSerializer):
+    """A campaign's budget (SPEC §13). `committed`, `reserved`, `period_start` are the platform's."""
+
+    limit = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=4,
+        min_value=Decimal("0.0001"),
+        help_text="Spend: money; count: rewards.",
+    )
+    pause_at_percent = serializers.IntegerField(min_value=1, max_value=100, default=90)
+    period = serializers.ChoiceField(choices=Budget.Period.choices, default=Budget.Period.TOTAL)
+    used_percent = serializers.SerializerMethodField(help_text="(committed + reserved) / limit × 100.")
+
+    class Meta:
+        model = Budget
+        fields = ["kind", "limit", "period", "pause_at_percent", "committed", "reserved", "period_start",
+                  "used_percent"]  # fmt: skip
+        read_only_fields = ["committed", "reserved", "period_start"]
+
+    def get_used_percent(self, budget: Budget) -> float:
+        return (
+            float(round((budget.committed + budget.reserved) * 100 / budget.limit, 2))
+            if budget.limit
+            else 0.0
+        )
+
+
+class BudgetLedgerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BudgetLedger
+        fields = ["id", "ref", "amount", "status", "period_start", "created_at", "settled_at"]
+        read_only_fields = fields
+
+
+BULK_ACTIONS = ("activate", "pause", "resume", "complete", "cancel", "delete")
+
+
+class BulkRequestSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=BULK_ACTIONS)
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=1000
+    )
+    dry_run = serializers.BooleanField(default=False)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=1000, default="")
+
+
+class BulkItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["ok", "conflict", "not_found"])
+    error = serializers.CharField(required=False)
+
+
+class BulkResultSerializer(serializers.Serializer):
+    results = BulkItemSerializer(many=True)

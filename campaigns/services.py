@@ -32,6 +32,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from campaigns.budget_units import reward_unit
 from campaigns.item_rules_csv import (
     CsvImportError,
     ImportPlan,
@@ -40,13 +41,14 @@ from campaigns.item_rules_csv import (
     parse_item_rules_csv,
     plan_import,
 )
-from campaigns.models import Campaign, CampaignTransition, ItemRule
+from campaigns.models import Budget, Campaign, CampaignTransition, ItemRule
 from campaigns.rules import ItemRuleSpec
 from campaigns.selectors import item_rule_specs
 from core.actors import SYSTEM_ACTOR
 from core.audit import audit_record, changes_between, model_update, values_of
 from core.db import errors_by_field, violated_constraint
-from core.exceptions import ConflictError, NotFoundError, ValidationFailed, validate_model
+from core.exceptions import ApplicationError, ConflictError, NotFoundError, ValidationFailed, validate_model
+from core.models import AuditEvent
 from core.money import ISO_4217_MINOR_UNITS, is_iso_4217
 from core.templating import validate_notification_templates
 from customers.definitions import parse_definition
@@ -150,7 +152,7 @@ def validate_notification(notification: Any) -> dict[str, str]:
     return {"title": notification["title"], "body": notification["body"]}
 
 
-def campaign_validate(campaign: Campaign) -> None:
+def campaign_validate(campaign: Campaign, *, check_unique: bool = True) -> None:
     """Every rule of a campaign's configuration; raises ValidationError keyed by field.
 
     Public so that the admin form reports the same errors as the API, field by field.
@@ -202,7 +204,21 @@ def campaign_validate(campaign: Campaign) -> None:
                 add("eligibility", message)
     checked = set(errors)
     try:
-        campaign.full_clean(exclude=["version", "status"])
+        if check_unique:
+            campaign.full_clean(exclude=["version", "status"])
+        else:
+            # The import checks names for the whole file in one query, resolved partner and segment
+            # itself and checks the two value constraints below in Python: no query per campaign here
+            # (Django validates each CheckConstraint with a SELECT). The database still checks all.
+            campaign.full_clean(
+                exclude=["version", "status", "partner", "segment"],
+                validate_unique=False,
+                validate_constraints=False,
+            )
+            if campaign.starts_at and campaign.ends_at and campaign.ends_at <= campaign.starts_at:
+                add("ends_at", "End must be after the start.")
+            if campaign.min_purchase_value is not None and campaign.min_purchase_value < 0:
+                add("min_purchase_value", "Minimum purchase value cannot be negative.")
     except DjangoValidationError as exc:
         # Constraint messages land on their field; a field the checks above already reported keeps
         # that one message (one human message per error, never the constraint behind it too).
@@ -481,15 +497,24 @@ def campaign_duplicate(*, campaign_id: int, actor: str) -> Campaign:
 # action → (statuses it may start from, status it leads to)
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "activate": (frozenset({Status.DRAFT}), Status.ACTIVE),
+    # SPEC §13: activation of a campaign whose budget is above the brand's approval threshold stops here
+    # until a second person approves it.
+    "request_approval": (frozenset({Status.DRAFT}), Status.PENDING_APPROVAL),
+    "approve": (frozenset({Status.PENDING_APPROVAL}), Status.ACTIVE),
     "pause": (frozenset({Status.ACTIVE}), Status.PAUSED),
     "resume": (frozenset({Status.PAUSED}), Status.ACTIVE),
     "complete": (frozenset({Status.ACTIVE, Status.PAUSED}), Status.COMPLETED),
-    "cancel": (frozenset({Status.DRAFT, Status.ACTIVE, Status.PAUSED}), Status.CANCELLED),
+    "cancel": (
+        frozenset({Status.DRAFT, Status.PENDING_APPROVAL, Status.ACTIVE, Status.PAUSED}),
+        Status.CANCELLED,
+    ),
     "archive": (frozenset({Status.COMPLETED}), Status.ARCHIVED),
 }
 # action → its audit action
 TRANSITION_AUDIT_ACTIONS = {
     "activate": "campaign.activated",
+    "request_approval": "campaign.approval_requested",
+    "approve": "campaign.approved",
     "pause": "campaign.paused",
     "resume": "campaign.resumed",
     "complete": "campaign.completed",
@@ -505,8 +530,24 @@ def _closing_due(campaign: Campaign) -> None:
         transaction.on_commit(lambda: work_due_at(at=ends_at))
 
 
+def approval_identity(request_user: Any) -> str:
+    """Who a person is for the four-eyes rule (ADR 0023): a session user by id, an API key by its own id.
+
+    Not the actor string: two keys may share a name, and a key stands for the system that holds it.
+    """
+    if getattr(request_user, "role", None) is not None:
+        return f"api-key#{request_user.pk}"
+    return f"user#{getattr(request_user, 'pk', '')}"
+
+
 def _transition(
-    *, campaign_id: int, action: str, actor: str, note: str = "", now: datetime | None = None
+    *,
+    campaign_id: int,
+    action: str,
+    actor: str,
+    note: str = "",
+    now: datetime | None = None,
+    identity: str = "",
 ) -> Campaign:
     now = now or timezone.now()
     campaign = _lock_campaign(campaign_id)
@@ -517,7 +558,9 @@ def _transition(
             f"{action} is allowed only from {' or '.join(sorted(allowed_from))}.",
             code="invalid_transition",
         )
-    if action == "activate":
+    if action == "cancel" and not (note or "").strip():
+        raise ValidationFailed({"note": ["Say why the campaign is cancelled: a note is required."]})
+    if action in ("activate", "request_approval", "approve"):
         if campaign.partner_id is None:
             raise ConflictError(
                 f"Cannot activate campaign {campaign.pk}: it has no partner.", code="partner_required"
@@ -526,15 +569,25 @@ def _transition(
             raise ConflictError(
                 f"Cannot activate campaign {campaign.pk}: its partner is inactive.", code="partner_inactive"
             )
-    if action in ("activate", "resume") and campaign.ends_at <= now:
+    if action in ("activate", "request_approval", "approve", "resume") and campaign.ends_at <= now:
         raise ConflictError(
             f"Cannot {action} campaign {campaign.pk}: it ended at {campaign.ends_at.isoformat()}.",
             code="campaign_ended",
         )
+    if action == "approve" and (identity or actor) == campaign.approval_requested_by:
+        raise ApplicationError(
+            f"Campaign {campaign.pk} waits for a second person's approval: {actor} asked for its activation "
+            "and cannot approve it too.",
+            code="approver_is_requester",
+            status_code=403,
+        )
     from_status = campaign.status
-    changes = model_update(
-        campaign, {"status": target, **({"completed_at": now} if target == Status.COMPLETED else {})}
-    )
+    new_values: dict[str, Any] = {"status": target}
+    if target == Status.COMPLETED:
+        new_values["completed_at"] = now
+    if action == "request_approval":
+        new_values["approval_requested_by"] = identity or actor
+    changes = model_update(campaign, new_values)
     campaign.save(update_fields=[*changes, "updated_at"])
     _write_transition(campaign=campaign, from_status=from_status, to_status=target, actor=actor, note=note)
     _closing_due(campaign)
@@ -557,10 +610,52 @@ def _transition(
     return campaign
 
 
+def approval_needed(campaign: Campaign) -> bool:
+    """SPEC §13: the campaign's budget is above the brand's `approval_threshold` (money).
+
+    A spend budget compares its limit; a count budget its most possible spend (limit × the reward's value;
+    a reward without a numeric value compares the count itself). No threshold or no budget: not needed.
+    """
+    threshold = getattr(getattr(connection, "tenant", None), "approval_threshold", None)
+    if threshold is None:
+        from tenants.models import Brand
+
+        threshold = (
+            Brand.objects.filter(schema_name=connection.schema_name)
+            .values_list("approval_threshold", flat=True)
+            .first()
+        )
+    budget = Budget.objects.filter(campaign_id=campaign.pk).first()
+    if threshold is None or budget is None:
+        return False
+    exposure = budget.limit
+    if budget.kind == Budget.Kind.COUNT:
+        exposure = budget.limit * (reward_unit(kind=Budget.Kind.SPEND, reward=campaign.reward) or Decimal(1))
+    return exposure > threshold
+
+
 @transaction.atomic
-def campaign_activate(*, campaign_id: int, actor: str, note: str = "") -> Campaign:
-    """draft → active: needs an active partner and `ends_at` in the future."""
+def campaign_activate(*, campaign_id: int, actor: str, note: str = "", identity: str = "") -> Campaign:
+    """draft → active: needs an active partner and `ends_at` in the future.
+
+    If its budget is above the brand's approval threshold, draft → pending_approval instead (the
+    response shows the status); `campaign_approve` by someone else then makes it active.
+    """
+    campaign = _lock_campaign(campaign_id)
+    if campaign.status == Status.DRAFT and approval_needed(campaign):
+        return _transition(
+            campaign_id=campaign_id, action="request_approval", actor=actor, note=note, identity=identity
+        )
     return _transition(campaign_id=campaign_id, action="activate", actor=actor, note=note)
+
+
+@transaction.atomic
+def campaign_approve(*, campaign_id: int, actor: str, note: str = "", identity: str = "") -> Campaign:
+    """pending_approval → active, by someone other than who asked (403 `approver_is_requester`).
+
+    `identity` (see `approval_identity`) tells people apart; without it the actor string does.
+    """
+    return _transition(campaign_id=campaign_id, action="approve", actor=actor, note=note, identity=identity)
 
 
 @transaction.atomic
@@ -585,7 +680,7 @@ def campaign_complete(
 
 @transaction.atomic
 def campaign_cancel(*, campaign_id: int, actor: str, note: str = "") -> Campaign:
-    """draft|active|paused → cancelled (never evaluated again)."""
+    """draft|pending_approval|active|paused → cancelled (never evaluated again); needs a note (SPEC §13)."""
     return _transition(campaign_id=campaign_id, action="cancel", actor=actor, note=note)
 
 
@@ -601,6 +696,7 @@ LIFECYCLE_ACTIONS = {
     "resume": campaign_resume,
     "complete": campaign_complete,
     "cancel": campaign_cancel,
+    "approve": campaign_approve,
 }
 
 
@@ -935,3 +1031,168 @@ def _copy_rules(campaign: Campaign, specs: Iterable[ItemRuleSpec]) -> None:
                         now,
                     )
                 )
+
+
+# --------------------------------------------------------------------------- bulk (SPEC §13)
+
+BULK_MAX_IDS = 1000
+
+
+@dataclass(frozen=True)
+class BulkItemResult:
+    id: Any
+    status: str  # ok | conflict | not_found
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "status": self.status, **({"error": self.error} if self.error else {})}
+
+
+def _bulk_check(campaign: Campaign, action: str, note: str) -> str | None:
+    """Why `action` would fail on `campaign` now (for dry runs), or None."""
+    if action == "delete":
+        return (
+            None
+            if campaign.status == Status.DRAFT
+            else f"Only draft campaigns can be deleted; it is {campaign.status}."
+        )
+    allowed_from, _ = TRANSITIONS[action]
+    if campaign.status not in allowed_from:
+        return f"Cannot {action} campaign {campaign.pk}: it is {campaign.status}."
+    if action == "cancel" and not note.strip():
+        return "Say why the campaign is cancelled: a note is required."
+    return None
+
+
+def campaigns_bulk(
+    *, action: str, ids: Sequence[Any], actor: str, dry_run: bool = False, note: str = "", identity: str = ""
+) -> list[BulkItemResult]:
+    """Apply one lifecycle action (or delete) to each id, each in its own transaction with its audit row.
+
+    Results in request order: `ok`, `conflict` (the reason in `error`) or `not_found`. A dry run locks
+    nothing and changes nothing: it says what would happen now. A repeated id gets its own result.
+    """
+    if action not in (*LIFECYCLE_ACTIONS, "delete"):
+        raise ValidationFailed({"action": [f"Unknown action {action!r}."]})
+    if len(ids) > BULK_MAX_IDS:
+        raise ValidationFailed({"ids": [f"At most {BULK_MAX_IDS} ids."]})
+    known = {c.pk: c for c in Campaign.objects.filter(pk__in=[i for i in ids if isinstance(i, int)])}
+    results: list[BulkItemResult] = []
+    moved_live = False
+    for campaign_id in ids:
+        campaign = known.get(campaign_id)
+        if campaign is None:
+            results.append(
+                BulkItemResult(campaign_id, "not_found", f"Campaign {campaign_id} does not exist.")
+            )
+            continue
+        if dry_run:
+            problem = _bulk_check(campaign, action, note)
+            results.append(BulkItemResult(campaign_id, "conflict" if problem else "ok", problem))
+            continue
+        if action in _FAST_BULK_ACTIONS:
+            outcome = _bulk_transition(action=action, campaign_id=campaign_id, actor=actor, note=note)
+            if outcome is None:
+                results.append(BulkItemResult(campaign_id, "ok"))
+                moved_live |= action in ("pause", "resume")
+            else:
+                results.append(outcome)
+            continue
+        try:
+            if action == "delete":
+                campaign_delete(campaign_id=campaign_id, actor=actor)
+            else:
+                extra = {"identity": identity} if action == "activate" else {}
+                LIFECYCLE_ACTIONS[action](campaign_id=campaign_id, actor=actor, note=note, **extra)
+        except NotFoundError as exc:
+            results.append(BulkItemResult(campaign_id, "not_found", exc.message))
+        except ApplicationError as exc:
+            results.append(BulkItemResult(campaign_id, "conflict", exc.message))
+        else:
+            results.append(BulkItemResult(campaign_id, "ok"))
+    if moved_live:
+        # What `_closing_due` does per transition, once: the tick completes them at their ends_at.
+        first_end = (
+            Campaign.objects.filter(pk__in=list(known), status__in=[Status.ACTIVE, Status.PAUSED])
+            .order_by("ends_at")
+            .values_list("ends_at", flat=True)
+            .first()
+        )
+        if first_end is not None:
+            transaction.on_commit(lambda: work_due_at(at=first_end))
+    return results
+
+
+# The lifecycle steps a bulk request does in ONE statement per campaign (its own transaction): lock,
+# change the status, write the lifecycle row and the audit row — what `_transition` does in five round
+# trips. Activation (partner checks, approval) and delete go through their services.
+_FAST_BULK_ACTIONS = frozenset({"pause", "resume", "complete", "cancel"})
+
+
+def _bulk_transition(*, action: str, campaign_id: int, actor: str, note: str) -> BulkItemResult | None:
+    """One lifecycle step as one statement; None when done, else the item's conflict/not-found result."""
+    from core.audit import _request_id
+
+    allowed_from, target = TRANSITIONS[action]
+    if action == "cancel" and not note.strip():
+        return BulkItemResult(
+            campaign_id, "conflict", "Say why the campaign is cancelled: a note is required."
+        )
+    now = timezone.now()
+    completing = target == Status.COMPLETED
+    params = {
+        "id": campaign_id,
+        "from": sorted(allowed_from),
+        "to": str(target),
+        "now": now,
+        "actor": actor,
+        "note": note,
+        "action": TRANSITION_AUDIT_ACTIONS[action],
+        "request_id": _request_id(None),
+        "ended_check": action == "resume",
+        "completed_at": now.isoformat().replace("+00:00", "Z") if completing else None,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH old AS (
+                SELECT id, status FROM {Campaign._meta.db_table} WHERE id = %(id)s FOR UPDATE
+            ),
+            moved AS (
+                UPDATE {Campaign._meta.db_table} c SET status = %(to)s, updated_at = %(now)s
+                    {", completed_at = %(now)s" if completing else ""}
+                FROM old
+                WHERE c.id = old.id AND old.status = ANY(%(from)s::text[])
+                  AND (NOT %(ended_check)s OR c.ends_at > %(now)s)
+                RETURNING c.id, old.status AS from_status
+            ),
+            transition AS (
+                INSERT INTO {CampaignTransition._meta.db_table} (campaign_id, from_status, to_status, actor, note, created_at)
+                SELECT id, from_status, %(to)s, %(actor)s, %(note)s, %(now)s FROM moved
+            ),
+            audit AS (
+                INSERT INTO {AuditEvent._meta.db_table} (at, actor, action, object_type, object_id, changes, request_id)
+                SELECT %(now)s, %(actor)s, %(action)s, 'campaigns.campaign', id::text,
+                       jsonb_build_object('status', jsonb_build_object('before', from_status, 'after', %(to)s))
+                       || CASE WHEN %(completed_at)s::text IS NULL THEN '{{}}'::jsonb ELSE jsonb_build_object(
+                              'completed_at', jsonb_build_object('before', NULL, 'after', %(completed_at)s::text)) END,
+                       %(request_id)s
+                FROM moved
+            )
+            SELECT (SELECT count(*) FROM moved), (SELECT status FROM old)
+            """,  # noqa: S608
+            params,
+        )
+        moved, status = cursor.fetchone()
+    if moved:
+        return None
+    if status is None:
+        return BulkItemResult(campaign_id, "not_found", f"Campaign {campaign_id} does not exist.")
+    if status in allowed_from:  # resume of a campaign past its end
+        return BulkItemResult(campaign_id, "conflict", f"Cannot resume campaign {campaign_id}: it has ended.")
+    return BulkItemResult(
+        campaign_id,
+        "conflict",
+        f"Cannot {action} campaign {campaign_id}: it is {status}; "
+        f"{action} is allowed only from {' or '.join(sorted(allowed_from))}.",
+    )

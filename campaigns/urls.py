@@ -7,8 +7,17 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/", api.CampaignDetailApi.as_view(), name="campaign-detail"),
     *[
         path(f"campaigns/<int:campaign_id>/{action}/", api.lifecycle_view(action), name=f"campaign-{action}")
-        for action in ("activate", "pause", "resume", "complete", "cancel")
+        for action in ("activate", "approve", "pause", "resume", "complete", "cancel")
     ],
+    path("campaigns/bulk/", api.CampaignBulkApi.as_view(), name="campaign-bulk"),
+    path("campaigns/export/", api.CampaignExportApi.as_view(), name="campaign-export"),
+    path("campaigns/import/", api.CampaignImportApi.as_view(), name="campaign-import"),
+    path("campaigns/<int:campaign_id>/budget/", api.BudgetApi.as_view(), name="campaign-budget"),
+    path(
+        "campaigns/<int:campaign_id>/budget/ledger/",
+        api.BudgetLedgerApi.as_view(),
+        name="campaign-budget-ledger",
+    ),
     path(
         "campaigns/<int:campaign_id>/duplicate/",
         api.CampaignDuplicateApi.as_view(),

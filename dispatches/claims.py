@@ -14,6 +14,7 @@ import orjson
 from django.db import connection, transaction
 from django.db.models import F, Q
 
+from campaigns.budgets import budgets_release_refs, dispatch_ref
 from campaigns.models import Campaign
 from core.delivery import (
     BatchResult,
@@ -213,6 +214,7 @@ def dispatch_claim(
                 payload=dispatch_payload(dispatch=row, evaluation=evaluation, tenant=tenant),
             )
         )
+    _release_dead_budgets(rows, now=now)
     if lost_attempts:
         DispatchAttempt.objects.bulk_create(lost_attempts)
     # One UPDATE for all claimed rows (they share the lease): bulk_update's CASE per row is far slower.
@@ -394,3 +396,14 @@ def mark_dead(row: Any, error: str) -> None:
         "dispatch dead",
         extra={"dispatch_id": str(row.id), "campaign_id": row.campaign_id, "error": row.last_error[:200]},
     )
+
+
+def _release_dead_budgets(rows: Sequence[Any], *, now: datetime) -> None:
+    """A dispatch dead-lettered at claim time gives its budget reservation back (SPEC §13)."""
+    refs = [
+        dispatch_ref(purchase_id=row.purchase_id, campaign_id=row.campaign_id)
+        for row in rows
+        if row.status == Dispatch.Status.DEAD
+    ]
+    if refs:
+        budgets_release_refs(refs=refs, now=now)

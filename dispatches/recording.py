@@ -9,10 +9,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Any
 
 import orjson
 from django.db import connection, transaction
 
+from campaigns.budgets import budgets_commit_refs, budgets_release_refs, dispatch_ref
 from core import metrics
 from core.delivery import (
     BatchResult,
@@ -40,7 +42,7 @@ def dispatch_record_outcomes(
         # Only what the loop reads without assigning it first (every other field written below is set
         # on every path), as plain rows rather than model instances.
         cursor.execute(
-            f"SELECT id, campaign_id, status, sent_at FROM {Dispatch._meta.db_table}"  # noqa: S608
+            f"SELECT id, campaign_id, status, sent_at, purchase_id FROM {Dispatch._meta.db_table}"  # noqa: S608
             " WHERE id = ANY(%s::uuid[]) AND claim_token = %s FOR UPDATE",
             [_uuid_array(c.dispatch_id for c, _ in outcomes), claim_token],
         )
@@ -118,6 +120,7 @@ def dispatch_record_outcomes(
     _insert_attempts(attempts)
     if sent_events:
         events.emit_many(events.EventType.DISPATCH_SENT, sent_events, occurred_at=now)
+    _settle_budgets(rows.values(), now=now)
     _update_grouped(
         [r for r in rows.values() if r.claim_token is None],
         [
@@ -168,12 +171,25 @@ class _RecordedRow:
     campaign_id: int
     status: str
     sent_at: datetime | None
+    purchase_id: int = 0
     next_attempt_at: datetime | None = None
     last_error: str = ""
     last_status_code: int | None = None
     claimed_until: datetime | None = None
     claim_token: uuid.UUID | None = None
     updated_at: datetime | None = None
+
+
+def _settle_budgets(rows: Iterable[Any], *, now: datetime) -> None:
+    """Budgets (SPEC §13): a dispatch `sent` commits its reservation, a `dead` one releases it."""
+    sent, dead = [], []
+    for row in rows:
+        if row.status == Dispatch.Status.SENT:
+            sent.append(dispatch_ref(purchase_id=row.purchase_id, campaign_id=row.campaign_id))
+        elif row.status == Dispatch.Status.DEAD:
+            dead.append(dispatch_ref(purchase_id=row.purchase_id, campaign_id=row.campaign_id))
+    budgets_commit_refs(refs=sent, now=now)
+    budgets_release_refs(refs=dead, now=now)
 
 
 def _uuid_array(ids: Iterable[uuid.UUID]) -> str:

@@ -41,6 +41,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from campaigns.budgets import budget_reserve_reward
 from core import task_names
 from core.audit import audit_record, audit_record_many, changes_between, values_of
 from core.delivery import (
@@ -220,6 +221,12 @@ def dispatch_replay(*, dispatch_id: uuid.UUID | str, actor: str) -> Dispatch:
         raise ConflictError(
             f"Only dead dispatches can be replayed; this one is {row.status}.", code="dispatch_not_dead"
         )
+    if not budget_reserve_reward(campaign_id=row.campaign_id, purchase_id=row.purchase_id):
+        raise ConflictError(
+            "The campaign's budget has no room left for this reward: it was released when the dispatch "
+            "died and is used up since.",
+            code="budget_exhausted",
+        )
     before = values_of(row, REPLAY_AUDITED_FIELDS)
     _reset_for_replay(row, timezone.now())
     row.save(update_fields=_REPLAY_FIELDS)
@@ -256,6 +263,12 @@ def dispatch_replay_dead(
             )
             now = timezone.now()
             audited = []
+            # A replay reserves the budget again (SPEC §13); a reward that no longer fits stays dead.
+            rows = [
+                row
+                for row in rows
+                if budget_reserve_reward(campaign_id=row.campaign_id, purchase_id=row.purchase_id, now=now)
+            ]
             for row in rows:
                 before = values_of(row, REPLAY_AUDITED_FIELDS)
                 _reset_for_replay(row, now)

@@ -37,6 +37,7 @@ REASON_LABELS = {
     "currency_mismatch": "Paid in another currency",
     "no_eligible_items": "No item counted (blacklisted or nothing eligible)",
     "below_minimum": "Below the minimum purchase value",
+    "budget_exhausted": "Campaign budget used up",
 }
 
 
@@ -152,6 +153,18 @@ class CampaignDashboardAdmin(ReadOnlyDashboardMixin, admin.ModelAdmin):
             ],
             height=200,
         )
+        burn_down = selectors.budget_burn_down(campaign=campaign, hours=[p.hour for p in points])
+        budget_chart = None
+        if burn_down is not None:
+            budget_chart = hourly_line_chart(
+                hours=[p.hour for p in points],
+                series=[
+                    Series("Budget used (committed + reserved)", burn_down.used, "#6f42c1"),
+                    Series(f"Pause at {burn_down.pause_at_percent} %", burn_down.pause_line, "#fd7e14"),
+                    Series("Limit", burn_down.limit_line, "#dc3545"),
+                ],
+                height=200,
+            )
         lifetime_evaluations = selectors.evaluation_totals(campaigns=[campaign])[campaign.pk]
         window_evaluations = selectors.evaluation_totals(campaigns=[campaign], since=points[0].hour)[
             campaign.pk
@@ -164,6 +177,8 @@ class CampaignDashboardAdmin(ReadOnlyDashboardMixin, admin.ModelAdmin):
             "campaign_url": reverse("admin:campaigns_campaign_change", args=[campaign.pk]),
             "chart": chart,
             "outcomes_chart": outcomes_chart,
+            "budget_chart": budget_chart,
+            "burn_down": burn_down,
             "hours": hours,
             "hours_choices": CHART_HOURS_CHOICES,
             "window": selectors.campaign_totals(campaign=campaign, since=points[0].hour),

@@ -223,3 +223,61 @@ def brand_totals(*, since: datetime) -> CampaignTotals:
 
 def brand_health() -> HealthSnapshot | None:
     return HealthSnapshot.objects.filter(pk=1).first()
+
+
+@dataclass(frozen=True)
+class BudgetBurnDown:
+    """A campaign budget's use at the end of each hour of a chart (whole units), with its two lines."""
+
+    kind: str
+    limit: Decimal
+    committed: Decimal
+    reserved: Decimal
+    pause_at_percent: int
+    period: str
+    used: list[int]
+    limit_line: list[int]
+    pause_line: list[int]
+
+    @property
+    def used_percent(self) -> Decimal:
+        return ((self.committed + self.reserved) * 100 / self.limit).quantize(Decimal("0.1"))
+
+
+def budget_burn_down(*, campaign: Campaign, hours: list[datetime]) -> BudgetBurnDown | None:
+    """SPEC §13 burn-down: committed + reserved of the current period at the end of each hour (one query).
+
+    Released reservations gave their amount back and do not count; the ledger row's `created_at` is when
+    the amount was taken. None for a campaign without a budget.
+    """
+    from campaigns.models import Budget, BudgetLedger
+
+    budget = Budget.objects.filter(campaign=campaign).first()
+    if budget is None:
+        return None
+    rows = (
+        BudgetLedger.objects.filter(budget=budget, period_start=budget.period_start)
+        .exclude(status=BudgetLedger.Status.RELEASED)
+        .order_by("created_at")
+        .values_list("created_at", "amount")
+    )
+    used, total, index = [], Decimal(0), 0
+    rows = list(rows)
+    for hour in hours:
+        end = hour + timedelta(hours=1)
+        while index < len(rows) and rows[index][0] < end:
+            total += rows[index][1]
+            index += 1
+        used.append(int(total))
+    limit = int(budget.limit)
+    return BudgetBurnDown(
+        kind=budget.kind,
+        limit=budget.limit,
+        committed=budget.committed,
+        reserved=budget.reserved,
+        pause_at_percent=budget.pause_at_percent,
+        period=budget.period,
+        used=used,
+        limit_line=[limit] * len(hours),
+        pause_line=[int(budget.limit * budget.pause_at_percent / 100)] * len(hours),
+    )

@@ -24,6 +24,7 @@ REASON_LABELS = {
     Reason.CURRENCY_MISMATCH: "currency differs from the campaign's",
     Reason.NO_ELIGIBLE_ITEMS: "no item counts",
     Reason.BELOW_MINIMUM: "below the campaign's minimum",
+    Reason.BUDGET_EXHAUSTED: "campaign budget used up",
 }
 MATCH_LABELS = {"sku": "SKU", "category": "category"}
 PREFIX_SEARCH_HELP = (

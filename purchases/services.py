@@ -37,6 +37,8 @@ import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
+from campaigns.budgets import budgets_reserve_for_batch, dispatch_ref
+from campaigns.rules import Reason
 from campaigns.snapshots import compiled_campaigns_for_evaluation
 from core import metrics, task_names
 from core.delivery import BatchResult
@@ -400,12 +402,16 @@ def _evaluate_locked(
                     )
         if results is not None:
             evaluated_events.append(_evaluated_event(external_id, customer_id, results, now))
-    if evaluations.lines:
-        _copy_evaluations(evaluations.lines)
-    if evaluated_events:
-        events.emit_many(events.EventType.PURCHASE_EVALUATED, evaluated_events, occurred_at=now)
     # The customers' stats, in this transaction: one statement for the whole batch (SPEC §11).
     customer_stats_record(purchases=[(row[6], row[1], row[7]) for row in rows], now=now)
+    if evaluations.lines:
+        _copy_evaluations(evaluations.lines)
+    # Budgets last but one: their rows stay locked until this transaction commits (concurrent batches
+    # of the same budgeted campaigns wait for it), so only the dispatch rows come after (ADR 0023).
+    if eligible:
+        eligible = _reserve_budgets(eligible, now=now)
+    if evaluated_events:
+        events.emit_many(events.EventType.PURCHASE_EVALUATED, evaluated_events, occurred_at=now)
     created = handoff.sender().create_claimed(eligible=eligible, now=now)
     _count_on_commit(
         campaign_ids=[compiled.id for compiled, _ in campaigns],
@@ -431,6 +437,52 @@ def _evaluated_event(external_id: str, customer_id: str, results: list[Any], now
             for r in results
         ],
     }
+
+
+def _reserve_budgets(eligible: list[EligibleDispatch], *, now: datetime) -> list[EligibleDispatch]:
+    """Reserve the budgets of the batch's eligible pairs in ONE statement (SPEC §13).
+
+    Pairs are offered in purchase order (`purchased_at`, then id); those of a budgeted campaign that
+    do not fit become ineligible with `budget_exhausted` (their evaluation rows, already written, are
+    corrected by one UPDATE; the eligible value stays) and get no dispatch. Campaigns without a budget
+    are untouched.
+    """
+    order = sorted(
+        range(len(eligible)), key=lambda i: (eligible[i].purchase.purchased_at, eligible[i].purchase_id)
+    )
+    refs: dict[int, list[str]] = {}
+    for i in order:
+        pair = eligible[i]
+        refs.setdefault(pair.campaign_id, []).append(
+            dispatch_ref(purchase_id=pair.purchase_id, campaign_id=pair.campaign_id)
+        )
+    reservations = budgets_reserve_for_batch(pairs=refs, now=now)
+    if not reservations:
+        return eligible
+    dropped: set[int] = set()
+    seen: dict[int, int] = {}
+    for i in order:
+        pair = eligible[i]
+        reservation = reservations.get(pair.campaign_id)
+        if reservation is None:
+            continue
+        rank = seen.get(pair.campaign_id, 0)
+        seen[pair.campaign_id] = rank + 1
+        if rank >= reservation.fit:
+            dropped.add(i)
+    if dropped:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Evaluation._meta.db_table} e SET eligible = false, reason = %s"  # noqa: S608
+                " FROM unnest(%s::bigint[], %s::bigint[]) AS d(purchase_id, campaign_id)"
+                " WHERE e.purchase_id = d.purchase_id AND e.campaign_id = d.campaign_id",
+                [
+                    str(Reason.BUDGET_EXHAUSTED),
+                    [eligible[i].purchase_id for i in dropped],
+                    [eligible[i].campaign_id for i in dropped],
+                ],
+            )
+    return [pair for i, pair in enumerate(eligible) if i not in dropped]
 
 
 def _customer_snapshots(campaigns: Sequence[Any], rows: Sequence[tuple], now: datetime) -> dict | None:

@@ -21,6 +21,16 @@ class Brand(TenantMixin):
         validators=[validate_timezone_name],
         help_text="IANA time zone, e.g. Europe/Lisbon. Campaign dates are shown and entered in it.",
     )
+    # Activating a campaign whose budget limit is above this needs a second CRM person's approval
+    # (SPEC §13); null = never.
+    approval_threshold = models.DecimalField(
+        "approval threshold",
+        max_digits=18,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Campaigns whose budget limit is above this need a second person's approval to go live.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     # Creating a Brand creates its schema: a copy of the migrated template (tenants/schema_template.py).

@@ -34,6 +34,8 @@ DEFAULT_RULES: tuple[DefaultRule, ...] = (
     ),
     # SPEC §15: an outgoing webhook endpoint failing for 5 days is disabled, with an alarm.
     DefaultRule(kind="webhook_endpoint_disabled", title="Webhook endpoints disabled", threshold=Decimal(0)),
+    # SPEC §13: a campaign paused by its budget threshold (90 % by default) is something to hear about.
+    DefaultRule(kind="budget_threshold", title="Campaign budget threshold", threshold=Decimal(90)),
 )
 
 

@@ -17,6 +17,7 @@ class AlarmRule(models.Model):
             "webhook_endpoint_disabled",
             "Outgoing webhook endpoints disabled after failing for 5 days > threshold",
         )
+        BUDGET_THRESHOLD = "budget_threshold", "A live campaign's budget used ≥ threshold % (SPEC §13)"
 
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=30, choices=Kind.choices)

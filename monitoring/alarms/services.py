@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from campaigns.selectors import budgets_used_percent
 from monitoring.alarms import notifiers
 from monitoring.alarms.defaults import DEFAULT_RULES, default_rule_name
 from monitoring.alarms.models import Alarm, AlarmRule
@@ -61,6 +62,13 @@ def _observe(rule: AlarmRule, snapshot: HealthSnapshot) -> list[Observation]:
         return [
             Observation(slug, Decimal(n), Decimal(n) >= threshold) for slug, n in sorted(failures.items())
         ]
+    if rule.kind == kind.BUDGET_THRESHOLD:
+        # One observation per budgeted campaign still live (or completed within a day); the subject key
+        # (kept in `partner_slug`, the alarm's per-subject column) is "campaign:<id>".
+        return [
+            Observation(f"campaign:{campaign_id}", used, used >= threshold)
+            for campaign_id, used in budgets_used_percent(since=timezone.now() - timedelta(days=1))
+        ]
     raise ValueError(f"unknown alarm rule kind {rule.kind!r}")
 
 
@@ -104,7 +112,7 @@ def alarms_evaluate(*, brand: Brand, snapshot: HealthSnapshot) -> list[Alarm]:
     }
     for rule in rules:
         observed = {obs.partner_slug: obs for obs in _observe(rule, snapshot)}
-        if rule.kind == AlarmRule.Kind.PARTNER_FAILURES:
+        if rule.kind in (AlarmRule.Kind.PARTNER_FAILURES, AlarmRule.Kind.BUDGET_THRESHOLD):
             # A partner that recovered (or has no failure any more) is absent from the snapshot: value 0.
             for rule_id, slug in open_alarms:
                 if rule_id == rule.pk and slug not in observed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -72,6 +73,10 @@ def form_data(partner, **overrides):
         "item_rules-1-value": "SKU-9",
         "item_rules-1-multiplier": "2",
         "item_rules-1-bonus_per_unit": "0.5",
+        "budget-TOTAL_FORMS": "0",
+        "budget-INITIAL_FORMS": "0",
+        "budget-MIN_NUM_FORMS": "0",
+        "budget-MAX_NUM_FORMS": "1",
         "transitions-TOTAL_FORMS": "0",
         "transitions-INITIAL_FORMS": "0",
         "transitions-MIN_NUM_FORMS": "0",
@@ -109,6 +114,9 @@ def test_groups_exist_in_the_brand_schema(brand_a):
         "view_webhookendpoint",
         "view_webhookdelivery",
         "view_webhookattempt",
+        # budgets (ADR 0023)
+        "view_budget",
+        "view_budgetledger",
     }
 
 
@@ -398,7 +406,9 @@ def test_bulk_cancel_asks_first(editor):
     page = editor.post(ADMIN, {"action": "cancel", "_selected_action": ids})
     assert page.status_code == 200 and "cannot be undone" in page.content.decode()
     assert set(Campaign.objects.values_list("status", flat=True)) == {"active", "draft"}
-    editor.post(ADMIN, {"action": "cancel", "_selected_action": ids, "confirmed": "yes"})
+    editor.post(
+        ADMIN, {"action": "cancel", "_selected_action": ids, "confirmed": "yes", "note": "season over"}
+    )
     assert set(Campaign.objects.values_list("status", flat=True)) == {"cancelled"}
 
 
@@ -411,3 +421,60 @@ def test_push_preview_renders_for_a_sample_award(editor):
     assert response.json() == {"title": "Xmas", "body": "10 JPY", "errors": []}
     bad = editor.post(f"{ADMIN}preview-push/", {"title": "x", "body": "{{ award.valu }}"})
     assert bad.status_code == 400 and "award.valu" in bad.json()["errors"][0]
+
+
+def test_editor_sets_a_budget_with_the_inline_form_through_the_service(editor):
+    from campaigns.models import Budget
+    from core.models import AuditEvent
+    from tests.partners.factories import PartnerFactory
+
+    partner = PartnerFactory()
+    data = form_data(
+        partner,
+        **{
+            "budget-TOTAL_FORMS": "1",
+            "budget-0-kind": "spend",
+            "budget-0-limit": "250.00",
+            "budget-0-period": "week",
+            "budget-0-pause_at_percent": "80",
+        },
+    )
+    response = editor.post(f"{ADMIN}add/", data)
+    assert response.status_code == 302, (
+        response.context["adminform"].form.errors if response.context else response
+    )
+    campaign = Campaign.objects.get(name="Carnival 2027")
+    budget = Budget.objects.get(campaign=campaign)
+    assert (budget.kind, budget.limit, budget.period, budget.pause_at_percent) == ("spend", 250, "week", 80)
+    assert AuditEvent.objects.filter(action="budget.updated", object_id=str(campaign.pk)).exists()
+    page = editor.get(f"{ADMIN}{campaign.pk}/change/")
+    assert 'name="budget-0-limit"' in page.content.decode()
+
+
+def test_admin_import_page_previews_then_imports(editor):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from campaigns.transfer import campaigns_export
+    from tests.campaigns.factories import CampaignFactory
+
+    source = CampaignFactory(name="Exported")
+    exported = editor.post(ADMIN, {"action": "export_json", "_selected_action": [source.pk]})
+    assert exported["Content-Type"] == "application/json"
+    document = exported.content
+    assert json.loads(document) == campaigns_export(ids=[source.pk])
+    page = editor.get(f"{ADMIN}import/")
+    assert page.status_code == 200 and 'type="file"' in page.content.decode()
+    preview = editor.post(
+        f"{ADMIN}import/", {"file": SimpleUploadedFile("c.json", document), "on_conflict": "rename"}
+    )
+    assert "Exported (2)" in preview.content.decode()
+    assert not Campaign.objects.filter(name="Exported (2)").exists()
+    done = editor.post(
+        f"{ADMIN}import/", {"step": "apply", "on_conflict": "rename", "document": document.decode()}
+    )
+    assert done.status_code == 302
+    assert Campaign.objects.get(name="Exported (2)").status == "draft"
+    clash = editor.post(
+        f"{ADMIN}import/", {"file": SimpleUploadedFile("c.json", document), "on_conflict": "error"}
+    )
+    assert "names are taken" in clash.content.decode()

@@ -15,14 +15,15 @@ from core.exceptions import ConflictError
 from tests.campaigns.factories import CampaignFactory
 from tests.partners.factories import PartnerFactory
 
-STATUSES = ["draft", "active", "paused", "completed", "cancelled", "archived"]
+STATUSES = ["draft", "pending_approval", "active", "paused", "completed", "cancelled", "archived"]
 ACTIONS = {
     # action: (allowed from, to)
     "activate": ({"draft"}, "active"),
     "pause": ({"active"}, "paused"),
     "resume": ({"paused"}, "active"),
     "complete": ({"active", "paused"}, "completed"),
-    "cancel": ({"draft", "active", "paused"}, "cancelled"),
+    "cancel": ({"draft", "pending_approval", "active", "paused"}, "cancelled"),
+    "approve": ({"pending_approval"}, "active"),
 }
 ALLOWED = [
     (action, status) for action, (sources, _) in ACTIONS.items() for status in STATUSES if status in sources

@@ -192,6 +192,7 @@ def test_reason_values_are_the_snake_case_strings() -> None:
         "CUSTOMER_NOT_ELIGIBLE": "customer_not_eligible",
         "NO_ELIGIBLE_ITEMS": "no_eligible_items",
         "BELOW_MINIMUM": "below_minimum",
+        "BUDGET_EXHAUSTED": "budget_exhausted",
     }
     assert Reason.BELOW_MINIMUM == "below_minimum"  # StrEnum: usable as plain str
     assert f"{Reason.OUTSIDE_VALIDITY}" == "outside_validity"

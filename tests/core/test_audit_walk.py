@@ -151,7 +151,16 @@ CASES: dict[str, Case] = {
     "campaigns.services.campaign_complete": Case(
         "campaign.completed", lambda: {"campaign_id": _campaign(status="active").pk}
     ),
-    "campaigns.services.campaign_cancel": Case("campaign.cancelled", lambda: {"campaign_id": _campaign().pk}),
+    "campaigns.services.campaign_approve": Case(
+        "campaign.approved",
+        lambda: {"campaign_id": _campaign(status="pending_approval", approval_requested_by="user:asker").pk},
+    ),
+    "campaigns.services.campaigns_bulk": Case(
+        "campaign.paused", lambda: {"action": "pause", "ids": [_campaign(status="active").pk]}
+    ),
+    "campaigns.services.campaign_cancel": Case(
+        "campaign.cancelled", lambda: {"campaign_id": _campaign().pk, "note": "season over"}
+    ),
     "campaigns.services.campaign_mark_archived": Case(
         "campaign.archived", lambda: {"campaign_id": _campaign(status="completed").pk}
     ),

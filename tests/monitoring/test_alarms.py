@@ -247,3 +247,26 @@ def test_the_alarm_webhook_refuses_a_private_address_unless_allowed(
     payload = Webhook(settings.ALARM_WEBHOOK_SECRET).verify(request.get_data(), dict(request.headers))
     assert payload["type"] == "alarm.fired"
     assert request.headers["webhook-id"] == f"alarm-{webhook_only_alarm.pk}-fired"
+
+
+def test_budget_threshold_rule_fires_per_campaign_and_clears_when_it_is_released(brand_a, rules):
+    from campaigns.budgets import budget_release, budget_reserve, budget_set
+
+    AlarmRule.objects.all().delete()
+    AlarmRule.objects.create(name="budget", kind=AlarmRule.Kind.BUDGET_THRESHOLD, threshold=90)
+    campaign = CampaignFactory(status="active")
+    quiet = CampaignFactory(status="active")
+    budget_set(campaign_id=campaign.pk, actor="user:ana", kind="count", limit=Decimal(10))
+    budget_set(campaign_id=quiet.pk, actor="user:ana", kind="count", limit=Decimal(10))
+    for n in range(9):
+        budget_reserve(campaign_id=campaign.pk, amount=Decimal(1), ref=f"r{n}")
+    budget_reserve(campaign_id=quiet.pk, amount=Decimal(1), ref="q")
+    monitoring_tick_task.run()
+    alarm = Alarm.objects.get()
+    assert (alarm.partner_slug, alarm.fired_value) == (f"campaign:{campaign.pk}", Decimal(90))
+    monitoring_tick_task.run()
+    assert Alarm.objects.count() == 1  # still firing: not opened twice
+    budget_release(ref="r0")
+    budget_release(ref="r1")
+    monitoring_tick_task.run()
+    assert Alarm.objects.get().cleared_at is not None

@@ -30,6 +30,7 @@ DEFAULT_NAMES_A = {
     "Dispatch backlog age (brand_a)",
     "Partner failure rate (brand_a)",
     "Webhook endpoints disabled (brand_a)",
+    "Campaign budget threshold (brand_a)",
 }
 
 

@@ -199,3 +199,28 @@ def test_chart_has_one_point_per_hour_and_series_and_escapes_names():
     assert "<b>" not in svg and "&lt;b&gt;" in svg
     empty = str(hourly_line_chart(hours=hours, series=[Series("none", [0, 0, 0], "#000")]))
     assert empty.count('class="data-point"') == 3
+
+
+def test_campaign_dashboard_shows_the_budget_burn_down(django_user_model, brand_a_activity):
+    from decimal import Decimal
+
+    from campaigns.budgets import budget_release, budget_reserve, budget_set
+
+    budget_set(campaign_id=brand_a_activity.pk, actor="user:ana", kind="count", limit=Decimal(20))
+    for n in range(6):
+        budget_reserve(campaign_id=brand_a_activity.pk, amount=Decimal(1), ref=f"burn-{n}")
+    budget_release(ref="burn-0")  # given back: not in the burn-down
+    client = crm_client(django_user_model, BRAND_A_HOST)
+    html = client.get(dashboard_url(brand_a_activity.pk)).content.decode()
+    assert re.search(r'id="budget-used">25.0 %<', html)
+    svg = html[html.index('<div class="dash-chart" id="chart-budget">') :]
+    svg = svg[: svg.index("</svg>")]
+    used = re.findall(
+        r'data-series="Budget used \(committed \+ reserved\)" data-hour="[^"]+" data-value="(\d+)"', svg
+    )
+    assert used[-1] == "5" and used[0] == "0"
+
+
+def test_campaign_dashboard_without_budget_has_no_burn_down(django_user_model, brand_a_activity):
+    client = crm_client(django_user_model, BRAND_A_HOST)
+    assert 'id="chart-budget"' not in client.get(dashboard_url(brand_a_activity.pk)).content.decode()

@@ -361,3 +361,121 @@ def test_broker_outage_loses_nothing(brands, django_db_blocker, pipeline, reliab
     assert not bad, bad[:5]
     assert done, (final, len(accepted), len(awards), down_answers)
     assert duplicated == 0 and len(keys) == len(accepted)
+
+
+def test_budget_holds_with_a_worker_killed_mid_way(brands, django_db_blocker, pipeline, reliability):
+    """SPEC §13 under a crash: a budget of 50, 200 eligible purchases posted in batches of 10 by 4
+    concurrent clients, the worker SIGKILLed after the first sends → exactly 50 sent, never above."""
+    from django.db.models import Sum
+
+    from campaigns.budgets import budget_set
+    from campaigns.models import Budget, BudgetLedger, Campaign, CampaignTransition
+
+    env, tmp = pipeline["env"], pipeline["tmp"]
+    campaign = pipeline["campaign"]
+    with django_db_blocker.unblock(), tenant_context(brands["brand_a"]):
+        budget_set(campaign_id=campaign.pk, actor="user:resilience", kind="count", limit=Decimal(50))
+    connection.close()
+    web_port = free_port()
+    base = f"http://127.0.0.1:{web_port}"
+    headers = {"Host": HOST, "Authorization": f"Api-Key {pipeline['key']}"}
+    partner_server = pipeline["partner_server"]
+    total, clients, limit = 200, 4, 50
+    beat = FakeBeat(pipeline["redis"].url).start()
+    snapshots: list[tuple] = []
+
+    def budget_row():
+        with django_db_blocker.unblock(), tenant_context(brands["brand_a"]):
+            row = (
+                Budget.objects.filter(campaign=campaign).values_list("committed", "reserved", "limit").first()
+            )
+        connection.close()
+        return row
+
+    try:
+        with process(gunicorn_args(web_port), env=env, log=tmp / "web.log"):
+            assert wait_until(lambda: web_up(base), timeout=30), (tmp / "web.log").read_text()[-2000:]
+            barrier = threading.Barrier(clients)
+            errors: list[BaseException] = []
+
+            def client(index: int) -> None:
+                try:
+                    barrier.wait(timeout=30)
+                    for start in range(index * 50, index * 50 + 50, 10):
+                        batch = [
+                            purchase_body(f"res-{pipeline['tag']}-{n:05d}") for n in range(start, start + 10)
+                        ]
+                        response = requests.post(
+                            f"{base}/api/v1/purchases/batch/",
+                            json={"purchases": batch},
+                            headers=headers,
+                            timeout=30,
+                        )
+                        assert response.status_code == 202, response.text[:300]
+                except BaseException as exc:
+                    errors.append(exc)
+                    barrier.abort()
+
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+            worker = process(worker_args(), env=env, log=tmp / "worker-1.log")
+            proc = worker.__enter__()
+            try:
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join(timeout=60)
+                assert not errors, errors
+                assert wait_until(lambda: len(partner_server.requests) >= 5, timeout=90), (
+                    tmp / "worker-1.log"
+                ).read_text()[-3000:]
+                snapshots.append(budget_row())
+                os.killpg(proc.pid, signal.SIGKILL)  # the whole worker, with tasks in flight
+                proc.wait(10)
+            finally:
+                worker.__exit__(None, None, None)
+            at_crash = progress(brands, django_db_blocker, pipeline)
+            restarted = time.monotonic()
+            with process(worker_args(), env=env, log=tmp / "worker-2.log"):
+
+                def finished() -> bool:
+                    snapshots.append(budget_row())
+                    p = progress(brands, django_db_blocker, pipeline)
+                    return p["evaluated_purchases"] == total and p["sent"] >= limit
+
+                done = wait_until(finished, timeout=240, interval=1.0)
+                recovery = time.monotonic() - restarted
+                time.sleep(2)  # anything still in flight would show up now
+                snapshots.append(budget_row())
+    finally:
+        beat.stop()
+    final = progress(brands, django_db_blocker, pipeline)
+    with django_db_blocker.unblock(), tenant_context(brands["brand_a"]):
+        budget = Budget.objects.get(campaign=campaign)
+        ledger = BudgetLedger.objects.filter(budget=budget)
+        ledger_committed = ledger.filter(status="committed").aggregate(s=Sum("amount"))["s"] or 0
+        open_reserved = ledger.filter(status="reserved").aggregate(s=Sum("amount"))["s"] or 0
+        steps = list(
+            CampaignTransition.objects.filter(campaign=campaign)
+            .order_by("id")
+            .values_list("to_status", "note")
+        )
+        status = Campaign.objects.get(pk=campaign.pk).status
+        BudgetLedger.objects.filter(budget=budget).delete()
+    connection.close()
+    keys = partner_server.accepted
+    over = max((c + r - lim for c, r, lim in filter(None, snapshots)), default=0)
+    reliability.record(
+        f"budget of {limit}, {total} eligible purchases from {clients} clients, worker SIGKILL mid-way "
+        f"(crash at {at_crash['sent']} sent); counter above the limit in {len(snapshots)} snapshots: "
+        f"{'never' if over <= 0 else 'yes'}",
+        lost=limit - final["sent"],
+        duplicated=(final["dispatches"] - limit) + sum(count - 1 for count in keys.values()),
+        recovery_s=recovery,
+        cases=total,
+    )
+    assert done, (final, (tmp / "worker-2.log").read_text()[-3000:])
+    assert final["sent"] == limit and final["dispatches"] == limit and len(keys) == limit
+    assert (budget.committed, budget.reserved) == (limit, 0)
+    assert (ledger_committed, open_reserved) == (limit, 0)
+    assert over <= 0
+    assert ("paused", "budget_threshold") in steps and status == "completed"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -23,6 +24,7 @@ from rest_framework.test import APIClient
 
 from accounts.services import api_key_create
 from awards.models import Award
+from campaigns.budgets import budget_reserve, budget_set
 from campaigns.models import Campaign
 from customers.models import Customer, CustomerStats, Segment, SegmentMember
 from notifications.models import (
@@ -69,6 +71,8 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
         )
         campaign = CampaignFactory(name=f"Campaign {tag}", partner=partner, status=Campaign.Status.ACTIVE)
         rule = ItemRuleFactory(campaign=campaign, value=f"SKU-{tag}")
+        budget_set(campaign_id=campaign.pk, actor="user:seed", kind="count", limit=Decimal(1000))
+        budget_reserve(campaign_id=campaign.pk, amount=Decimal(1), ref=f"ledger-{tag}")
         dispatch = make_dispatch(partner=partner, campaign=campaign)
         purchase = dispatch.purchase
         purchase.external_id = f"order-{tag}"
@@ -141,6 +145,7 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             f"Body {tag}",
             f"suppressed-{tag}@example.test",
             f"topic-{tag}",
+            f"ledger-{tag}",
             f"{tag}@example.test",
             str(dispatch.pk),
             str(notification.pk),
