@@ -70,6 +70,7 @@ EDITABLE_FIELDS = (
     "currency",
     "min_purchase_value",
     "partner",
+    "attribution_window_hours",
     "reward",
     "notification",
     "segment",

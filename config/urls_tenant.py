@@ -17,6 +17,8 @@ api_v1 = [
     path("", include("partners.urls")),
     path("", include("purchases.urls")),
     path("", include("customers.urls")),
+    path("", include("analytics.urls")),
+    path("", include("experiments.urls")),
 ]
 
 urlpatterns = [
