@@ -183,8 +183,8 @@ _RUNNING = """
     )
 """
 
-_EXPOSURES_SQL = (  # noqa: S608 - constant SQL text; values are bound parameters
-    "WITH "
+_EXPOSURES_SQL = (
+    "WITH "  # noqa: S608 - constant SQL text; every value is a bound parameter
     + _RUNNING
     + """,
     touches AS ({touches}),
@@ -213,8 +213,8 @@ _EXPOSURES_SQL = (  # noqa: S608 - constant SQL text; values are bound parameter
 """
 )
 
-_CLICKS_SQL = (  # noqa: S608 - constant SQL text; values are bound parameters
-    "WITH "
+_CLICKS_SQL = (
+    "WITH "  # noqa: S608 - constant SQL text; every value is a bound parameter
     + _RUNNING
     + """,
     first_click AS (
@@ -239,8 +239,8 @@ _CLICKS_SQL = (  # noqa: S608 - constant SQL text; values are bound parameters
 """
 )
 
-_CONVERSIONS_SQL = (  # noqa: S608 - constant SQL text; values are bound parameters
-    "WITH "
+_CONVERSIONS_SQL = (
+    "WITH "  # noqa: S608 - constant SQL text; every value is a bound parameter
     + _RUNNING
     + """,
     first_purchase AS (
