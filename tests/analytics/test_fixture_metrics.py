@@ -169,7 +169,7 @@ def test_csv_report_streams_the_same_rows(world, crm_client):
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert lines[0].startswith("campaign_id,campaign,status,currency,impressions,clicks,conversions")
-    x_line = next(line for line in lines if f",X," in line)
+    x_line = next(line for line in lines if ",X," in line)
     assert ",3,1,4,125.50,30.00,0.3333,4.0,30.00,7.50,4.1833,3.1833" in x_line
 
 
