@@ -187,3 +187,35 @@ def cohorts(*, start: date, end: date, periods: int) -> list[dict[str, Any]]:
             }
         )
     return result
+
+
+@dataclass(frozen=True)
+class ConversionTrend:
+    campaign_id: int
+    first_week_rate: Decimal
+    recent_rate: Decimal
+
+
+def conversion_trends(*, today: date, recent_days: int, min_clicks: int) -> list[ConversionTrend]:
+    """Running (active) campaigns whose first week is over: conversion rate (conversions / clicks) of their
+    first 7 days and of the last `recent_days` days, both with at least `min_clicks` clicks."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.id,
+                   SUM(f.conversions) FILTER (WHERE f.day < (c.starts_at AT TIME ZONE 'UTC')::date + 7),
+                   SUM(f.clicks) FILTER (WHERE f.day < (c.starts_at AT TIME ZONE 'UTC')::date + 7),
+                   SUM(f.conversions) FILTER (WHERE f.day > %(today)s - %(days)s),
+                   SUM(f.clicks) FILTER (WHERE f.day > %(today)s - %(days)s)
+            FROM campaigns_campaign c JOIN analytics_campaigndailyfigures f ON f.campaign_id = c.id
+            WHERE c.status = 'active' AND (c.starts_at AT TIME ZONE 'UTC')::date + 7 <= %(today)s - %(days)s + 1
+            GROUP BY c.id ORDER BY c.id
+            """,
+            {"today": today, "days": recent_days},
+        )
+        rows = cursor.fetchall()
+    return [
+        ConversionTrend(campaign_id, ratio(first_conv, first_clicks), ratio(recent_conv, recent_clicks))
+        for campaign_id, first_conv, first_clicks, recent_conv, recent_clicks in rows
+        if (first_clicks or 0) >= max(min_clicks, 1) and (recent_clicks or 0) >= max(min_clicks, 1)
+    ]

@@ -41,14 +41,6 @@ class VariantSpec:
     reward_description: str = ""
 
 
-def _constraint_error(model: type, error: IntegrityError) -> ValidationFailed:
-    name = violated_constraint(error)
-    message = constraint_message(model, name)
-    if message is None:
-        raise error
-    return ValidationFailed({"non_field_errors": [message]})
-
-
 @transaction.atomic
 def experiment_create(
     *,
@@ -87,7 +79,10 @@ def experiment_create(
                 "This campaign already has a running experiment: conclude it first.",
                 code="experiment_running",
             ) from error
-        raise _constraint_error(Experiment, error) from error
+        message = constraint_message(Experiment, violated_constraint(error))
+        if message is None:
+            raise
+        raise ValidationFailed({"non_field_errors": [message]}) from error
     rows = []
     for position, spec in enumerate(variants):
         variant = Variant(experiment=experiment, position=position, key=spec.key, weight=spec.weight,

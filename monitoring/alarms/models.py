@@ -13,15 +13,23 @@ class AlarmRule(models.Model):
         BACKLOG_AGE = "backlog_age", "Oldest pending/retrying dispatch older than threshold seconds"
         OUTBOX_LAG = "outbox_lag", "Oldest unrelayed outbox message older than threshold seconds"
         PARTNER_FAILURES = "partner_failures", "A partner's consecutive failed attempts ≥ threshold"
+        CONVERSION_DROP = (
+            "conversion_drop",
+            "A running campaign's conversion rate over the window < threshold × its first week's",
+        )
 
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=30, choices=Kind.choices)
     threshold = models.DecimalField(max_digits=14, decimal_places=2)
     window_minutes = models.PositiveIntegerField(
-        default=15, help_text="failure_rate: the look-back window of attempts."
+        default=15,
+        help_text="failure_rate: the look-back window of attempts. conversion_drop: the recent window "
+        "compared with the campaign's first week (whole days, at least one).",
     )
     min_attempts = models.PositiveIntegerField(
-        default=10, help_text="failure_rate: fewer attempts than this in the window never fire (noise)."
+        default=10,
+        help_text="failure_rate: fewer attempts than this in the window never fire (noise). "
+        "conversion_drop: fewer clicks than this in either period never fire.",
     )
     brand = models.ForeignKey(
         "tenants.Brand",
