@@ -100,7 +100,9 @@ class CampaignDailyFigures(_RollupFigures):
     day = models.DateField()
 
     class Meta:
-        verbose_name_plural = "campaign daily figures"
+        # The admin lists it as the analytics page (analytics/admin.py), not as raw rows.
+        verbose_name = "campaign analytics"
+        verbose_name_plural = "campaign analytics"
         constraints = [
             models.UniqueConstraint(
                 fields=["campaign", "day", "variant"],

@@ -219,3 +219,18 @@ def conversion_trends(*, today: date, recent_days: int, min_clicks: int) -> list
         for campaign_id, first_conv, first_clicks, recent_conv, recent_clicks in rows
         if (first_clicks or 0) >= max(min_clicks, 1) and (recent_clicks or 0) >= max(min_clicks, 1)
     ]
+
+
+def daily_totals(
+    *, start: date, end: date, campaign_id: int | None = None
+) -> list[tuple[date, int, int, int]]:
+    """(day, impressions, clicks, conversions) for every day from `start` to `end`, one campaign or all."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT day, SUM(impressions), SUM(clicks), SUM(conversions) FROM analytics_campaigndailyfigures"
+            " WHERE day BETWEEN %s AND %s AND (%s::bigint IS NULL OR campaign_id = %s) GROUP BY 1",
+            [start, end, campaign_id, campaign_id],
+        )
+        found = {row[0]: row[1:] for row in cursor.fetchall()}
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    return [(d, *(int(v) for v in found.get(d, (0, 0, 0)))) for d in days]
