@@ -7,8 +7,6 @@ experiment, or re-randomise). Actions call the services: conclude (roll the winn
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -113,10 +111,10 @@ class ExperimentAdmin(admin.ModelAdmin):
         return format_html(
             '<table class="experiment-results"><thead><tr><th>variant</th><th>exposed</th><th>converted</th>'
             "<th>rate</th><th>95 % interval</th><th>lift</th><th>p-value</th><th>P(best)</th></tr></thead>"
-            '<tbody>{}</tbody></table><p>Sample ratio check p = {:.4g}{}</p><p class="recommendation">'
+            '<tbody>{}</tbody></table><p>Sample ratio check p = {}{}</p><p class="recommendation">'
             "<strong>{}</strong></p>",
             rows,
-            data["srm"]["p_value"],
+            f"{data['srm']['p_value']:.4g}",
             " — mismatch: no winner until the assignment is fixed" if data["srm"]["mismatch"] else "",
             data["recommendation"],
         )
@@ -145,12 +143,10 @@ class ExperimentAdmin(admin.ModelAdmin):
             coverage=data["coverage"], primary_metric=data["primary_metric"], confidence=data["confidence"],
             min_sample_per_variant=data["min_sample_per_variant"],
         )  # fmt: skip
-        form.instance = experiment
-        form.instance.pk = experiment.pk
-
-    def log_addition(self, request: HttpRequest, obj: Experiment, message: Any) -> None:
-        if obj.pk:  # the service saved it; the audit row is the service's
-            super().log_addition(request, obj, message)
+        # The admin goes on with the object it built (log entry, redirect): make it the saved one.
+        form.instance.__dict__.update({k: v for k, v in experiment.__dict__.items() if k != "_state"})
+        form.instance._state.adding = False
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     @admin.action(description="Conclude: roll the winner out to everyone", permissions=["change"])
     def conclude(self, request: HttpRequest, queryset: QuerySet[Experiment]) -> None:
