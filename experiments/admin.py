@@ -7,6 +7,8 @@ experiment, or re-randomise). Actions call the services: conclude (roll the winn
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
