@@ -185,3 +185,21 @@ def test_bad_ranges_are_400(crm_client, world, query):
 def test_metrics_404_and_bad_granularity(crm_client, world):
     assert crm_client.get("/api/v1/campaigns/999999/metrics/").status_code == 404
     assert crm_client.get(f"/api/v1/campaigns/{world['x'].pk}/metrics/?granularity=year").status_code == 400
+
+
+def test_metrics_by_variant(brand_a, crm_client):
+    now = timezone.now()
+    campaign = CampaignFactory(status=Campaign.Status.ACTIVE)
+    customer = make_customer("v1")
+    Event.objects.create(event_id="v1-view", customer=customer, name="view",
+                         properties={"campaign_id": campaign.pk, "variant": "B"}, occurred_at=now - timedelta(hours=2))  # fmt: skip
+    p = PurchaseFactory(customer_id="v1", purchased_at=now - timedelta(hours=1), evaluated_at=now)
+    EvaluationFactory(purchase=p, campaign=campaign, eligible_value=Decimal("12.34"), evaluated_at=now)
+    analytics_refresh(since=now - timedelta(hours=3), now=now)
+    today = timezone.now().date()
+    url = f"/api/v1/campaigns/{campaign.pk}/metrics/?from={today - timedelta(days=1)}&to={today}&granularity=month"
+    b = crm_client.get(url + "&variant=B").json()["rows"]
+    a = crm_client.get(url + "&variant=A").json()["rows"]
+    assert sum(r["conversions"] for r in b) == 1 and sum(Decimal(r["revenue"]) for r in b) == Decimal("12.34")
+    assert sum(r["impressions"] for r in a) == 0
+    assert Conversion.objects.get(campaign=campaign).variant == "B"

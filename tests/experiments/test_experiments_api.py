@@ -150,3 +150,32 @@ def test_conclude_needs_a_winner_then_rolls_it_out(crm_client, ingest_client, ca
     assert crm_client.post(url, {"winner": "B"}, format="json").status_code == 409
     assert Experiment.objects.get(pk=experiment_id).concluded_at is not None
     assert Decimal(campaign.reward["value"]) == Decimal(15)
+
+
+def test_ctr_experiments_count_first_clicks_once(crm_client, ingest_client, campaign):
+    now = timezone.now()
+    body = BODY | {"primary_metric": "ctr"}
+    experiment_id = _create(crm_client, campaign, body).json()["id"]
+    customers = [f"clicker-{i}" for i in range(12)]
+    _expose(experiment_id, ingest_client, campaign, customers, buy=set(), now=now)
+    from customers.models import Customer, Event
+
+    for customer_id in customers[:5]:
+        customer = Customer.objects.get(customer_id=customer_id)
+        for minutes in (1, 2):  # two clicks each: one first click
+            Event.objects.create(event_id=f"{customer_id}-click-{minutes}", customer=customer, name="click",
+                                 properties={"campaign_id": campaign.pk}, occurred_at=now - timedelta(minutes=minutes))  # fmt: skip
+    refreshed = exposures_refresh(since=now - timedelta(hours=5), now=now)
+    assert (refreshed.exposures, refreshed.clicks) == (12, 5)
+    assert exposures_refresh(since=now - timedelta(hours=5), now=now).clicks == 0
+    results = crm_client.get(f"/api/v1/experiments/{experiment_id}/results/").json()
+    assert results["primary_metric"] == "ctr"
+    assert sum(v["conversions"] for v in results["variants"]) == 5  # successes are clicks for ctr
+
+
+def test_the_hourly_tasks_run_in_the_brand(brand_a, campaign):
+    from analytics.tasks import analytics_refresh_task
+    from experiments.tasks import experiments_refresh_task
+
+    assert set(analytics_refresh_task.run()) == {"conversions", "hourly_rows", "hourly_deleted", "daily_rows"}
+    assert experiments_refresh_task.run() == {"exposures": 0, "clicks": 0, "conversions": 0}
