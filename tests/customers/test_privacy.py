@@ -20,9 +20,9 @@ def test_the_apps_that_hold_customer_ids_are_found():
     assert [m._meta.label_lower for m in customer_id_holders()] == [
         "analytics.conversion",
         "awards.award",
-        "notifications.devicetoken",
         "experiments.assignment",
         "experiments.exposure",
+        "notifications.devicetoken",
         "notifications.notification",
         "partners.participationtoken",
         "purchases.purchase",
