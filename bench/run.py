@@ -42,6 +42,7 @@ HELPERS = {
 # in a few minutes in all. Without --quick every benchmark runs with its own defaults, the sizes
 # its targets are stated for.
 QUICK = {
+    "analytics": ["--campaigns", "10", "--exposures", "100000", "--requests", "30", "--track-seconds", "3"],
     "archive": ["--evaluations", "20000"],
     "brands": ["--count", "50", "--baseline", "1"],
     "closing": ["--brands", "50", "--lead", "30", "--spread", "10"],

@@ -114,6 +114,10 @@ class CampaignAdminForm(forms.ModelForm):
     # The admin sets the brand's zone (CampaignAdmin.get_form); dates are shown and read in it.
     timezone_name = "UTC"
 
+    def clean_attribution_window_hours(self) -> int:
+        value = self.cleaned_data.get("attribution_window_hours")
+        return self.instance.attribution_window_hours if value in (None, "") else value
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         timezone_name = self.timezone_name
@@ -122,6 +126,9 @@ class CampaignAdminForm(forms.ModelForm):
         for name in ("min_purchase_value", "reward_value"):
             if name in self.fields:  # read-only once the campaign is closed
                 self.fields[name].widget.attrs["data-currency"] = currency
+        if "attribution_window_hours" in self.fields:
+            # Left empty, the campaign keeps its window (72 hours for a new one).
+            self.fields["attribution_window_hours"].required = False
         if instance.pk:
             self.initial["min_purchase_value"] = money_initial(instance.min_purchase_value, instance.currency)
         reward = instance.reward or {}

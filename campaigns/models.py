@@ -65,6 +65,14 @@ class Campaign(models.Model):
         "customers.Segment", on_delete=models.PROTECT, null=True, blank=True, related_name="campaigns"
     )
     eligibility = models.JSONField(null=True, blank=True, default=None)
+    # Analytics (SPEC §16): a purchase within this many hours after a message or a view/click of the
+    # campaign is one of its conversions.
+    attribution_window_hours = models.PositiveIntegerField(
+        "attribution window (hours)",
+        default=72,
+        validators=[MinValueValidator(1)],
+        help_text="A purchase this many hours or less after a message, view or click counts as a conversion.",
+    )
     # Bumped by every edit of the campaign or of its item rules; evaluations record it.
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -113,6 +121,11 @@ class Campaign(models.Model):
                 ),
                 name="campaign_status_valid",
                 violation_error_message="Status is not one of the campaign statuses.",
+            ),
+            models.CheckConstraint(
+                condition=Q(attribution_window_hours__gte=1),
+                name="campaign_attribution_window_positive",
+                violation_error_message="Attribution window must be at least 1 hour.",
             ),
             models.CheckConstraint(
                 condition=Q(kind__in=["christmas", "carnival", "anniversary", "black_friday", "custom"]),

@@ -73,6 +73,7 @@ EDITABLE_FIELDS = (
     "currency",
     "min_purchase_value",
     "partner",
+    "attribution_window_hours",
     "reward",
     "notification",
     "segment",
@@ -306,6 +307,7 @@ def campaign_create(
     item_rules: Sequence[ItemRuleSpec] = (),
     segment: Segment | None = None,
     eligibility: dict[str, Any] | None = None,
+    attribution_window_hours: int = 72,
 ) -> Campaign:
     """A new `draft` campaign (version 1), with its first item rules when given (the admin's add page
     saves both at once: they are one configuration, so still version 1)."""
@@ -325,6 +327,7 @@ def campaign_create(
         notification=notification or {},
         segment=segment,
         eligibility=eligibility,
+        attribution_window_hours=attribution_window_hours,
     )
     if rules:
         _copy_rules(campaign, rules)

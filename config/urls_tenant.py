@@ -18,6 +18,8 @@ api_v1 = [
     path("", include("purchases.urls")),
     path("", include("customers.urls")),
     path("", include("webhooks.urls")),
+    path("", include("analytics.urls")),
+    path("", include("experiments.urls")),
 ]
 
 urlpatterns = [

@@ -30,6 +30,9 @@ DRAIN_LANE = "outbox.drain_lane"
 FOR_EACH_TENANT = "tenants.for_each_tenant"
 MAINTENANCE_DISPATCH = "tenants.maintenance_dispatch"
 SCHEMA_PROBE = "tenants.schema_probe"
+# analytics
+ANALYTICS_REFRESH = "analytics.refresh"
+EXPERIMENTS_REFRESH = "experiments.refresh"
 # archive
 RUN_DUE_ARCHIVES = "archive.run_due"
 ARCHIVE_CAMPAIGN = "archive.archive_campaign"

@@ -116,6 +116,21 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         description="Recompute each customer's 90-day orders and spend from the purchases, then the RFM "
         "quintiles with NTILE(5) (SPEC §11).",
     ),
+    # analytics (ADR 0024): attribution, exposures of experiments, campaign rollups — recent hours, hourly.
+    PeriodicJob(
+        name="analytics refresh",
+        tenant_task=task_names.ANALYTICS_REFRESH,
+        crontab="7 * * * *",
+        description="Attribute the purchases of the last hours to campaigns, record experiment exposures, "
+        "clicks and conversions, recompute the hourly and daily campaign figures (SPEC §16).",
+    ),
+    PeriodicJob(
+        name="experiments refresh",
+        tenant_task=task_names.EXPERIMENTS_REFRESH,
+        crontab="9 * * * *",
+        description="Record the exposures, first clicks and first conversions of running experiments and add "
+        "them to the variant totals the results read (SPEC §16).",
+    ),
     # archive: completed campaigns older than ARCHIVE_AFTER_DAYS, then purchases past retention.
     PeriodicJob(
         name="archive completed campaigns",

@@ -85,6 +85,8 @@ TENANT_APPS = [
     "awards",
     "notifications",
     "webhooks",  # the brand's outgoing webhook endpoints and deliveries (SPEC §15, ADR 0022)
+    "analytics",  # attribution, hourly campaign rollups, reports, cohorts (SPEC §16, ADR 0024)
+    "experiments",  # A/B experiments: sticky assignment, exposures, results (SPEC §16, ADR 0024)
     "archive",
     "monitoring",  # hourly rollups and health snapshot per brand: the CRM dashboards (ADR 0008)
 ]
@@ -409,6 +411,8 @@ WORK_DUE_SETTLE_SECONDS = env.int("WORK_DUE_SETTLE_SECONDS", default=180)
 WORK_DUE_IDLE_RECHECK_SECONDS = env.int("WORK_DUE_IDLE_RECHECK_SECONDS", default=6 * 3600)
 # The rollup tick recomputes this many past hours (plus the current one) from the raw rows.
 MONITORING_ROLLUP_HOURS = env.int("MONITORING_ROLLUP_HOURS", default=2)
+# Analytics (ADR 0024): the hourly job re-reads this many hours of new purchases, events and dispatches.
+ANALYTICS_REFRESH_HOURS = env.int("ANALYTICS_REFRESH_HOURS", default=3)
 # Consecutive partner failures are counted among the attempts of this look-back window.
 ALARM_PARTNER_LOOKBACK_MINUTES = env.int("ALARM_PARTNER_LOOKBACK_MINUTES", default=60)
 ALARM_EMAIL_TO = env.list("ALARM_EMAIL_TO", default=[])

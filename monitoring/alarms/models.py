@@ -18,15 +18,23 @@ class AlarmRule(models.Model):
             "Outgoing webhook endpoints disabled after failing for 5 days > threshold",
         )
         BUDGET_THRESHOLD = "budget_threshold", "A live campaign's budget used ≥ threshold % (SPEC §13)"
+        CONVERSION_DROP = (
+            "conversion_drop",
+            "A running campaign's conversion rate over the window < threshold × its first week's",
+        )
 
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=30, choices=Kind.choices)
     threshold = models.DecimalField(max_digits=14, decimal_places=2)
     window_minutes = models.PositiveIntegerField(
-        default=15, help_text="failure_rate: the look-back window of attempts."
+        default=15,
+        help_text="failure_rate: the look-back window of attempts. conversion_drop: the recent window "
+        "compared with the campaign's first week (whole days, at least one).",
     )
     min_attempts = models.PositiveIntegerField(
-        default=10, help_text="failure_rate: fewer attempts than this in the window never fire (noise)."
+        default=10,
+        help_text="failure_rate: fewer attempts than this in the window never fire (noise). "
+        "conversion_drop: fewer clicks than this in either period never fire.",
     )
     brand = models.ForeignKey(
         "tenants.Brand",

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from analytics.selectors import conversion_trends
 from campaigns.selectors import budgets_used_percent
 from monitoring.alarms import notifiers
 from monitoring.alarms.defaults import DEFAULT_RULES, default_rule_name
@@ -69,7 +70,29 @@ def _observe(rule: AlarmRule, snapshot: HealthSnapshot) -> list[Observation]:
             Observation(f"campaign:{campaign_id}", used, used >= threshold)
             for campaign_id, used in budgets_used_percent(since=timezone.now() - timedelta(days=1))
         ]
+    if rule.kind == kind.CONVERSION_DROP:
+        return _conversion_drops(rule)
     raise ValueError(f"unknown alarm rule kind {rule.kind!r}")
+
+
+def conversion_subject(campaign_id: int) -> str:
+    """The alarm's subject (its `partner_slug` column) for a campaign: one open alarm per campaign."""
+    return f"campaign-{campaign_id}"
+
+
+def _conversion_drops(rule: AlarmRule) -> list[Observation]:
+    """Per running campaign past its first week: recent conversion rate ÷ first week's (the value), firing
+    below `threshold` (e.g. 0.5 = half of the first week's). Read from the analytics daily figures."""
+    days = max(1, rule.window_minutes // (24 * 60))
+    observations = []
+    for trend in conversion_trends(
+        today=timezone.now().date(), recent_days=days, min_clicks=rule.min_attempts
+    ):
+        if not trend.first_week_rate:
+            continue  # nothing converted in the first week: no baseline to fall from
+        value = (trend.recent_rate / trend.first_week_rate).quantize(Decimal("0.0001"))
+        observations.append(Observation(conversion_subject(trend.campaign_id), value, value < rule.threshold))
+    return observations
 
 
 @transaction.atomic
@@ -112,7 +135,11 @@ def alarms_evaluate(*, brand: Brand, snapshot: HealthSnapshot) -> list[Alarm]:
     }
     for rule in rules:
         observed = {obs.partner_slug: obs for obs in _observe(rule, snapshot)}
-        if rule.kind in (AlarmRule.Kind.PARTNER_FAILURES, AlarmRule.Kind.BUDGET_THRESHOLD):
+        if rule.kind in (
+            AlarmRule.Kind.PARTNER_FAILURES,
+            AlarmRule.Kind.BUDGET_THRESHOLD,
+            AlarmRule.Kind.CONVERSION_DROP,
+        ):
             # A partner that recovered (or has no failure any more) is absent from the snapshot: value 0.
             for rule_id, slug in open_alarms:
                 if rule_id == rule.pk and slug not in observed:

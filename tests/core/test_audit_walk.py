@@ -298,6 +298,36 @@ CASES |= {
 }
 
 
+def _experiment() -> Any:
+    from experiments.services import VariantSpec, experiment_create
+
+    return experiment_create(
+        campaign=_campaign(),
+        actor="system",
+        variants=[VariantSpec("A"), VariantSpec("B", message_title="Hi")],
+    )
+
+
+def _experiment_create_kwargs() -> dict[str, Any]:
+    from experiments.services import VariantSpec
+
+    return {"campaign": _campaign(), "variants": [VariantSpec("A"), VariantSpec("B")]}
+
+
+CASES |= {
+    "experiments.services.experiment_create": Case("experiment.created", _experiment_create_kwargs),
+    "experiments.services.experiment_conclude": Case(
+        # The control has no overrides: nothing to roll out, so the campaign edit (its own audit row,
+        # campaign.updated) does not happen here; tests/experiments covers the rollout.
+        "experiment.concluded",
+        lambda: {"experiment_id": _experiment().pk, "winner": "A"},
+    ),
+    "experiments.services.experiment_rerandomise": Case(
+        "experiment.rerandomised", lambda: {"experiment_id": _experiment().pk}
+    ),
+}
+
+
 def test_the_walk_finds_a_service_that_takes_an_actor():
     module = types.ModuleType("somewhere.services")
 

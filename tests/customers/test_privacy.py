@@ -18,7 +18,10 @@ from tests.purchases.conftest import purchase_body
 
 def test_the_apps_that_hold_customer_ids_are_found():
     assert [m._meta.label_lower for m in customer_id_holders()] == [
+        "analytics.conversion",
         "awards.award",
+        "experiments.assignment",
+        "experiments.exposure",
         "notifications.devicetoken",
         "notifications.notification",
         "partners.participationtoken",

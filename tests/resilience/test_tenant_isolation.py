@@ -27,6 +27,7 @@ from awards.models import Award
 from campaigns.budgets import budget_reserve, budget_set
 from campaigns.models import Campaign
 from customers.models import Customer, CustomerStats, Segment, SegmentMember
+from experiments.services import VariantSpec, experiment_create
 from notifications.models import (
     CampaignMessage,
     DeviceToken,
@@ -116,6 +117,10 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
         Preference.objects.create(
             customer_id=f"customer-{tag}", channel="email", topic=f"topic-{tag}", opted_in=True
         )
+        experiment = experiment_create(
+            campaign=campaign, actor="system", name=f"Experiment {tag}",
+            variants=[VariantSpec(f"A-{tag}"), VariantSpec(f"B-{tag}")],
+        )  # fmt: skip
         _, crm_key = api_key_create(name=f"crm {tag}", role="crm")
         values = {
             "campaign_id": str(campaign.pk),
@@ -132,6 +137,7 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             "message_id": str(inbox.pk),
             "suppression_id": str(suppression.pk),
             "mid": str(broadcast.pk),
+            "experiment_id": str(experiment.pk),
         }
         markers = [
             f"Campaign {tag}",
@@ -146,6 +152,8 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             f"suppressed-{tag}@example.test",
             f"topic-{tag}",
             f"ledger-{tag}",
+            f"Experiment {tag}",
+            f"A-{tag}",
             f"{tag}@example.test",
             str(dispatch.pk),
             str(notification.pk),
@@ -156,6 +164,18 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             crm_key,
         ]
     return {"values": values, "markers": markers, "crm_key": crm_key}
+
+
+def _sequences_apart(brand) -> None:
+    """Move every id sequence of `brand` past 100,000: on a fresh test database both brands would
+    otherwise hand out the same ids, and the target's own row would answer for the other's id."""
+    with tenant_context(brand), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT setval(c.oid, GREATEST(100000, (SELECT last_value FROM pg_sequences s WHERE"
+            " s.schemaname = n.nspname AND s.sequencename = c.relname) + 1)) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND n.nspname = %s",
+            [brand.schema_name],
+        )
 
 
 def client_for(target, role: str, other_key: str) -> APIClient:
@@ -182,7 +202,8 @@ PROBE_BODIES = {
 def test_no_endpoint_answers_with_the_other_brands_data(brands, db, target_schema, other_schema, reliability):
     target, other = brands[target_schema], brands[other_schema]
     seeded = seed_brand(other, tag=f"{other_schema}-x9q")
-    seed_brand(target, tag=f"{target_schema}-own")  # the target has rows too (same sequences)
+    _sequences_apart(target)  # the target's own ids must not equal the other brand's by coincidence
+    seed_brand(target, tag=f"{target_schema}-own")  # the target has rows too
     clients = {role: client_for(target, role, seeded["crm_key"]) for role in ROLES}
     leaks, five_xx, cases, wrong = [], 0, 0, []
     for method, path in OPERATIONS:

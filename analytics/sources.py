@@ -1,0 +1,62 @@
+"""Where the analytics read the touches and costs that other apps own: one function per source.
+
+Each returns a SQL `SELECT` (or None while its app is not part of the platform yet) with fixed
+columns, so the attribution, the rollup and the exposures are set-based statements with one branch per
+source — never a query per purchase. Messages (SPEC §14), promotions (§12) are built elsewhere: their
+functions answer None until they are wired (ADR 0024 says what each must return).
+"""
+
+from __future__ import annotations
+
+
+def view_click_touches_sql() -> str:
+    """`view`/`click` events carrying `campaign_id` (SPEC §11): campaign_key (text), customer_id, touched_at,
+    kind ('view'|'click'), variant (the `variant` property the app got from assign, else '').
+
+    Bound parameter: %(touch_since)s — the earliest touch needed.
+    """
+    return """
+        SELECT e.properties->>'campaign_id' AS campaign_key, cu.customer_id AS customer_id,
+               e.occurred_at AS touched_at, e.name AS kind,
+               COALESCE(e.properties->>'variant', '') AS variant
+        FROM customers_event e JOIN customers_customer cu ON cu.id = e.customer_id
+        WHERE e.name IN ('view', 'click') AND e.occurred_at >= %(touch_since)s
+          AND e.properties ? 'campaign_id'
+    """
+
+
+def message_touches_sql() -> str | None:
+    """Messages a customer received (SPEC §14), same columns as `view_click_touches_sql` with kind 'message'.
+
+    None until notifications' `Message` exists. Wired at merge, it returns the sent messages:
+    `SELECT campaign_id::text, customer_id, sent_at, 'message', COALESCE(variant, '') FROM
+    notifications_message WHERE status IN ('sent', 'delivered') AND campaign_id IS NOT NULL AND sent_at >=
+    %(touch_since)s`.
+    """
+    return None
+
+
+def message_costs_sql() -> str | None:
+    """Per-message channel costs (SPEC §14): campaign_id, variant, hour, cost. Bound: %(since)s.
+
+    None until messages and their per-channel cost settings exist.
+    """
+    return None
+
+
+def redemption_discounts_sql() -> str | None:
+    """Discounts of committed redemptions (SPEC §12): campaign_id, variant, hour, cost. Bound: %(since)s.
+
+    None until promotions exist.
+    """
+    return None
+
+
+def touches_sql() -> str:
+    """Every touch source, as one UNION ALL."""
+    parts = [view_click_touches_sql(), message_touches_sql()]
+    return " UNION ALL ".join(f"({part})" for part in parts if part)
+
+
+def extra_costs_sql() -> list[str]:
+    return [part for part in (message_costs_sql(), redemption_discounts_sql()) if part]
