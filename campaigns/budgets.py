@@ -46,6 +46,7 @@ from campaigns.models import Budget, BudgetLedger, Campaign
 from core.actors import SYSTEM_ACTOR
 from core.audit import audit_record, changes_between, values_of
 from core.exceptions import ConflictError, NotFoundError, ValidationFailed
+from outbox import events
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +255,16 @@ def _after_reservation(
                     "crossed_at": {"before": None, "after": format(crossed_at.normalize(), "f")},
                 },
             )
-            # webhook: budget.threshold
+            events.emit(
+                events.EventType.BUDGET_THRESHOLD,
+                {
+                    "campaign_id": campaign_id,
+                    "used": committed + reserved,
+                    "limit": limit,
+                    "pause_at_percent": percent,
+                },
+                occurred_at=now,
+            )
             if Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.ACTIVE).exists():
                 services.campaign_pause(campaign_id=campaign_id, actor=SYSTEM_ACTOR, note=THRESHOLD_NOTE)
             logger.warning("budget threshold reached", extra={"campaign_id": campaign_id})

@@ -21,6 +21,7 @@ from core.db import constraint_message, violated_constraint
 from core.exceptions import ConflictError, ValidationFailed, validate_model
 from experiments import assignment as hashing
 from experiments.models import Assignment, Experiment, Variant
+from outbox import events
 
 logger = logging.getLogger(__name__)
 
@@ -350,6 +351,10 @@ def experiment_conclude(*, experiment_id: int, actor: str, winner: str | None = 
             "winner": {"before": "", "after": winner},
         },
     )
-    # webhook: experiment.concluded
+    events.emit(
+        events.EventType.EXPERIMENT_CONCLUDED,
+        {"experiment_id": experiment.pk, "campaign_id": campaign.pk, "winner": winner},
+        occurred_at=experiment.concluded_at,
+    )
     logger.info("experiment concluded", extra={"experiment_id": experiment.pk, "winner": winner})
     return experiment

@@ -49,6 +49,7 @@ from notifications.models import (
 )
 from notifications.providers import ProviderError
 from notifications.tracking import tracked_html
+from outbox import events
 from outbox.services import outbox_enqueue
 from tenants.work_due import work_due_at
 
@@ -608,7 +609,16 @@ def tracking_event_record(
         message.status = Message.Status.DELIVERED
         message.save(update_fields=["status", "updated_at"])
     elif event_type == "bounced":
-        # webhook: message.bounced
+        events.emit(
+            events.EventType.MESSAGE_BOUNCED,
+            {
+                "message_id": message.pk,
+                "customer_id": message.customer_id,
+                "channel": message.channel,
+                "campaign_id": message.campaign_id,
+                "description": excerpt(description, 500),
+            },
+        )
         message.status = Message.Status.DEAD
         message.last_error = excerpt(f"bounced: {description}")
         message.save(update_fields=["status", "last_error", "updated_at"])

@@ -117,6 +117,9 @@ def test_groups_exist_in_the_brand_schema(brand_a):
         # budgets (ADR 0023)
         "view_budget",
         "view_budgetledger",
+        # experiments (ADR 0024)
+        "view_experiment",
+        "view_variant",
     }
 
 

@@ -268,3 +268,24 @@ def test_day_budget_rolls_over_at_the_brands_midnight_across_dst(budgeted, brand
     assert budget_reserve(
         campaign_id=campaign.id, amount=Decimal(1), ref="h", now=datetime(2026, 10, 26, 0, 7, tzinfo=UTC)
     )
+
+
+def test_crossing_the_threshold_emits_budget_threshold(ingest_client, budgeted, httpserver):
+    from core.actors import SYSTEM_ACTOR
+    from outbox import events
+    from outbox.models import DomainEvent
+    from webhooks.services import webhook_endpoint_create
+
+    events.subscriptions_changed()
+    webhook_endpoint_create(
+        actor=SYSTEM_ACTOR, url=httpserver.url_for("/hooks"), event_types=["budget.threshold"]
+    )
+    httpserver.expect_request("/submissions", method="POST").respond_with_json({"ok": True})
+    campaign = budgeted(limit="10")
+    try:
+        purchases_evaluate(purchase_ids=[p.id for p in ingest_many(ingest_client, 9)])
+        [event] = DomainEvent.objects.filter(event_type="budget.threshold")
+    finally:
+        events.subscriptions_changed()
+    assert event.data["campaign_id"] == campaign.pk
+    assert (Decimal(event.data["used"]), Decimal(event.data["limit"])) == (Decimal(9), Decimal(10))
