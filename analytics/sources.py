@@ -2,8 +2,8 @@
 
 Each returns a SQL `SELECT` (or None while its app is not part of the platform yet) with fixed
 columns, so the attribution, the rollup and the exposures are set-based statements with one branch per
-source — never a query per purchase. Messages (SPEC §14), promotions (§12) are built elsewhere: their
-functions answer None until they are wired (ADR 0024 says what each must return).
+source — never a query per purchase. Promotions (§12) answer None until they are wired (ADR 0024
+says what they must return).
 """
 
 from __future__ import annotations
@@ -26,22 +26,30 @@ def view_click_touches_sql() -> str:
 
 
 def message_touches_sql() -> str | None:
-    """Messages a customer received (SPEC §14), same columns as `view_click_touches_sql` with kind 'message'.
-
-    None until notifications' `Message` exists. Wired at merge, it returns the sent messages:
-    `SELECT campaign_id::text, customer_id, sent_at, 'message', COALESCE(variant, '') FROM
-    notifications_message WHERE status IN ('sent', 'delivered') AND campaign_id IS NOT NULL AND sent_at >=
-    %(touch_since)s`.
+    """Messages a customer received (SPEC §14), same columns as `view_click_touches_sql` with kind 'message':
+    the campaign's messages that were sent or delivered."""
+    return """
+        SELECT m.campaign_id::text AS campaign_key, m.customer_id AS customer_id, m.sent_at AS touched_at,
+               'message' AS kind, m.variant AS variant
+        FROM notifications_message m
+        WHERE m.status IN ('sent', 'delivered') AND m.campaign_id IS NOT NULL
+          AND m.sent_at >= %(touch_since)s
     """
-    return None
 
 
 def message_costs_sql() -> str | None:
-    """Per-message channel costs (SPEC §14): campaign_id, variant, hour, cost. Bound: %(since)s.
+    """Per-message channel costs (SPEC §14), as rows of the rollup's parts (campaign_id, variant, hour,
+    impressions, clicks, conversions, revenue, cost). Bound: %(since)s.
 
-    None until messages and their per-channel cost settings exist.
+    A message's `cost` is set when it is sent, from the brand's per-channel settings (SMS by segment).
     """
-    return None
+    return """
+        SELECT m.campaign_id, m.variant, date_trunc('hour', m.sent_at), 0, 0, 0, 0::numeric, SUM(m.cost)
+        FROM notifications_message m
+        WHERE m.status IN ('sent', 'delivered') AND m.campaign_id IS NOT NULL AND m.cost IS NOT NULL
+          AND m.sent_at >= %(since)s
+        GROUP BY 1, 2, 3
+    """
 
 
 def redemption_discounts_sql() -> str | None:
