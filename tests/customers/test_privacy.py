@@ -23,7 +23,9 @@ def test_the_apps_that_hold_customer_ids_are_found():
         "experiments.assignment",
         "experiments.exposure",
         "notifications.devicetoken",
+        "notifications.message",
         "notifications.notification",
+        "notifications.preference",
         "partners.participationtoken",
         "purchases.purchase",
     ]

@@ -111,7 +111,7 @@ def _expose(experiment_id, ingest_client, campaign, customers, *, buy: set[str],
 def test_exposures_refresh_counts_once_and_results_follow(crm_client, ingest_client, campaign):
     now = timezone.now()
     experiment_id = _create(crm_client, campaign).json()["id"]
-    customers = [f"cust-{i}" for i in range(40)]
+    customers = [f"exposed-{i}" for i in range(40)]
     _expose(experiment_id, ingest_client, campaign, customers, buy=set(customers[:10]), now=now)
     first = exposures_refresh(since=now - timedelta(hours=5), now=now)
     again = exposures_refresh(since=now - timedelta(hours=5), now=now)
