@@ -164,7 +164,7 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
     fieldsets = [
         (None, {"fields": ["name", "kind", "status_badge", "partner"]}),
         ("Validity and eligibility", {"fields": ["starts_at", "ends_at", "purchase_channels", "currency",
-                                                 "min_purchase_value"]}),
+                                                 "min_purchase_value", "max_rewards_per_customer"]}),
         ("Reward", {"fields": ["reward_type", "reward_value", "reward_description"]}),
         ("Push notification", {"fields": ["notification_title", "notification_body", "push_preview",
                                           "template_variables"]}),

@@ -17,6 +17,7 @@ class Campaign(models.Model):
         ANNIVERSARY = "anniversary"
         BLACK_FRIDAY = "black_friday"
         CUSTOM = "custom"
+        PROMOTION = "promotion"
 
     class Status(models.TextChoices):
         DRAFT = "draft"
@@ -64,6 +65,13 @@ class Campaign(models.Model):
         "customers.Segment", on_delete=models.PROTECT, null=True, blank=True, related_name="campaigns"
     )
     eligibility = models.JSONField(null=True, blank=True, default=None)
+    # At most this many eligible purchases (rewards) per customer (SPEC §12); null = unlimited.
+    max_rewards_per_customer = models.PositiveIntegerField(
+        "max rewards per customer",
+        null=True,
+        blank=True,
+        help_text="At most this many rewarded purchases per customer; empty means unlimited.",
+    )
     # Bumped by every edit of the campaign or of its item rules; evaluations record it.
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -101,9 +109,16 @@ class Campaign(models.Model):
                 violation_error_message="Status is not one of the campaign statuses.",
             ),
             models.CheckConstraint(
-                condition=Q(kind__in=["christmas", "carnival", "anniversary", "black_friday", "custom"]),
+                condition=Q(
+                    kind__in=["christmas", "carnival", "anniversary", "black_friday", "custom", "promotion"]
+                ),
                 name="campaign_kind_valid",
                 violation_error_message="Kind is not one of the campaign kinds.",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_rewards_per_customer__isnull=True) | Q(max_rewards_per_customer__gte=1),
+                name="campaign_max_rewards_at_least_1",
+                violation_error_message="Max rewards per customer must be at least 1 (or empty for unlimited).",
             ),
         ]
 
@@ -200,3 +215,37 @@ class CampaignTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id}: {self.from_status} → {self.to_status} by {self.actor}"
+
+
+class CustomerRewardCount(models.Model):
+    """How many rewarded (eligible) purchases a customer has in a campaign with `max_rewards_per_customer`.
+
+    Written only by `campaigns.limits.rewards_grant` (one conditional upsert per evaluation batch) and
+    `rewards_release` (refunds); the CheckConstraint is the last line of the race-free guarantee.
+    `reward_limit` is the campaign's limit when the row was last granted to.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="reward_counts")
+    customer_id = models.CharField(max_length=200)
+    rewards = models.PositiveIntegerField(default=0)
+    reward_limit = models.PositiveIntegerField()
+    # How many the last grant added (RETURNING reads it: the batch's purchases beyond it are over the limit).
+    last_granted = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["campaign_id", "customer_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "customer_id"],
+                name="reward_count_unique",
+                violation_error_message="This customer already has a reward counter in this campaign.",
+            ),
+            models.CheckConstraint(
+                condition=Q(rewards__gte=0) & Q(rewards__lte=F("reward_limit")),
+                name="reward_count_within_limit",
+                violation_error_message="A customer cannot get more rewards than the campaign allows.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.customer_id}: {self.rewards}/{self.reward_limit}"

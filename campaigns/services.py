@@ -74,6 +74,7 @@ EDITABLE_FIELDS = (
     "notification",
     "segment",
     "eligibility",
+    "max_rewards_per_customer",
 )
 
 REWARD_TYPES = ("voucher", "special_offer")
@@ -289,6 +290,7 @@ def campaign_create(
     item_rules: Sequence[ItemRuleSpec] = (),
     segment: Segment | None = None,
     eligibility: dict[str, Any] | None = None,
+    max_rewards_per_customer: int | None = None,
 ) -> Campaign:
     """A new `draft` campaign (version 1), with its first item rules when given (the admin's add page
     saves both at once: they are one configuration, so still version 1)."""
@@ -308,6 +310,7 @@ def campaign_create(
         notification=notification or {},
         segment=segment,
         eligibility=eligibility,
+        max_rewards_per_customer=max_rewards_per_customer,
     )
     if rules:
         _copy_rules(campaign, rules)
@@ -435,6 +438,7 @@ def campaign_duplicate(*, campaign_id: int, actor: str) -> Campaign:
                     notification=dict(source.notification),
                     segment=source.segment,
                     eligibility=source.eligibility,
+                    max_rewards_per_customer=source.max_rewards_per_customer,
                 )
             break
         except DjangoValidationError as exc:

@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("partners.urls")),
     path("", include("purchases.urls")),
     path("", include("customers.urls")),
+    path("", include("promotions.urls")),
 ]
 
 urlpatterns = [

@@ -72,6 +72,7 @@ def next_work_due_at(now: datetime) -> datetime:
     from dispatches.models import Dispatch
     from notifications.models import Notification
     from outbox.models import OutboxMessage
+    from promotions.services import next_reservation_expiry
     from purchases.models import Purchase
 
     next_tick = now + timedelta(seconds=MAINTENANCE_TICK_SECONDS)
@@ -91,6 +92,9 @@ def next_work_due_at(now: datetime) -> datetime:
         next_attempt = unsettled.aggregate(at=Min("next_attempt_at"))["at"]
         if next_attempt is not None:
             candidates.append(next_attempt)
+    reservation_expiry = next_reservation_expiry()
+    if reservation_expiry is not None:
+        candidates.append(reservation_expiry)
     ends_at = Campaign.objects.filter(status__in=["active", "paused"]).aggregate(at=Min("ends_at"))["at"]
     if ends_at is not None:
         candidates.append(ends_at)

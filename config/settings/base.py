@@ -82,6 +82,7 @@ TENANT_APPS = [
     "partners",
     "dispatches",
     "awards",
+    "promotions",  # promo codes and redemptions (SPEC §12)
     "notifications",
     "archive",
     "monitoring",  # hourly rollups and health snapshot per brand: the CRM dashboards (ADR 0008)
