@@ -199,7 +199,8 @@ class CampaignAdmin(BrandTimezoneAdminMixin, AuditHistoryAdminMixin, admin.Model
     fieldsets = [
         (None, {"fields": ["name", "kind", "status_badge", "partner"]}),
         ("Validity and eligibility", {"fields": ["starts_at", "ends_at", "purchase_channels", "currency",
-                                                 "min_purchase_value", "attribution_window_hours"]}),
+                                                 "min_purchase_value", "attribution_window_hours",
+                                                 "max_rewards_per_customer"]}),
         ("Reward", {"fields": ["reward_type", "reward_value", "reward_description"]}),
         ("Push notification", {"fields": ["notification_title", "notification_body", "push_preview",
                                           "template_variables"]}),

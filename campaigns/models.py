@@ -17,6 +17,7 @@ class Campaign(models.Model):
         ANNIVERSARY = "anniversary"
         BLACK_FRIDAY = "black_friday"
         CUSTOM = "custom"
+        PROMOTION = "promotion"
 
     class Status(models.TextChoices):
         DRAFT = "draft"
@@ -73,6 +74,13 @@ class Campaign(models.Model):
         validators=[MinValueValidator(1)],
         help_text="A purchase this many hours or less after a message, view or click counts as a conversion.",
     )
+    # At most this many eligible purchases (rewards) per customer (SPEC §12); null = unlimited.
+    max_rewards_per_customer = models.PositiveIntegerField(
+        "max rewards per customer",
+        null=True,
+        blank=True,
+        help_text="At most this many rewarded purchases per customer; empty means unlimited.",
+    )
     # Bumped by every edit of the campaign or of its item rules; evaluations record it.
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -128,9 +136,16 @@ class Campaign(models.Model):
                 violation_error_message="Attribution window must be at least 1 hour.",
             ),
             models.CheckConstraint(
-                condition=Q(kind__in=["christmas", "carnival", "anniversary", "black_friday", "custom"]),
+                condition=Q(
+                    kind__in=["christmas", "carnival", "anniversary", "black_friday", "custom", "promotion"]
+                ),
                 name="campaign_kind_valid",
                 violation_error_message="Kind is not one of the campaign kinds.",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_rewards_per_customer__isnull=True) | Q(max_rewards_per_customer__gte=1),
+                name="campaign_max_rewards_at_least_1",
+                violation_error_message="Max rewards per customer must be at least 1 (or empty for unlimited).",
             ),
         ]
 
@@ -353,3 +368,37 @@ class BudgetLedger(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ref} {self.amount} {self.status}"
+
+
+class CustomerRewardCount(models.Model):
+    """How many rewarded (eligible) purchases a customer has in a campaign with `max_rewards_per_customer`.
+
+    Written only by `campaigns.limits.rewards_grant` (one conditional upsert per evaluation batch) and
+    `rewards_release` (refunds); the CheckConstraint is the last line of the race-free guarantee.
+    `reward_limit` is the campaign's limit when the row was last granted to.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="reward_counts")
+    customer_id = models.CharField(max_length=200)
+    rewards = models.PositiveIntegerField(default=0)
+    reward_limit = models.PositiveIntegerField()
+    # How many the last grant added (RETURNING reads it: the batch's purchases beyond it are over the limit).
+    last_granted = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["campaign_id", "customer_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "customer_id"],
+                name="reward_count_unique",
+                violation_error_message="This customer already has a reward counter in this campaign.",
+            ),
+            models.CheckConstraint(
+                condition=Q(rewards__gte=0) & Q(rewards__lte=F("reward_limit")),
+                name="reward_count_within_limit",
+                violation_error_message="A customer cannot get more rewards than the campaign allows.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.customer_id}: {self.rewards}/{self.reward_limit}"

@@ -495,6 +495,13 @@ class CompiledCampaign:
             _set_reason(result, None)
         return result
 
+    def excludes(self, line: PurchaseLine) -> bool:
+        """Whether a blacklist rule takes the line out of the campaign (its sku or category).
+
+        For callers that value lines their own way (promotions' discounts): excluded lines count nothing.
+        """
+        return line.sku in self._bl_skus or line.category in self._bl_categories
+
     def explain(self, purchase: PurchaseFacts) -> Explanation:
         """`evaluate`, line by line: what each line counted and which item rule decided it.
 

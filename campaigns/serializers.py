@@ -123,6 +123,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "attribution_window_hours",
             "segment",
             "eligibility",
+            "max_rewards_per_customer",
             "version",
             "created_at",
             "updated_at",
@@ -130,7 +131,9 @@ class CampaignSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "status", "version", "created_at", "updated_at"]
         extra_kwargs = {
             "name": {"help_text": "Unique within the brand (400 on `name` otherwise)."},
-            "kind": {"help_text": "`christmas`, `carnival`, `anniversary`, `black_friday` or `custom`."},
+            "kind": {
+                "help_text": "`christmas`, `carnival`, `anniversary`, `black_friday`, `custom` or `promotion`."
+            },
             "status": {"help_text": "Read-only: changed by the lifecycle actions (SPEC §4)."},
             "starts_at": {"help_text": "Purchases count from this instant (inclusive)."},
             "ends_at": {
@@ -177,6 +180,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "segment": campaign.segment_id,
             "eligibility": campaign.eligibility,
             "attribution_window_hours": campaign.attribution_window_hours,
+            "max_rewards_per_customer": campaign.max_rewards_per_customer,
             "version": campaign.version,
             "created_at": datetime_text(campaign.created_at),
             "updated_at": datetime_text(campaign.updated_at),

@@ -78,6 +78,7 @@ EDITABLE_FIELDS = (
     "notification",
     "segment",
     "eligibility",
+    "max_rewards_per_customer",
 )
 
 REWARD_TYPES = ("voucher", "special_offer")
@@ -308,6 +309,7 @@ def campaign_create(
     segment: Segment | None = None,
     eligibility: dict[str, Any] | None = None,
     attribution_window_hours: int = 72,
+    max_rewards_per_customer: int | None = None,
 ) -> Campaign:
     """A new `draft` campaign (version 1), with its first item rules when given (the admin's add page
     saves both at once: they are one configuration, so still version 1)."""
@@ -328,6 +330,7 @@ def campaign_create(
         segment=segment,
         eligibility=eligibility,
         attribution_window_hours=attribution_window_hours,
+        max_rewards_per_customer=max_rewards_per_customer,
     )
     if rules:
         _copy_rules(campaign, rules)
@@ -455,6 +458,7 @@ def campaign_duplicate(*, campaign_id: int, actor: str) -> Campaign:
                     notification=dict(source.notification),
                     segment=source.segment,
                     eligibility=source.eligibility,
+                    max_rewards_per_customer=source.max_rewards_per_customer,
                 )
             break
         except DjangoValidationError as exc:

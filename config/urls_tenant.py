@@ -20,6 +20,7 @@ api_v1 = [
     path("", include("webhooks.urls")),
     path("", include("analytics.urls")),
     path("", include("experiments.urls")),
+    path("", include("promotions.urls")),
 ]
 
 urlpatterns = [

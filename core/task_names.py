@@ -19,6 +19,9 @@ SWEEP_UNEVALUATED_PURCHASES = "purchases.sweep_unevaluated"
 # dispatches
 SEND_DISPATCHES = "partners.send_dispatches"
 SEND_DUE_DISPATCHES = "partners.send_due_dispatches"
+# promotions
+GENERATE_CODES = "promotions.generate_codes"
+EXPIRE_RESERVATIONS = "promotions.expire_reservations"
 # notifications
 SEND_NOTIFICATION = "notifications.send"
 RETRY_DUE_NOTIFICATIONS = "notifications.retry_due"

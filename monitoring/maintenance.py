@@ -72,6 +72,7 @@ def next_work_due_at(now: datetime) -> datetime:
     from dispatches.models import Dispatch
     from notifications.models import CampaignMessage, Message, Notification
     from outbox.models import DomainEvent, OutboxMessage
+    from promotions.services import next_reservation_expiry
     from purchases.models import Purchase
     from webhooks.models import WebhookDelivery
 
@@ -100,6 +101,9 @@ def next_work_due_at(now: datetime) -> datetime:
     )["at"]
     if broadcast_at is not None:
         candidates.append(broadcast_at)
+    reservation_expiry = next_reservation_expiry()
+    if reservation_expiry is not None:
+        candidates.append(reservation_expiry)
     ends_at = Campaign.objects.filter(status__in=["active", "paused"]).aggregate(at=Min("ends_at"))["at"]
     if ends_at is not None:
         candidates.append(ends_at)

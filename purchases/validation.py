@@ -309,3 +309,25 @@ def validate_purchase(data: Any) -> tuple[ValidPurchase | None, Errors]:
         ),
         {},
     )
+
+
+def validate_items(value: Any) -> tuple[list[dict[str, Any]] | None, Errors]:
+    """The `items` of a purchase-like body (promo code orders): `(items, {})` or `(None, {"items": …})`.
+
+    The same rules and messages as a purchase's items; `unit_price` stays a Decimal.
+    """
+    errors: Errors = {}
+    parsed = _items(value, errors)
+    return (parsed[0] if parsed else None), errors
+
+
+def validate_amount(value: Any, *, field: str) -> tuple[Decimal | None, Errors]:
+    """An amount ≥ 0 as purchases accept it (JSON number parsed as Decimal, or a string)."""
+    errors: Errors = {}
+    return _decimal(value, errors=errors, field=field), errors
+
+
+def validate_text(value: Any, *, field: str, required: bool = True) -> tuple[str | None, Errors]:
+    """An id-like text field as purchases accept it (stripped, ≤ 200 characters, no NUL)."""
+    errors: Errors = {}
+    return _text(value, required=required, errors=errors, field=field), errors

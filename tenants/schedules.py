@@ -89,6 +89,13 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         description="Re-enqueue purchases left unevaluated for more than a minute (lost or failed messages).",
         in_tick=True,
     ),
+    PeriodicJob(
+        name="promo code reservations expiry",
+        tenant_task=task_names.EXPIRE_RESERVATIONS,
+        every_seconds=10,
+        description="Release promo code reservations past their expiry (SPEC §12); a brand is due when one expires.",
+        in_tick=True,
+    ),
     # ADR 0008: the one beat entry of the jobs marked in_tick (idle cost).
     # Issue 15: sent only to the brands the public work-due index says are due (tenants/work_due.py),
     # so an idle brand costs nothing; the tick records when its brand is next due.

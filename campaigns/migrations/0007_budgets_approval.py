@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0005_campaign_targeting'),
+        ('campaigns', '0006_promotion_kind_max_rewards_per_customer'),
     ]
 
     operations = [

@@ -83,6 +83,7 @@ TENANT_APPS = [
     "partners",
     "dispatches",
     "awards",
+    "promotions",  # promo codes and redemptions (SPEC §12)
     "notifications",
     "webhooks",  # the brand's outgoing webhook endpoints and deliveries (SPEC §15, ADR 0022)
     "analytics",  # attribution, hourly campaign rollups, reports, cohorts (SPEC §16, ADR 0024)
