@@ -42,6 +42,7 @@ FREQUENT_PERIODIC_TASKS = frozenset(
         task_names.COMPLETE_EXPIRED_CAMPAIGNS,
         task_names.SWEEP_UNEVALUATED_PURCHASES,
         task_names.SEND_DUE_WEBHOOK_DELIVERIES,
+        task_names.EXPIRE_RESERVATIONS,
     }
 )
 

@@ -33,7 +33,7 @@ def test_create_answers_201_with_the_draft(crm_client, campaign_payload):
     assert set(body) == {
         "id", "name", "kind", "status", "starts_at", "ends_at", "purchase_channels", "currency",
         "min_purchase_value", "partner", "reward", "notification", "segment", "eligibility", "attribution_window_hours",
-        "version", "created_at", "updated_at",
+        "max_rewards_per_customer", "version", "created_at", "updated_at",
     }  # fmt: skip
     campaign = Campaign.objects.get(pk=body["id"])
     transition = CampaignTransition.objects.get(campaign=campaign)

@@ -370,3 +370,51 @@ def test_the_service_writes_exactly_one_audit_event(brand_a, name):
     assert (event.actor, event.request_id) == (ACTOR, f"walk-{name}"[:64])
     assert event.object_type and event.object_id
     assert event.changes, "an audit event says what changed"
+
+
+def _promo_code() -> Any:
+    from tests.promotions.factories import PromoCodeFactory
+
+    return PromoCodeFactory(max_redemptions=5)
+
+
+def _redemption_request(code: str, order_ref: str = "walk-order") -> Any:
+    from promotions.validation import parse_redemption_request
+    from tests.promotions.conftest import redemption_body
+
+    return parse_redemption_request(redemption_body(code, order_ref=order_ref))
+
+
+def _reserved_redemption(order_ref: str = "walk-order") -> Any:
+    from promotions.services import redemption_create
+
+    redemption, _created = redemption_create(
+        actor="system", idempotency_key=f"walk-{order_ref}", request=_redemption_request(_promo_code().code, order_ref)
+    )
+    return redemption
+
+
+def _code_batch_kwargs() -> dict[str, Any]:
+    from promotions.services import BatchInput
+
+    campaign = _campaign(kind="promotion", status="active")
+    return {"campaign_id": campaign.pk, "data": BatchInput(count=10, benefit={"type": "percent", "value": "10"})}
+
+
+CASES |= {
+    "promotions.services.redemption_create": Case(
+        "redemption.reserved",
+        lambda: {"idempotency_key": "walk-create", "request": _redemption_request(_promo_code().code)},
+    ),
+    "promotions.services.redemption_commit": Case(
+        "redemption.committed", lambda: {"redemption_id": _reserved_redemption().pk}
+    ),
+    "promotions.services.redemption_rollback": Case(
+        "redemption.rolled_back", lambda: {"redemption_id": _reserved_redemption().pk, "reason": "walk"}
+    ),
+    "promotions.services.redemptions_rollback_for_order": Case(
+        "redemption.rolled_back",
+        lambda: {"order_ref": _reserved_redemption("walk-refund").order_ref, "reason": "refund"},
+    ),
+    "promotions.services.code_batch_create": Case("code_batch.created", _code_batch_kwargs),
+}

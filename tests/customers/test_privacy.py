@@ -20,6 +20,7 @@ def test_the_apps_that_hold_customer_ids_are_found():
     assert [m._meta.label_lower for m in customer_id_holders()] == [
         "analytics.conversion",
         "awards.award",
+        "campaigns.customerrewardcount",
         "experiments.assignment",
         "experiments.exposure",
         "notifications.devicetoken",
@@ -27,6 +28,8 @@ def test_the_apps_that_hold_customer_ids_are_found():
         "notifications.notification",
         "notifications.preference",
         "partners.participationtoken",
+        "promotions.customercodeusage",
+        "promotions.redemption",
         "purchases.purchase",
     ]
 
