@@ -120,7 +120,10 @@ def test_a_cache_outage_still_records_the_event(make_endpoint, settings):
     make_endpoint(event_types=["award.created"])
     events.subscriptions_changed()  # no local memo: the next emit asks the cache
     settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
     }
     assert events.emit(events.EventType.AWARD_CREATED, {"award_id": "aw-down"}) is not None
     events.subscriptions_changed()  # does not raise either
