@@ -49,11 +49,16 @@ class Allocation:
 
 
 def _revenue(candidates: list[Candidate], spend: np.ndarray, horizon_days: int) -> np.ndarray:
-    return np.array([float(c.curve.revenue(x / horizon_days)) for c, x in zip(candidates, spend, strict=True)]) * horizon_days
+    return (
+        np.array([float(c.curve.revenue(x / horizon_days)) for c, x in zip(candidates, spend, strict=True)])
+        * horizon_days
+    )
 
 
 def _marginals(candidates: list[Candidate], spend: np.ndarray, horizon_days: int) -> np.ndarray:
-    return np.array([float(c.curve.marginal(x / horizon_days)) for c, x in zip(candidates, spend, strict=True)])
+    return np.array(
+        [float(c.curve.marginal(x / horizon_days)) for c, x in zip(candidates, spend, strict=True)]
+    )
 
 
 def _start(lower: np.ndarray, upper: np.ndarray, total: float) -> np.ndarray:
@@ -109,8 +114,13 @@ def allocate(*, candidates: list[Candidate], total: float, horizon_days: int) ->
             jac=True,
             method="SLSQP",
             bounds=list(zip(lower / scale, upper / scale, strict=True)),
-            constraints=[{"type": "eq", "fun": lambda s: s.sum() - 1.0 * total / scale,
-                          "jac": lambda s: np.ones_like(s)}],  # fmt: skip
+            constraints=[
+                {
+                    "type": "eq",
+                    "fun": lambda s: s.sum() - 1.0 * total / scale,
+                    "jac": lambda s: np.ones_like(s),
+                }
+            ],
             options={"maxiter": 500, "ftol": 1e-12},
         )
         spend = _onto_total(np.clip(result.x * scale, lower, upper), lower, upper, total)
@@ -120,18 +130,36 @@ def allocate(*, candidates: list[Candidate], total: float, horizon_days: int) ->
     shares = []
     for i, candidate in enumerate(candidates):
         saturation = candidate.curve.saturation()
-        at_bound = "min" if spend[i] <= lower[i] + 1e-6 * scale else "max" if spend[i] >= upper[i] - 1e-6 * scale else None
+        at_bound = (
+            "min"
+            if spend[i] <= lower[i] + 1e-6 * scale
+            else "max"
+            if spend[i] >= upper[i] - 1e-6 * scale
+            else None
+        )
         shares.append(
-            Share(key=candidate.key, spend=float(spend[i]), revenue=float(revenue[i]),
-                  marginal_roas=float(marginal[i]),
-                  saturation_spend=None if saturation is None else saturation * horizon_days, at_bound=at_bound)  # fmt: skip
+            Share(
+                key=candidate.key,
+                spend=float(spend[i]),
+                revenue=float(revenue[i]),
+                marginal_roas=float(marginal[i]),
+                saturation_spend=None if saturation is None else saturation * horizon_days,
+                at_bound=at_bound,
+            )
         )
     return Allocation(total=total, revenue=float(revenue.sum()), shares=shares, converged=converged)
 
 
 def rationale(
-    *, name: str, current: str | None, proposed: str, currency: str, share: Share, confidence: str,
-    saturation: str | None, method_note: str | None,
+    *,
+    name: str,
+    current: str | None,
+    proposed: str,
+    currency: str,
+    share: Share,
+    confidence: str,
+    saturation: str | None,
+    method_note: str | None,
 ) -> str:
     """One sentence a CRM person can read: current → proposed, marginal ROAS, saturation, confidence."""
     before = f"{current} {currency}" if current is not None else "no spend budget"

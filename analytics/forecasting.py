@@ -155,7 +155,9 @@ def fit_curve(spend: np.ndarray, revenue: np.ndarray) -> SaturatingCurve:
     return SaturatingCurve(float(a), float(b))
 
 
-def _bootstrap_curves(x: np.ndarray, y: np.ndarray, base: SaturatingCurve, weights: np.ndarray) -> list[Curve]:
+def _bootstrap_curves(
+    x: np.ndarray, y: np.ndarray, base: SaturatingCurve, weights: np.ndarray
+) -> list[Curve]:
     """Exact least-squares refits of every resample: a closed form for each b, b on a grid, parabola."""
     grid = base.b * _GRID
     g = -np.expm1(-x[:, None] / grid[None, :])  # n × K
@@ -171,7 +173,9 @@ def _bootstrap_curves(x: np.ndarray, y: np.ndarray, base: SaturatingCurve, weigh
     log_b = log_grid[k] + np.clip(step, -1, 1) * (log_grid[1] - log_grid[0])
     b = np.exp(log_b)
     g_best = -np.expm1(-x[None, :] / b[:, None])  # draws × n
-    a = (weights * y[None, :] * g_best).sum(axis=1) / np.maximum((weights * g_best * g_best).sum(axis=1), 1e-300)
+    a = (weights * y[None, :] * g_best).sum(axis=1) / np.maximum(
+        (weights * g_best * g_best).sum(axis=1), 1e-300
+    )
     return [SaturatingCurve(float(ai), float(bi)) for ai, bi in zip(a, b, strict=True)]
 
 
@@ -180,8 +184,14 @@ def _linear_fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, method: str, 
     draw_roas = (weights @ y) / np.maximum(weights @ x, 1e-300)
     fitted = roas * x
     residuals = np.where(fitted > 0, y / np.where(fitted > 0, fitted, 1) - 1, 0.0)
-    return Fit(method=method, curve=LinearCurve(roas), history_days=len(x),
-               draws=[LinearCurve(float(r)) for r in draw_roas], residuals=residuals, reason=reason)  # fmt: skip
+    return Fit(
+        method=method,
+        curve=LinearCurve(roas),
+        history_days=len(x),
+        draws=[LinearCurve(float(r)) for r in draw_roas],
+        residuals=residuals,
+        reason=reason,
+    )
 
 
 def fit_history(
@@ -203,27 +213,53 @@ def fit_history(
             "the forecast uses the brand's average return on spend, with a wide band."
         )
         if len(bx) == 0:
-            return Fit(method=METHOD_BRAND_AVERAGE, curve=LinearCurve(0.0), history_days=len(x),
-                       draws=[LinearCurve(0.0)], residuals=np.zeros(1),
-                       reason=reason + " The brand has no spend recorded yet, so no revenue is expected.")  # fmt: skip
+            return Fit(
+                method=METHOD_BRAND_AVERAGE,
+                curve=LinearCurve(0.0),
+                history_days=len(x),
+                draws=[LinearCurve(0.0)],
+                residuals=np.zeros(1),
+                reason=reason + " The brand has no spend recorded yet, so no revenue is expected.",
+            )
         fit = _linear_fit(bx, by, _weights(len(bx), draws, rng), METHOD_BRAND_AVERAGE, reason)
-        return Fit(method=fit.method, curve=fit.curve, history_days=len(x), draws=fit.draws,
-                   residuals=fit.residuals, reason=reason)  # fmt: skip
+        return Fit(
+            method=fit.method,
+            curve=fit.curve,
+            history_days=len(x),
+            draws=fit.draws,
+            residuals=fit.residuals,
+            reason=reason,
+        )
     weights = _weights(len(x), draws, rng)
     if float(np.std(x)) < _SPREAD_MIN * float(np.mean(x)):
-        return _linear_fit(x, y, weights, METHOD_CAMPAIGN_AVERAGE,
-                           "Daily spend never varied, so no diminishing-returns curve can be learnt: "
-                           "the forecast uses the campaign's own average return on spend.")  # fmt: skip
+        return _linear_fit(
+            x,
+            y,
+            weights,
+            METHOD_CAMPAIGN_AVERAGE,
+            "Daily spend never varied, so no diminishing-returns curve can be learnt: "
+            "the forecast uses the campaign's own average return on spend.",
+        )
     try:
         curve = fit_curve(x, y)
     except (RuntimeError, ValueError):
-        return _linear_fit(x, y, weights, METHOD_CAMPAIGN_AVERAGE,
-                           "No diminishing-returns curve fits these days: the forecast uses the "
-                           "campaign's own average return on spend.")  # fmt: skip
+        return _linear_fit(
+            x,
+            y,
+            weights,
+            METHOD_CAMPAIGN_AVERAGE,
+            "No diminishing-returns curve fits these days: the forecast uses the "
+            "campaign's own average return on spend.",
+        )
     fitted = curve.revenue(x)
     residuals = np.where(fitted > 0, y / np.where(fitted > 0, fitted, 1) - 1, 0.0)
-    return Fit(method=METHOD_CURVE, curve=curve, history_days=len(x),
-               draws=_bootstrap_curves(x, y, curve, weights), residuals=np.clip(residuals, -1, 5))  # fmt: skip
+    return Fit(
+        method=METHOD_CURVE,
+        curve=curve,
+        history_days=len(x),
+        draws=_bootstrap_curves(x, y, curve, weights),
+        residuals=np.clip(residuals, -1, 5),
+    )
 
 
 def horizon_revenues(fit: Fit, *, spend: float, horizon_days: int, seed: int = 0) -> np.ndarray:
@@ -246,35 +282,48 @@ def _scenario_drivers(
     daily = spend / horizon_days
     marginal = float(curve.marginal(daily))
     drivers = [
-        Driver("daily_spend", round(daily, 4),
-               f"Spending {_money(daily, currency)} {currency} a day for {horizon_days} days."),
-        Driver("marginal_roas", round(marginal, 4),
-               f"At that spend each extra 1 {currency} brings back {marginal:.2f} {currency} (marginal ROAS)."),
-    ]  # fmt: skip
+        Driver(
+            "daily_spend",
+            round(daily, 4),
+            f"Spending {_money(daily, currency)} {currency} a day for {horizon_days} days.",
+        ),
+        Driver(
+            "marginal_roas",
+            round(marginal, 4),
+            f"At that spend each extra 1 {currency} brings back {marginal:.2f} {currency} (marginal ROAS).",
+        ),
+    ]
     saturation = curve.saturation()
     if saturation is not None:
         verdict = "beyond it" if daily > saturation else "below it"
         drivers.append(
-            Driver("saturation_daily_spend", round(saturation, 4),
-                   f"Returns stop paying for themselves above {_money(saturation, currency)} {currency} a day; "
-                   f"this plan is {verdict}.")  # fmt: skip
+            Driver(
+                "saturation_daily_spend",
+                round(saturation, 4),
+                f"Returns stop paying for themselves above {_money(saturation, currency)} {currency} a day; "
+                f"this plan is {verdict}.",
+            )
         )
         drivers.append(
-            Driver("max_daily_revenue", round(curve.a, 4),
-                   f"A day cannot bring more than about {_money(curve.a, currency)} {currency} at any spend.")
+            Driver(
+                "max_daily_revenue",
+                round(curve.a, 4),
+                f"A day cannot bring more than about {_money(curve.a, currency)} {currency} at any spend.",
+            )
         )
     else:
         drivers.append(
-            Driver("average_roas", round(curve.roas, 4),
-                   f"Every 1 {currency} spent is assumed to bring back {curve.roas:.2f} {currency} "
-                   "(an average: no diminishing returns known).")  # fmt: skip
+            Driver(
+                "average_roas",
+                round(curve.roas, 4),
+                f"Every 1 {currency} spent is assumed to bring back {curve.roas:.2f} {currency} "
+                "(an average: no diminishing returns known).",
+            )
         )
     return drivers
 
 
-def forecast(
-    fit: Fit, *, spend: float, horizon_days: int, currency: str, seed: int = 0
-) -> Forecast:
+def forecast(fit: Fit, *, spend: float, horizon_days: int, currency: str, seed: int = 0) -> Forecast:
     """Pessimistic / baseline / optimistic revenue and ROI of spending `spend` over `horizon_days`."""
     revenues = horizon_revenues(fit, spend=spend, horizon_days=horizon_days, seed=seed)
     order = np.argsort(revenues, kind="stable")
@@ -283,9 +332,18 @@ def forecast(
         value = float(np.percentile(revenues, QUANTILES[name]))
         if fit.fallback:
             centre = float(np.percentile(revenues, 50))
-            widened = {"pessimistic": centre * (1 - FALLBACK_BAND), "baseline": centre,
-                       "optimistic": centre * (1 + FALLBACK_BAND)}[name]  # fmt: skip
-            value = min(value, widened) if name == "pessimistic" else max(value, widened) if name == "optimistic" else value
+            widened = {
+                "pessimistic": centre * (1 - FALLBACK_BAND),
+                "baseline": centre,
+                "optimistic": centre * (1 + FALLBACK_BAND),
+            }[name]
+            value = (
+                min(value, widened)
+                if name == "pessimistic"
+                else max(value, widened)
+                if name == "optimistic"
+                else value
+            )
         # The draw nearest the quantile explains it: its curve gives the scenario's marginal ROAS and saturation.
         index = int(order[min(len(order) - 1, round(QUANTILES[name] / 100 * (len(order) - 1)))])
         curve = fit.draws[index] if name != "baseline" or fit.method != METHOD_CURVE else fit.curve
@@ -297,18 +355,34 @@ def forecast(
             curve=curve,
             marginal_roas=float(curve.marginal(spend / horizon_days)),
             saturation_spend=None if saturation is None else saturation * horizon_days,
-            drivers=_scenario_drivers(curve=curve, fit=fit, spend=spend, horizon_days=horizon_days,
-                                      revenue=value, currency=currency),  # fmt: skip
+            drivers=_scenario_drivers(
+                curve=curve, fit=fit, spend=spend, horizon_days=horizon_days, revenue=value, currency=currency
+            ),
         )
-    drivers = [Driver("history_days", fit.history_days, f"Fitted on {fit.history_days} days of spend and revenue.")]
+    drivers = [
+        Driver("history_days", fit.history_days, f"Fitted on {fit.history_days} days of spend and revenue.")
+    ]
     if fit.method == METHOD_CURVE:
         noise = float(np.std(fit.residuals)) * 100
-        drivers.append(Driver("daily_noise_percent", round(noise, 1),
-                              f"Daily revenue scatters about {noise:.1f}% around the curve."))  # fmt: skip
+        drivers.append(
+            Driver(
+                "daily_noise_percent",
+                round(noise, 1),
+                f"Daily revenue scatters about {noise:.1f}% around the curve.",
+            )
+        )
     if fit.reason:
         drivers.append(Driver("method", None, fit.reason))
-    return Forecast(method=fit.method, fallback=fit.fallback, reason=fit.reason, history_days=fit.history_days,
-                    spend=spend, horizon_days=horizon_days, scenarios=scenarios, drivers=drivers)  # fmt: skip
+    return Forecast(
+        method=fit.method,
+        fallback=fit.fallback,
+        reason=fit.reason,
+        history_days=fit.history_days,
+        spend=spend,
+        horizon_days=horizon_days,
+        scenarios=scenarios,
+        drivers=drivers,
+    )
 
 
 def confidence(fit: Fit, *, spend: float, horizon_days: int) -> str:
