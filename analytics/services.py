@@ -206,7 +206,7 @@ class AllocationRequest:
 
 
 def _decimals(value: Decimal) -> int:
-    return max(0, -value.as_tuple().exponent)
+    return max(0, -value.normalize().as_tuple().exponent)
 
 
 def _round_split(
@@ -302,7 +302,16 @@ def _allocation_inputs(
         lower.append(low)
         upper.append(min(high, total))
     if line_errors:
-        raise ValidationFailed({"campaigns": line_errors})
+        raise ValidationFailed(
+            {
+                "campaigns": [
+                    f"campaigns[{i}].{name}: {message}"
+                    for i, problems in line_errors.items()
+                    for name, messages in problems.items()
+                    for message in messages
+                ]
+            }
+        )
     if len(currencies) != 1:
         raise ValidationFailed({"campaigns": ["All campaigns of an allocation share one currency."]})
     if _decimals(total) > _decimals(quantum):

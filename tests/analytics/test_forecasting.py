@@ -71,7 +71,9 @@ def test_under_14_days_falls_back_to_the_brand_average_with_a_wide_band():
     spend, revenue = history(2, days=13)
     brand_spend = np.full(200, 100.0)
     brand_revenue = np.full(200, 300.0)  # the brand returns 3 per unit spent, every day
-    fit = forecasting.fit_history(spend, revenue, brand_spend=brand_spend, brand_revenue=brand_revenue, seed=1)
+    fit = forecasting.fit_history(
+        spend, revenue, brand_spend=brand_spend, brand_revenue=brand_revenue, seed=1
+    )
     result = forecasting.forecast(fit, spend=1000, horizon_days=10, currency="EUR")
     assert result.method == forecasting.METHOD_BRAND_AVERAGE and result.fallback
     assert "13 days" in result.reason and "brand's average" in result.reason
