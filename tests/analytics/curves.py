@@ -30,6 +30,6 @@ def seed_curve(campaign, *, a: float, b: float, days: int, seed: int = 0, noise:
                 conversions=conversions,
                 revenue=Decimal(f"{revenue:.2f}"),
                 cost=Decimal(f"{spend:.2f}"),
-            )  # fmt: skip
+            )
         )
     CampaignDailyFigures.objects.bulk_create(rows)

@@ -37,7 +37,7 @@ def test_the_split_is_within_1_percent_of_the_analytic_optimum(seed, n):
     total = float(n * 1500)
     candidates = [allocation.Candidate(i, SaturatingCurve(a[i], b[i]), lo[i], hi[i]) for i in range(n)]
     result = allocation.allocate(candidates=candidates, total=total, horizon_days=H)
-    best_x, best = analytic(a, b, lo, hi, total)
+    _best_x, best = analytic(a, b, lo, hi, total)
     spend = np.array([s.spend for s in result.shares])
     assert spend.sum() == pytest.approx(total, rel=1e-9)
     assert np.all(spend >= lo - 1e-6) and np.all(spend <= hi + 1e-6)
