@@ -235,9 +235,11 @@ def _round_split(
     return [quantum * u for u in units]
 
 
-def _allocation_inputs(
+def budget_allocation_check(
     *, total: Decimal, requests: list[AllocationRequest], horizon_days: int
 ) -> tuple[list[Campaign], list[Decimal], list[Decimal], dict[int, Budget], str]:
+    """What an allocation of `total` over the campaigns may do (else ValidationFailed): the campaigns, their
+    effective lower and upper bounds, their budgets and the shared currency. Reads only; admin forms use it."""
     errors: dict[str, Any] = {}
     if not isinstance(total, Decimal) or not total.is_finite() or total <= 0:
         errors["total"] = ["The total must be an amount greater than zero."]
@@ -332,7 +334,7 @@ def budget_allocation_create(
     from analytics import forecasting
     from analytics.selectors import campaign_fit, spend_history
 
-    chosen, lower, upper, budgets, currency = _allocation_inputs(
+    chosen, lower, upper, budgets, currency = budget_allocation_check(
         total=total, requests=campaigns, horizon_days=horizon_days
     )
     today = timezone.now().date()

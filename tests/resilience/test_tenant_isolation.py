@@ -23,6 +23,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from accounts.services import api_key_create
+from analytics.services import AllocationRequest, budget_allocation_create
 from awards.models import Award
 from campaigns.budgets import budget_reserve, budget_set
 from campaigns.models import Campaign
@@ -37,9 +38,14 @@ from notifications.models import (
     Suppression,
 )
 from outbox.models import DomainEvent
+from promotions.models import Job
+from promotions.services import redemption_create
+from promotions.validation import parse_redemption_request
 from tests.campaigns.factories import CampaignFactory, ItemRuleFactory
 from tests.dispatches.factories import make_dispatch
 from tests.partners.factories import PartnerFactory, make_whsec
+from tests.promotions.conftest import redemption_body
+from tests.promotions.factories import PromoCodeFactory
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 HOSTS = {"brand_a": "brand-a.localhost", "brand_b": "brand-b.localhost"}
@@ -117,10 +123,25 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
         Preference.objects.create(
             customer_id=f"customer-{tag}", channel="email", topic=f"topic-{tag}", opted_in=True
         )
+        # A budget allocation (SPEC §17) over a campaign with a spend budget of its own.
+        allocated = CampaignFactory(name=f"Allocated {tag}", partner=partner, status=Campaign.Status.ACTIVE)
+        budget_set(campaign_id=allocated.pk, actor="user:seed", kind="spend", limit=Decimal(300))
         experiment = experiment_create(
             campaign=campaign, actor="system", name=f"Experiment {tag}",
             variants=[VariantSpec(f"A-{tag}"), VariantSpec(f"B-{tag}")],
         )  # fmt: skip
+        allocation = budget_allocation_create(
+            actor="user:seed", total=Decimal(700), campaigns=[AllocationRequest(allocated.pk)]
+        )
+        # Promotions (SPEC §12): a code-generation job and a reserved redemption.
+        job = Job.objects.create(kind=Job.Kind.GENERATE_CODES, total=1)
+        redemption, _ = redemption_create(
+            actor="system",
+            idempotency_key=f"isolation-{tag}",
+            request=parse_redemption_request(
+                redemption_body(PromoCodeFactory(max_redemptions=5).code, customer_id=f"customer-{tag}")
+            ),
+        )
         _, crm_key = api_key_create(name=f"crm {tag}", role="crm")
         values = {
             "campaign_id": str(campaign.pk),
@@ -138,6 +159,9 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             "suppression_id": str(suppression.pk),
             "mid": str(broadcast.pk),
             "experiment_id": str(experiment.pk),
+            "allocation_id": str(allocation.pk),
+            "job_id": str(job.pk),
+            "redemption_id": str(redemption.pk),
         }
         markers = [
             f"Campaign {tag}",
@@ -153,6 +177,7 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             f"topic-{tag}",
             f"ledger-{tag}",
             f"Experiment {tag}",
+            f"Allocated {tag}",
             f"A-{tag}",
             f"{tag}@example.test",
             str(dispatch.pk),
