@@ -258,6 +258,7 @@ class BudgetAllocationsApi(GenericAPIView):
 
     @extend_schema(
         summary="Budget allocations, newest first",
+        operation_id="budget_allocations_list",
         description="Paginated (`page`, `page_size`); each with its lines as in the detail.",
         responses={200: OpenApiTypes.OBJECT, **error_responses(*AUTH_ERRORS)},
     )
@@ -298,6 +299,7 @@ class BudgetAllocationApi(APIView):
 
     @extend_schema(
         summary="A budget allocation with its lines",
+        operation_id="budget_allocations_read",
         responses={200: OpenApiTypes.OBJECT, **error_responses(404, *AUTH_ERRORS)},
     )
     def get(self, request: Request, allocation_id: int) -> Response:

@@ -34,7 +34,7 @@ DEFAULT_DRAWS = 200
 FALLBACK_BAND = 0.5  # the brand average is a guess for this campaign: at least ±50 %
 SCENARIOS = ("pessimistic", "baseline", "optimistic")
 QUANTILES = {"pessimistic": 10, "baseline": 50, "optimistic": 90}
-_GRID = np.logspace(-1.5, 1.5, 97)  # b as a multiple of the point fit's b, for the bootstrap refits
+_GRID = np.logspace(-1.5, 1.5, 49)  # b as a multiple of the point fit's b, for the bootstrap refits
 _SPREAD_MIN = 0.05  # spend must vary by at least 5 % (coefficient of variation) to learn a curve
 
 METHOD_CURVE = "diminishing_returns"
@@ -133,25 +133,36 @@ def _points(spend: np.ndarray, revenue: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def _weights(n: int, draws: int, rng: np.random.Generator) -> np.ndarray:
     """How often each day appears in each bootstrap resample (draws × n)."""
-    picks = rng.integers(0, n, size=(draws, n))
-    weights = np.zeros((draws, n))
-    np.add.at(weights, (np.repeat(np.arange(draws), n), picks.ravel()), 1.0)
-    return weights
+    picks = rng.integers(0, n, size=(draws, n)) + (np.arange(draws) * n)[:, None]
+    return np.bincount(picks.ravel(), minlength=draws * n).reshape(draws, n).astype(float)
+
+
+def _model(s: np.ndarray, a: float, b: float) -> np.ndarray:
+    return a * -np.expm1(-s / b)
+
+
+def _jacobian(s: np.ndarray, a: float, b: float) -> np.ndarray:
+    e = np.exp(-s / b)
+    return np.column_stack([1 - e, -a * s * e / (b * b)])
 
 
 def fit_curve(spend: np.ndarray, revenue: np.ndarray) -> SaturatingCurve:
-    """The least-squares diminishing-returns curve through the days (scipy curve_fit)."""
+    """The least-squares diminishing-returns curve through the days (scipy curve_fit).
+
+    Started from the best b of a coarse profile (for each b the best a is closed form), so Levenberg–Marquardt
+    converges in a few steps; a start that wanders to a non-positive parameter is refitted within bounds.
+    """
     x, y = _points(spend, revenue)
     scale = float(np.median(x))
-    p0 = (max(float(y.max()), 1e-9) * 1.5, scale)
-    (a, b), _cov = curve_fit(
-        lambda s, a, b: a * -np.expm1(-s / b),
-        x,
-        y,
-        p0=p0,
-        bounds=((0.0, scale * 1e-3), (np.inf, scale * 1e3)),
-        maxfev=2000,
-    )
+    grid = scale * np.logspace(-3, 3, 61)
+    g = -np.expm1(-x[:, None] / grid[None, :])
+    syg, sgg = y @ g, (g * g).sum(axis=0)
+    best = int(np.argmax(syg * syg / np.maximum(sgg, 1e-300)))
+    p0 = (max(float(syg[best] / sgg[best]), 1e-9), float(grid[best]))
+    (a, b), _cov = curve_fit(_model, x, y, p0=p0, jac=_jacobian, method="lm", maxfev=2000)
+    if not (np.isfinite(a) and np.isfinite(b) and a > 0 and b > 0):
+        (a, b), _cov = curve_fit(_model, x, y, p0=p0, jac=_jacobian, maxfev=2000,
+                                 bounds=((0.0, scale * 1e-3), (np.inf, scale * 1e3)))  # fmt: skip
     return SaturatingCurve(float(a), float(b))
 
 
@@ -266,7 +277,12 @@ def horizon_revenues(fit: Fit, *, spend: float, horizon_days: int, seed: int = 0
     """The horizon's revenue under every draw: its curve at the daily spend, times the horizon's noise."""
     rng = np.random.default_rng(seed + 1)
     daily = spend / horizon_days
-    expected = np.array([float(c.revenue(daily)) for c in fit.draws]) * horizon_days
+    if fit.draws and isinstance(fit.draws[0], SaturatingCurve):
+        a = np.array([c.a for c in fit.draws])
+        b = np.array([c.b for c in fit.draws])
+        expected = a * -np.expm1(-daily / b) * horizon_days
+    else:
+        expected = np.array([c.roas for c in fit.draws]) * daily * horizon_days
     picks = rng.integers(0, len(fit.residuals), size=(len(fit.draws), horizon_days))
     noise = fit.residuals[picks].mean(axis=1)
     return np.maximum(expected * (1 + noise), 0.0)

@@ -247,25 +247,48 @@ def spend_history(*, today: date, campaign_id: int | None = None) -> tuple[list[
     days (its variants summed), or every campaign-day of the brand when `campaign_id` is None."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT SUM(cost), SUM(revenue) FROM analytics_campaigndailyfigures"
+            "SELECT SUM(cost)::float8, SUM(revenue)::float8 FROM analytics_campaigndailyfigures"
             " WHERE day BETWEEN %s AND %s AND (%s::bigint IS NULL OR campaign_id = %s)"
             " GROUP BY campaign_id, day HAVING SUM(cost) > 0 ORDER BY campaign_id, day",
             [today - timedelta(days=HISTORY_DAYS), today - timedelta(days=1), campaign_id, campaign_id],
         )
         rows = cursor.fetchall()
-    return [float(r[0]) for r in rows], [float(r[1]) for r in rows]
+    return [r[0] for r in rows], [r[1] for r in rows]
 
 
-def campaign_fit(*, campaign: Campaign, today: date, brand: tuple[list[float], list[float]] | None = None):
+def spend_histories(*, today: date, campaign_ids: list[int]) -> dict[int, tuple[list[float], list[float]]]:
+    """`spend_history` of many campaigns in one statement (an allocation reads a hundred at once)."""
+    histories: dict[int, tuple[list[float], list[float]]] = {pk: ([], []) for pk in campaign_ids}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT campaign_id, SUM(cost)::float8, SUM(revenue)::float8 FROM analytics_campaigndailyfigures"
+            " WHERE day BETWEEN %s AND %s AND campaign_id = ANY(%s)"
+            " GROUP BY campaign_id, day HAVING SUM(cost) > 0 ORDER BY campaign_id, day",
+            [today - timedelta(days=HISTORY_DAYS), today - timedelta(days=1), list(campaign_ids)],
+        )
+        for campaign_id, cost, revenue in cursor.fetchall():
+            histories[campaign_id][0].append(cost)
+            histories[campaign_id][1].append(revenue)
+    return histories
+
+
+def campaign_fit(
+    *,
+    campaign: Campaign,
+    today: date,
+    brand: tuple[list[float], list[float]] | None = None,
+    history: tuple[list[float], list[float]] | None = None,
+    draws: int | None = None,
+):
     """The campaign's revenue curve (analytics.forecasting.Fit), seeded by its id: the same answer each time."""
     from analytics import forecasting
 
-    spend, revenue = spend_history(today=today, campaign_id=campaign.pk)
+    spend, revenue = history if history is not None else spend_history(today=today, campaign_id=campaign.pk)
     if len(spend) < forecasting.MIN_HISTORY_DAYS and brand is None:
         brand = spend_history(today=today)
     brand_spend, brand_revenue = brand or ([], [])
     return forecasting.fit_history(spend, revenue, brand_spend=brand_spend, brand_revenue=brand_revenue,
-                                   seed=campaign.pk)  # fmt: skip
+                                   seed=campaign.pk, draws=draws or forecasting.DEFAULT_DRAWS)  # fmt: skip
 
 
 def _ratio4(value: float | None) -> float | None:

@@ -195,6 +195,7 @@ def analytics_refresh(*, since: datetime | None = None, now: datetime | None = N
 # --------------------------------------------------------------------------- budget allocations (SPEC §17)
 
 MAX_ALLOCATION_CAMPAIGNS = 500
+ALLOCATION_DRAWS = 100
 _NOT_EDITABLE = ("completed", "cancelled", "archived")
 
 
@@ -332,14 +333,21 @@ def budget_allocation_create(
     """Propose the split of `total` that maximises the campaigns' predicted revenue within their bounds."""
     from analytics import allocation as allocating
     from analytics import forecasting
-    from analytics.selectors import campaign_fit, spend_history
+    from analytics.selectors import campaign_fit, spend_histories, spend_history
 
     chosen, lower, upper, budgets, currency = budget_allocation_check(
         total=total, requests=campaigns, horizon_days=horizon_days
     )
     today = timezone.now().date()
-    brand = spend_history(today=today)
-    fits = [campaign_fit(campaign=c, today=today, brand=brand) for c in chosen]
+    histories = spend_histories(today=today, campaign_ids=[c.pk for c in chosen])
+    # The brand's days are read only when a campaign is short of history (its fallback).
+    short = any(len(h[0]) < forecasting.MIN_HISTORY_DAYS for h in histories.values())
+    brand = spend_history(today=today) if short else ([], [])
+    # The curve is the point fit either way; the draws only grade each line's confidence, so fewer suffice.
+    fits = [
+        campaign_fit(campaign=c, today=today, brand=brand, history=histories[c.pk], draws=ALLOCATION_DRAWS)
+        for c in chosen
+    ]
     candidates = [
         allocating.Candidate(key=c.pk, curve=fit.curve, lower=float(lo), upper=float(hi))
         for c, fit, lo, hi in zip(chosen, fits, lower, upper, strict=True)
