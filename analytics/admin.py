@@ -180,11 +180,19 @@ class BudgetAllocationAdmin(admin.ModelAdmin):
             '<button type="submit" name="_apply" value="1" class="default">Apply: write these spend budgets</button>'
         )
 
-    def response_change(self, request: HttpRequest, obj: BudgetAllocation) -> HttpResponse:
-        if "_apply" in request.POST:
-            self._apply_one(request, obj)
-            return HttpResponseRedirect(reverse("admin:analytics_budgetallocation_change", args=[obj.pk]))
-        return super().response_change(request, obj)
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        # The page is read-only once proposed: its one button applies, through the service.
+        if request.method == "POST" and "_apply" in request.POST:
+            allocation = self.get_object(request, object_id)
+            if allocation is None or not self.has_change_permission(request, allocation):
+                raise PermissionDenied
+            self._apply_one(request, allocation)
+            return HttpResponseRedirect(
+                reverse("admin:analytics_budgetallocation_change", args=[allocation.pk])
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(
         self, request: HttpRequest, obj: BudgetAllocation, form: forms.ModelForm, change: bool
