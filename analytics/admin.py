@@ -7,6 +7,7 @@ same selectors as the API (`performance_report`, `daily_totals`), so page and AP
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -26,9 +27,11 @@ from campaigns.admin import STATUS_COLOURS
 from campaigns.models import Campaign
 from core.actors import actor_for
 from core.exceptions import ApplicationError, ValidationFailed
+from core.money import to_minor_unit
 
 VIEW_CAMPAIGN = "campaigns.view_campaign"
 DAY_CHOICES = (7, 30, 90, 365)
+FORECAST_DAYS = 30
 
 
 @admin.register(CampaignDailyFigures)
@@ -85,8 +88,23 @@ class CampaignAnalyticsAdmin(admin.ModelAdmin):
         calendar = campaign_calendar(
             entries=entries, start=calendar_start, end=calendar_end, colours=STATUS_COLOURS
         )
+        insights = forecast = None
+        if campaign is not None:
+            insights = selectors.campaign_insights(campaign=campaign, start=start, end=today)
+            spent = sum(Decimal(row["cost"]) for row in selectors.campaign_metrics(
+                campaign=campaign, start=start, end=today, granularity="month"))  # fmt: skip
+            if spent > 0:
+                spend = to_minor_unit(spent * FORECAST_DAYS / days, campaign.currency)
+                forecast = selectors.campaign_forecast(
+                    campaign=campaign, spend=spend, horizon_days=FORECAST_DAYS
+                )
         context = {
             **self.admin_site.each_context(request),
+            "insights": insights,
+            "forecast": forecast,
+            "forecast_rows": [(n, forecast[n]) for n in ("pessimistic", "baseline", "optimistic")]
+            if forecast
+            else [],
             "opts": self.model._meta,
             "title": "Campaign analytics",
             "rows": [r.as_dict() for r in selectors.performance_report(start=start, end=today)],

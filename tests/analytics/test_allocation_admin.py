@@ -73,3 +73,14 @@ def test_a_viewer_reads_but_cannot_propose_or_apply(django_user_model, campaigns
     client.post(f"{URL}{allocation.pk}/change/", {"_apply": "1"})
     allocation.refresh_from_db()
     assert allocation.status == "proposed"
+
+
+def test_the_analytics_page_shows_a_campaigns_insights_and_forecast(django_user_model, campaigns):
+    campaign = campaigns[1]
+    page = _client(django_user_model, "CRM viewer").get(
+        f"/admin/analytics/campaigndailyfigures/?days=30&campaign={campaign.pk}"
+    )
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert 'id="campaign-insights"' in html and "Over the last 30 days" in html
+    assert 'id="campaign-forecast"' in html and "baseline" in html and "marginal ROAS" in html
