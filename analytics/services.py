@@ -326,11 +326,13 @@ def budget_allocation_check(
     return campaigns, lower, upper, budgets, currency
 
 
-@transaction.atomic
 def budget_allocation_create(
     *, actor: str, total: Decimal, campaigns: list[AllocationRequest], horizon_days: int = 30
 ) -> BudgetAllocation:
-    """Propose the split of `total` that maximises the campaigns' predicted revenue within their bounds."""
+    """Propose the split of `total` that maximises the campaigns' predicted revenue within their bounds.
+
+    The fitting and solving run before the transaction, which only writes the allocation, its lines and the
+    audit row."""
     from analytics import allocation as allocating
     from analytics import forecasting
     from analytics.selectors import campaign_fit, spend_histories, spend_history
@@ -356,7 +358,6 @@ def budget_allocation_create(
     proposed = _round_split([s.spend for s in result.shares], lower, upper, total, quantum_for(currency))
     allocation = BudgetAllocation(total=total, currency=currency, horizon_days=horizon_days, created_by=actor,
                                   predicted_revenue=Decimal(0))  # fmt: skip
-    allocation.save()
     lines, revenue_sum = [], Decimal(0)
     for campaign, fit, amount, lo, hi in zip(chosen, fits, proposed, lower, upper, strict=True):
         daily = float(amount) / horizon_days
@@ -407,20 +408,23 @@ def budget_allocation_create(
             )
         )
         revenue_sum += revenue
-    BudgetAllocationLine.objects.bulk_create(lines)
     allocation.predicted_revenue = revenue_sum
-    allocation.save(update_fields=["predicted_revenue"])
-    audit_record(
-        actor=actor,
-        action="budget_allocation.created",
-        obj_or_type=allocation,
-        changes={
-            "total": {"before": None, "after": money_str(total, currency)},
-            "horizon_days": {"before": None, "after": horizon_days},
-            "proposed": {"before": None, "after": {str(line.campaign_id): money_str(line.proposed, currency)
-                                                   for line in lines}},
-        },
-    )  # fmt: skip
+    with transaction.atomic():
+        allocation.save()
+        for line in lines:
+            line.allocation = allocation
+        BudgetAllocationLine.objects.bulk_create(lines)
+        audit_record(
+            actor=actor,
+            action="budget_allocation.created",
+            obj_or_type=allocation,
+            changes={
+                "total": {"before": None, "after": money_str(total, currency)},
+                "horizon_days": {"before": None, "after": horizon_days},
+                "proposed": {"before": None, "after": {str(line.campaign_id): money_str(line.proposed, currency)
+                                                       for line in lines}},
+            },
+        )  # fmt: skip
     return allocation
 
 
