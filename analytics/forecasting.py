@@ -292,9 +292,7 @@ def _money(value: float, currency: str) -> str:
     return money_str(Decimal(repr(round(value, 6))), currency)
 
 
-def _scenario_drivers(
-    *, curve: Curve, fit: Fit, spend: float, horizon_days: int, revenue: float, currency: str
-) -> list[Driver]:
+def _scenario_drivers(*, curve: Curve, spend: float, horizon_days: int, currency: str) -> list[Driver]:
     daily = spend / horizon_days
     marginal = float(curve.marginal(daily))
     drivers = [
@@ -346,23 +344,17 @@ def forecast(fit: Fit, *, spend: float, horizon_days: int, currency: str, seed: 
     scenarios: dict[str, Scenario] = {}
     for name in SCENARIOS:
         value = float(np.percentile(revenues, QUANTILES[name]))
-        if fit.fallback:
-            centre = float(np.percentile(revenues, 50))
-            widened = {
-                "pessimistic": centre * (1 - FALLBACK_BAND),
-                "baseline": centre,
-                "optimistic": centre * (1 + FALLBACK_BAND),
-            }[name]
-            value = (
-                min(value, widened)
-                if name == "pessimistic"
-                else max(value, widened)
-                if name == "optimistic"
-                else value
-            )
         # The draw nearest the quantile explains it: its curve gives the scenario's marginal ROAS and saturation.
         index = int(order[min(len(order) - 1, round(QUANTILES[name] / 100 * (len(order) - 1)))])
         curve = fit.draws[index] if name != "baseline" or fit.method != METHOD_CURVE else fit.curve
+        if fit.fallback and name != "baseline":
+            # The brand's average is a guess for this campaign: the band is at least ±FALLBACK_BAND.
+            centre = float(np.percentile(revenues, 50))
+            if name == "pessimistic":
+                value = min(value, centre * (1 - FALLBACK_BAND))
+            else:
+                value = max(value, centre * (1 + FALLBACK_BAND))
+            curve = LinearCurve(value / spend if spend > 0 else 0.0)
         saturation = curve.saturation()
         scenarios[name] = Scenario(
             name=name,
@@ -371,9 +363,7 @@ def forecast(fit: Fit, *, spend: float, horizon_days: int, currency: str, seed: 
             curve=curve,
             marginal_roas=float(curve.marginal(spend / horizon_days)),
             saturation_spend=None if saturation is None else saturation * horizon_days,
-            drivers=_scenario_drivers(
-                curve=curve, fit=fit, spend=spend, horizon_days=horizon_days, revenue=value, currency=currency
-            ),
+            drivers=_scenario_drivers(curve=curve, spend=spend, horizon_days=horizon_days, currency=currency),
         )
     drivers = [
         Driver("history_days", fit.history_days, f"Fitted on {fit.history_days} days of spend and revenue.")
