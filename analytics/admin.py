@@ -195,7 +195,8 @@ class BudgetAllocationAdmin(admin.ModelAdmin):
         if obj.status != BudgetAllocation.Status.PROPOSED:
             return "Applied: the campaigns' spend budgets were written."
         return format_html(
-            '<button type="submit" name="_apply" value="1" class="default">Apply: write these spend budgets</button>'
+            '<button type="submit" name="_apply" value="1" class="default">{}</button>',
+            "Apply: write these spend budgets",
         )
 
     def change_view(
