@@ -232,7 +232,7 @@ def _round_split(
             if not gap:
                 break
         if not moved:
-            raise ValueError("the total cannot be split within the bounds")
+            raise ValidationFailed({"total": ["The total cannot be split in minor units within the bounds."]})
     return [quantum * u for u in units]
 
 

@@ -15,6 +15,7 @@ from campaigns.budgets import budget_reserve, budget_set
 from campaigns.models import Budget, Campaign
 from core.exceptions import ConflictError
 from core.models import AuditEvent
+from partners.models import Partner
 from tests.analytics.curves import seed_curve
 from tests.campaigns.factories import CampaignFactory
 from tests.purchases.conftest import in_own_connection
@@ -189,7 +190,11 @@ def test_two_concurrent_applies_write_the_budgets_once(brands, db):
     def clean_up():
         with schema_context("brand_a"):
             BudgetAllocation.objects.filter(pk=state.get("allocation_id")).delete()
+            partners = list(
+                Campaign.objects.filter(pk__in=state.get("ids", [])).values_list("partner_id", flat=True)
+            )
             Campaign.objects.filter(pk__in=state.get("ids", [])).delete()
+            Partner.objects.filter(pk__in=partners).delete()
 
     try:
         in_own_connection(test_database, arrange)

@@ -52,7 +52,7 @@ def test_under_14_days_falls_back_to_the_brand_average_and_says_so(crm_client):
     assert body["fallback"] is True and body["method"] == "brand_average"
     assert "5 days" in body["reason"] and "brand's average" in body["reason"]
     low, mid, high = (float(body[n]["revenue"]) for n in ("pessimistic", "baseline", "optimistic"))
-    assert low <= mid * 0.5 + 0.01 and high >= mid * 1.5 - 0.01
+    assert low <= mid * 0.5 + 0.02 and high >= mid * 1.5 - 0.02  # ±50 %, to the cent
 
 
 @pytest.mark.parametrize(
