@@ -195,7 +195,7 @@ def analytics_refresh(*, since: datetime | None = None, now: datetime | None = N
 # --------------------------------------------------------------------------- budget allocations (SPEC §17)
 
 MAX_ALLOCATION_CAMPAIGNS = 500
-ALLOCATION_DRAWS = 100
+ALLOCATION_DRAWS = 50
 _NOT_EDITABLE = ("completed", "cancelled", "archived")
 
 
