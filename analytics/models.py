@@ -119,3 +119,100 @@ class CampaignDailyFigures(_RollupFigures):
 
     def __str__(self) -> str:
         return f"campaign {self.campaign_id} {self.variant or '-'} on {self.day}"
+
+
+class BudgetAllocation(models.Model):
+    """A proposed split of a total spend across campaigns (SPEC §17), kept so it can be read and applied.
+
+    Applying writes each line's spend budget through campaigns.budgets (its own audit rows); once only.
+    """
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed"
+        APPLIED = "applied"
+
+    total = models.DecimalField(max_digits=18, decimal_places=4)
+    currency = models.CharField(max_length=3)
+    horizon_days = models.PositiveSmallIntegerField(
+        default=30, help_text="The days the spend is planned over; forecasts are for this horizon."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED)
+    predicted_revenue = models.DecimalField(max_digits=20, decimal_places=4)
+    created_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    applied_by = models.CharField(max_length=200, blank=True, default="")
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(total__gt=0),
+                name="allocation_total_positive",
+                violation_error_message="The total must be greater than zero.",
+            ),
+            models.CheckConstraint(
+                condition=Q(horizon_days__gte=1, horizon_days__lte=366),
+                name="allocation_horizon_range",
+                violation_error_message="The horizon is 1 to 366 days.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="proposed", applied_at__isnull=True)
+                | Q(status="applied", applied_at__isnull=False),
+                name="allocation_applied_iff_dated",
+                violation_error_message="An applied allocation has an application date, a proposed one none.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"allocation {self.pk}: {self.total} {self.currency} ({self.status})"
+
+
+class BudgetAllocationLine(models.Model):
+    """One campaign's share of an allocation, with the numbers behind it and the sentence that explains it."""
+
+    allocation = models.ForeignKey(BudgetAllocation, on_delete=models.CASCADE, related_name="lines")
+    # A draft campaign deleted later leaves its line (and name) as a record; applying then is a conflict.
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.SET_NULL, null=True, related_name="allocation_lines"
+    )
+    campaign_name = models.CharField(max_length=200)
+    min_spend = models.DecimalField(max_digits=18, decimal_places=4)
+    max_spend = models.DecimalField(max_digits=18, decimal_places=4)
+    current_limit = models.DecimalField(
+        max_digits=18,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="The spend budget's limit when proposed.",
+    )
+    proposed = models.DecimalField(max_digits=18, decimal_places=4)
+    predicted_revenue = models.DecimalField(max_digits=20, decimal_places=4)
+    marginal_roas = models.DecimalField(max_digits=12, decimal_places=4)
+    saturation_spend = models.DecimalField(max_digits=20, decimal_places=4, null=True, blank=True)
+    confidence = models.CharField(max_length=10)
+    method = models.CharField(max_length=30)
+    rationale = models.TextField()
+
+    class Meta:
+        ordering = ["allocation_id", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["allocation", "campaign"],
+                name="allocation_line_once_per_campaign",
+                violation_error_message="A campaign appears once in an allocation.",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_spend__gte=0, min_spend__lte=F("proposed"), proposed__lte=F("max_spend")),
+                name="allocation_line_within_bounds",
+                violation_error_message="The proposed spend must lie within the line's bounds.",
+            ),
+            models.CheckConstraint(
+                condition=Q(confidence__in=["high", "medium", "low"]),
+                name="allocation_line_confidence_valid",
+                violation_error_message="Confidence is high, medium or low.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_name}: {self.proposed}"

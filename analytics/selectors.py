@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
+from django.utils import timezone
 
 from analytics.ratios import derived, ratio
 from campaigns.models import Campaign
@@ -234,3 +235,226 @@ def daily_totals(
         found = {row[0]: row[1:] for row in cursor.fetchall()}
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     return [(d, *(int(v) for v in found.get(d, (0, 0, 0)))) for d in days]
+
+
+# --------------------------------------------------------------------------- forecasts, insights (SPEC §17)
+
+HISTORY_DAYS = 365
+
+
+def spend_history(*, today: date, campaign_id: int | None = None) -> tuple[list[float], list[float]]:
+    """(spend, revenue) of every complete UTC day with spend in the last year before `today`: one campaign's
+    days (its variants summed), or every campaign-day of the brand when `campaign_id` is None."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT SUM(cost)::float8, SUM(revenue)::float8 FROM analytics_campaigndailyfigures"
+            " WHERE day BETWEEN %s AND %s AND (%s::bigint IS NULL OR campaign_id = %s)"
+            " GROUP BY campaign_id, day HAVING SUM(cost) > 0 ORDER BY campaign_id, day",
+            [today - timedelta(days=HISTORY_DAYS), today - timedelta(days=1), campaign_id, campaign_id],
+        )
+        rows = cursor.fetchall()
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def spend_histories(*, today: date, campaign_ids: list[int]) -> dict[int, tuple[list[float], list[float]]]:
+    """`spend_history` of many campaigns in one statement (an allocation reads a hundred at once)."""
+    histories: dict[int, tuple[list[float], list[float]]] = {pk: ([], []) for pk in campaign_ids}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT campaign_id, SUM(cost)::float8, SUM(revenue)::float8 FROM analytics_campaigndailyfigures"
+            " WHERE day BETWEEN %s AND %s AND campaign_id = ANY(%s)"
+            " GROUP BY campaign_id, day HAVING SUM(cost) > 0 ORDER BY campaign_id, day",
+            [today - timedelta(days=HISTORY_DAYS), today - timedelta(days=1), list(campaign_ids)],
+        )
+        for campaign_id, cost, revenue in cursor.fetchall():
+            histories[campaign_id][0].append(cost)
+            histories[campaign_id][1].append(revenue)
+    return histories
+
+
+def campaign_fit(
+    *,
+    campaign: Campaign,
+    today: date,
+    brand: tuple[list[float], list[float]] | None = None,
+    history: tuple[list[float], list[float]] | None = None,
+    draws: int | None = None,
+):
+    """The campaign's revenue curve (analytics.forecasting.Fit), seeded by its id: the same answer each time."""
+    from analytics import forecasting
+
+    spend, revenue = history if history is not None else spend_history(today=today, campaign_id=campaign.pk)
+    if len(spend) < forecasting.MIN_HISTORY_DAYS and brand is None:
+        brand = spend_history(today=today)
+    brand_spend, brand_revenue = brand or ([], [])
+    return forecasting.fit_history(spend, revenue, brand_spend=brand_spend, brand_revenue=brand_revenue,
+                                   seed=campaign.pk, draws=draws or forecasting.DEFAULT_DRAWS)  # fmt: skip
+
+
+def _ratio4(value: float | None) -> float | None:
+    return None if value is None else float(Decimal(repr(value)).quantize(Decimal("0.0001")))
+
+
+def _driver(driver) -> dict[str, Any]:
+    value = driver.value
+    return {
+        "name": driver.name,
+        "value": _ratio4(value) if isinstance(value, float) else value,
+        "text": driver.text,
+    }
+
+
+def campaign_forecast(*, campaign: Campaign, spend: Decimal, horizon_days: int) -> dict[str, Any]:
+    """Pessimistic / baseline / optimistic revenue and ROI of `spend` over `horizon_days` (SPEC §17)."""
+    from analytics import forecasting
+
+    today = timezone.now().date()
+    fit = campaign_fit(campaign=campaign, today=today)
+    result = forecasting.forecast(fit, spend=float(spend), horizon_days=horizon_days, currency=campaign.currency,
+                                  seed=campaign.pk)  # fmt: skip
+    currency = campaign.currency
+    body: dict[str, Any] = {
+        "campaign_id": campaign.pk,
+        "currency": currency,
+        "spend": money_str(spend, currency),
+        "horizon_days": horizon_days,
+        "method": result.method,
+        "fallback": result.fallback,
+        "reason": result.reason,
+        "history_days": result.history_days,
+    }
+    for name, scenario in result.scenarios.items():
+        body[name] = {
+            "revenue": money_str(Decimal(repr(round(scenario.revenue, 6))), currency),
+            "roi": _ratio4(scenario.roi),
+            "marginal_roas": _ratio4(scenario.marginal_roas),
+            "saturation_spend": None
+            if scenario.saturation_spend is None
+            else money_str(Decimal(repr(round(scenario.saturation_spend, 6))), currency),
+            "drivers": [_driver(d) for d in scenario.drivers],
+        }
+    body["drivers"] = [_driver(d) for d in result.drivers]
+    return body
+
+
+def _figures(start: date, end: date, campaign_id: int | None) -> Any:
+    from analytics.insights import Figures
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COALESCE(SUM(impressions), 0), COALESCE(SUM(clicks), 0), COALESCE(SUM(conversions), 0),"
+            " COALESCE(SUM(revenue), 0), COALESCE(SUM(cost), 0) FROM analytics_campaigndailyfigures"
+            " WHERE day BETWEEN %s AND %s AND (%s::bigint IS NULL OR campaign_id = %s)",
+            [start, end, campaign_id, campaign_id],
+        )
+        impressions, clicks, conversions, revenue, cost = cursor.fetchone()
+    return Figures(int(impressions), int(clicks), int(conversions), Decimal(revenue), Decimal(cost))
+
+
+def _budget_use(campaign: Campaign, now) -> Any:
+    from analytics.insights import BudgetUse
+    from campaigns.models import Budget
+
+    budget = Budget.objects.filter(campaign=campaign, kind=Budget.Kind.SPEND).first()
+    if budget is None:
+        return None
+    length = (campaign.ends_at - campaign.starts_at).total_seconds()
+    gone = (min(now, campaign.ends_at) - campaign.starts_at).total_seconds()
+    elapsed = None if gone <= 0 or length <= 0 else Decimal(repr(round(gone / length, 4)))
+    return BudgetUse(used=budget.committed + budget.reserved, limit=budget.limit, elapsed_share=elapsed)
+
+
+def _latest_experiment(campaign: Campaign) -> Any:
+    from analytics.insights import Arm, ExperimentOutcome
+    from analytics.sources import experiment_outcomes_sql
+
+    with connection.cursor() as cursor:
+        cursor.execute(experiment_outcomes_sql(), {"campaign_id": campaign.pk})
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    first = rows[0][0]
+    arms = [Arm(key, int(exposures), int(clicks), int(conversions))
+            for experiment_id, _s, _w, _m, key, exposures, clicks, conversions in rows if experiment_id == first]  # fmt: skip
+    return ExperimentOutcome(experiment_id=first, status=rows[0][1], winner=rows[0][2], primary_metric=rows[0][3],
+                             arms=arms)  # fmt: skip
+
+
+def campaign_insights(*, campaign: Campaign, start: date, end: date) -> dict[str, Any]:
+    """Strengths, weaknesses and suggestions of a campaign from its metrics, budget and experiments."""
+    from analytics.insights import summarise
+
+    result = summarise(
+        campaign=_figures(start, end, campaign.pk),
+        brand=_figures(start, end, None),
+        days=(end - start).days + 1,
+        currency=campaign.currency,
+        budget=_budget_use(campaign, timezone.now()),
+        experiment=_latest_experiment(campaign),
+    )
+    return {
+        "campaign_id": campaign.pk,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "currency": campaign.currency,
+        "summary": result.summary,
+        **{kind: [{"code": s.code, "text": s.text} for s in getattr(result, kind)]
+           for kind in ("strengths", "weaknesses", "suggestions")},
+        "facts": result.facts,
+    }  # fmt: skip
+
+
+# --------------------------------------------------------------------------- budget allocations
+
+
+def allocation_list():
+    from analytics.models import BudgetAllocation
+
+    return BudgetAllocation.objects.prefetch_related("lines").order_by("-created_at", "-id")
+
+
+def allocation_get(*, allocation_id: int):
+    from analytics.models import BudgetAllocation
+    from core.exceptions import NotFoundError
+
+    allocation = BudgetAllocation.objects.prefetch_related("lines").filter(pk=allocation_id).first()
+    if allocation is None:
+        raise NotFoundError(f"No budget allocation {allocation_id}.", code="not_found")
+    return allocation
+
+
+def allocation_data(allocation) -> dict[str, Any]:
+    currency = allocation.currency
+
+    def money(value: Decimal | None) -> str | None:
+        return None if value is None else money_str(value, currency)
+
+    return {
+        "id": allocation.pk,
+        "status": allocation.status,
+        "total": money(allocation.total),
+        "currency": currency,
+        "horizon_days": allocation.horizon_days,
+        "predicted_revenue": money(allocation.predicted_revenue),
+        "created_by": allocation.created_by,
+        "created_at": allocation.created_at.isoformat(),
+        "applied_by": allocation.applied_by or None,
+        "applied_at": allocation.applied_at.isoformat() if allocation.applied_at else None,
+        "campaigns": [
+            {
+                "id": line.campaign_id,
+                "name": line.campaign_name,
+                "min": money(line.min_spend),
+                "max": money(line.max_spend),
+                "current": money(line.current_limit),
+                "proposed": money(line.proposed),
+                "predicted_revenue": money(line.predicted_revenue),
+                "marginal_roas": float(line.marginal_roas),
+                "saturation_spend": money(line.saturation_spend),
+                "confidence": line.confidence,
+                "method": line.method,
+                "rationale": line.rationale,
+            }
+            for line in allocation.lines.all()
+        ],
+    }

@@ -68,3 +68,22 @@ def touches_sql() -> str:
 
 def extra_costs_sql() -> list[str]:
     return [part for part in (message_costs_sql(), redemption_discounts_sql()) if part]
+
+
+def experiment_outcomes_sql() -> str:
+    """The campaign's experiments as insights read them (experiments sits above analytics: SQL, no import):
+    experiment_id, status, winner ('' while none), primary_metric, variant key (control first), exposures,
+    clicks, conversions of the experiment's current bucket version. Newest experiment first.
+
+    Bound parameter: %(campaign_id)s.
+    """
+    return """
+        SELECT x.id, x.status, x.winner, x.primary_metric, v.key,
+               COALESCE(t.exposures, 0), COALESCE(t.clicks, 0), COALESCE(t.conversions, 0)
+        FROM experiments_experiment x
+        JOIN experiments_variant v ON v.experiment_id = x.id
+        LEFT JOIN experiments_varianttotals t
+               ON t.experiment_id = x.id AND t.bucket_version = x.bucket_version AND t.variant = v.key
+        WHERE x.campaign_id = %(campaign_id)s
+        ORDER BY x.created_at DESC, x.id DESC, v.position, v.id
+    """

@@ -120,6 +120,9 @@ def test_groups_exist_in_the_brand_schema(brand_a):
         # experiments (ADR 0024)
         "view_experiment",
         "view_variant",
+        # budget allocations (ADR 0027)
+        "view_budgetallocation",
+        "view_budgetallocationline",
     }
 
 

@@ -16,6 +16,7 @@ import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -422,4 +423,30 @@ CASES |= {
         lambda: {"order_ref": _reserved_redemption("walk-refund").order_ref, "reason": "refund"},
     ),
     "promotions.services.code_batch_create": Case("code_batch.created", _code_batch_kwargs),
+}
+
+
+def _allocation_request() -> dict[str, Any]:
+    from analytics.services import AllocationRequest
+
+    return {"total": Decimal(500), "campaigns": [AllocationRequest(_campaign(status="active").pk)]}
+
+
+def _allocation_to_apply() -> dict[str, Any]:
+    """One line whose proposal equals the campaign's spend budget already: the apply writes no budget (nothing
+    changes), so its one audit row is the allocation's (budget writes have their own case)."""
+    from analytics.services import AllocationRequest, budget_allocation_create
+    from campaigns.budgets import budget_set
+
+    campaign = _campaign(status="active")
+    budget_set(campaign_id=campaign.pk, actor="system", kind="spend", limit=Decimal(500))
+    allocation = budget_allocation_create(
+        actor="system", total=Decimal(500), campaigns=[AllocationRequest(campaign.pk)]
+    )
+    return {"allocation_id": allocation.pk}
+
+
+CASES |= {
+    "analytics.services.budget_allocation_create": Case("budget_allocation.created", _allocation_request),
+    "analytics.services.budget_allocation_apply": Case("budget_allocation.applied", _allocation_to_apply),
 }

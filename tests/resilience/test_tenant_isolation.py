@@ -24,6 +24,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from accounts.services import api_key_create
+from analytics.services import AllocationRequest, budget_allocation_create
 from awards.models import Award
 from campaigns.budgets import budget_reserve, budget_set
 from campaigns.models import Campaign
@@ -119,10 +120,16 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
         Preference.objects.create(
             customer_id=f"customer-{tag}", channel="email", topic=f"topic-{tag}", opted_in=True
         )
+        # A budget allocation (SPEC §17) over a campaign with a spend budget of its own.
+        allocated = CampaignFactory(name=f"Allocated {tag}", partner=partner, status=Campaign.Status.ACTIVE)
+        budget_set(campaign_id=allocated.pk, actor="user:seed", kind="spend", limit=Decimal(300))
         experiment = experiment_create(
             campaign=campaign, actor="system", name=f"Experiment {tag}",
             variants=[VariantSpec(f"A-{tag}"), VariantSpec(f"B-{tag}")],
         )  # fmt: skip
+        allocation = budget_allocation_create(
+            actor="user:seed", total=Decimal(700), campaigns=[AllocationRequest(allocated.pk)]
+        )
         # Promo codes (SPEC §12): a code, a reservation of it, a generation job.
         promo_code = PromoCode.objects.create(
             campaign=campaign, code=f"PROMO-{tag}", max_redemptions=5, reserved_count=1,
@@ -154,6 +161,7 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             "suppression_id": str(suppression.pk),
             "mid": str(broadcast.pk),
             "experiment_id": str(experiment.pk),
+            "allocation_id": str(allocation.pk),
             "job_id": str(job.pk),
             "redemption_id": str(redemption.pk),
         }
@@ -171,6 +179,7 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             f"topic-{tag}",
             f"ledger-{tag}",
             f"Experiment {tag}",
+            f"Allocated {tag}",
             f"A-{tag}",
             f"{tag}@example.test",
             f"PROMO-{tag}",
