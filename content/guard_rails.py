@@ -16,7 +16,8 @@ Each rail is a named reason in the report; a draft passes when every rail passes
 * `unsafe_html` — the email HTML is sanitised with nh3 (the report's `html` is the clean one); markup
   nh3 had to remove, or markup in a plain-text field, fails.
 * `blocked_term` — the brand's block list (words or phrases, case and accents ignored).
-* `profanity` — the word list of the draft's locale and English, with common letter swaps (f*ck, sh1t).
+* `profanity` — the word lists of every locale (a brand's copy in one language can still swear in
+  another), with common letter swaps (f*ck, sh1t) and stretched letters (shiiit).
 * `misleading_subject` — a subject or title posing as a reply or a forward (Re:, Fwd:, RV:, Enc:).
 
 `compile_policy` does the per-request work once (the facts' values, the block list's pattern), so
@@ -164,12 +165,13 @@ _ISO_DATE = re.compile(
     r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ](\d{1,2}):(\d{2})(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?!\d)"
 )
 _SLASH_DATE = re.compile(r"(?<!\d)(\d{1,2})/(\d{1,2})(?:/(\d{4}|\d{2}))?(?![\d/])")
-_DOT_DATE = re.compile(r"(?<![\d.])(\d{1,2})[.-](\d{1,2})[.-](\d{4})(?![\d.])")
+_DOT_DATE = re.compile(r"(?<![\d.])(\d{1,2})[.-](\d{1,2})[.-](\d{4})(?!\.?\d)")
 _DAY_MONTH = re.compile(
     rf"(?<!\d)(\d{{1,2}})(?:st|nd|rd|th|º|ª|o|a)?\.?\s*(?:de\s+|of\s+)?({_MONTH_NAMES})\b\.?(?:,?\s*(?:de\s+|del\s+)?(\d{{4}}))?"
 )
 _MONTH_DAY = re.compile(rf"\b({_MONTH_NAMES})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?!\d)(?:,?\s*(\d{{4}}))?")
 _ORDINAL = re.compile(r"(?<!\d)(\d{1,2})(?:st|nd|rd|th)\b")
+_CODE = re.compile(r"\b(?=[^\W_]*\d)(?=[^\W_]*[^\W\d_])[^\W_]+\b")
 _MONTH_YEAR = re.compile(rf"\b({_MONTH_NAMES})\.?,?\s+(?:de\s+|del\s+)?(\d{{4}})(?!\d)")
 _TIME = re.compile(
     r"(?<!\d)(\d{1,2})(?::(\d{2}))?\s*(am\b|pm\b|a\.m\.|p\.m\.|h\b)|(?<!\d)(\d{1,2}):(\d{2})(?!\d)"
@@ -183,7 +185,7 @@ _AFTER = (
 _AMOUNT = re.compile(_CURRENCY_BEFORE + _NUMBER + _AFTER, re.I)
 _UNITS = "|".join(re.escape(unit) for unit in sorted(CLAIM_UNITS, key=len, reverse=True))
 _WORD_NUMBER = re.compile(
-    rf"\b((?:{'|'.join(NUMBER_WORDS)})(?:[\s-]+(?:y|e|and)?\s*(?:{'|'.join(NUMBER_WORDS)}))?)\s*(?:%|\b(?:{_UNITS})\b)"
+    rf"\b((?:{'|'.join(NUMBER_WORDS)})(?:[\s-]+(?:y|e|and)?\s*(?:{'|'.join(NUMBER_WORDS)}))?)\s*(%|\b(?:{_UNITS})\b)"
 )
 _CURRENCY_CODES = {
     "$": "USD", "us$": "USD", "usd": "USD", "dollar": "USD", "dollars": "USD", "dolares": "USD",
@@ -242,6 +244,7 @@ class Claims:
     times: list[tuple[int, int]] = field(default_factory=list)
     amounts: list[tuple[frozenset[Decimal], str, str | None, str]] = field(default_factory=list)  # + the text
     currencies: set[str] = field(default_factory=set)
+    codes: list[str] = field(default_factory=list)  # words of letters and digits: XMAS25, B2B
 
 
 def _year(text: str | None) -> int | None:
@@ -341,6 +344,12 @@ def extract_claims(text: str) -> Claims:
     take(_MONTH_YEAR, month_year)
     take(_ORDINAL, ordinal)
     take(_TIME, clock)
+
+    def code(m: re.Match) -> bool:
+        claims.codes.append(m.group())
+        return True
+
+    take(_CODE, code)  # after dates and times: '24th' and '9pm' are not codes
     for m in _AMOUNT.finditer(folded):
         currency = _currency(m.group("before")) or _currency(m.group("after"))
         kind = "percent" if m.group("percent") else "money" if currency else "number"
@@ -350,11 +359,20 @@ def extract_claims(text: str) -> Claims:
         for word in re.split(r"[\s-]+", m.group(1)):
             worth = NUMBER_WORDS.get(word, 0)
             value = value * worth if worth == 100 and value else value + worth
-        claims.amounts.append((frozenset({Decimal(value)}), "number", None, m.group().strip()))
+        currency = _currency(m.group(2))
+        kind = "money" if currency else "percent"  # 'thirty euros'; 'thirty percent', 'half off', 'half price'
+        claims.amounts.append((frozenset({Decimal(value)}), kind, currency, m.group().strip()))
     return claims
 
 
 # ----------------------------------------------------------------------------- the compiled policy
+
+
+_ACCEPTED_KINDS = {
+    "percent": frozenset({"percent", "number"}),
+    "money": frozenset({"money", "number"}),
+    "number": frozenset({"number", "money", "year"}),
+}
 
 
 @dataclass(frozen=True)
@@ -365,13 +383,13 @@ class Facts:
     dates: frozenset[tuple[int | None, int, int]]  # year None: any year
     times: frozenset[tuple[int, int]]
     currencies: frozenset[str]
+    codes: frozenset[str] = frozenset()
 
     def has_number(self, readings: Iterable[Decimal], kind: str) -> bool:
-        for value in readings:
-            kinds = self.numbers.get(value)
-            if kinds and (kind == "number" or kind in kinds or "number" in kinds):
-                return True
-        return False
+        """A percentage must be a fact's percentage (or plain number), a price a fact's price (or plain
+        number); a plain number anything but a percentage ('top 20 picks' is not the fact '20%')."""
+        accepted = _ACCEPTED_KINDS[kind]
+        return any(self.numbers.get(value, frozenset()) & accepted for value in readings)
 
     def has_date(self, alternatives: Iterable[tuple[int | None, int, int]]) -> bool:
         return any(
@@ -403,6 +421,7 @@ def compile_facts(facts: Mapping[str, Any]) -> Facts:
     dates: set[tuple[int | None, int, int]] = set()
     times: set[tuple[int, int]] = set()
     currencies: set[str] = set()
+    codes: set[str] = set()
 
     def number(value: Decimal, kind: str) -> None:
         numbers.setdefault(value.normalize(), set()).add(kind)
@@ -428,6 +447,7 @@ def compile_facts(facts: Mapping[str, Any]) -> Facts:
             continue
         claims = extract_claims(str(value))
         currencies |= claims.currencies
+        codes.update(claims.codes)
         for alternatives in claims.dates:
             dates.update(alternatives)
         times.update(claims.times)
@@ -442,7 +462,11 @@ def compile_facts(facts: Mapping[str, Any]) -> Facts:
         dates=frozenset(dates),
         times=frozenset(times),
         currencies=frozenset(currencies),
+        codes=frozenset(codes),
     )
+
+
+_ALL_PROFANITY = frozenset().union(*PROFANITY.values())
 
 
 @dataclass(frozen=True)
@@ -459,7 +483,6 @@ def compile_policy(
     facts: Mapping[str, Any],
     allowed_hosts: Iterable[str] = (),
     blocked_terms: Iterable[str] = (),
-    locale: str = "en",
     sms_max_segments: int = 1,
 ) -> Policy:
     terms = sorted(
@@ -475,7 +498,7 @@ def compile_policy(
         facts=compile_facts(facts),
         allowed_hosts=hosts,
         blocked=blocked,
-        profanity=PROFANITY.get(locale, frozenset()) | PROFANITY["en"],
+        profanity=_ALL_PROFANITY,
         sms_max_segments=max(1, sms_max_segments),
     )
 
@@ -584,6 +607,9 @@ def _facts_check(draft: DraftText, policy: Policy) -> Check:
         for hour, minute in claims.times:
             if (hour, minute) not in facts.times:
                 invented.append(f"{name}: time {hour:02d}:{minute:02d}")
+        for code in claims.codes:
+            if code not in facts.codes:
+                invented.append(f"{name}: '{code}'")
         for readings, kind, currency, said in claims.amounts:
             if not facts.has_number(readings, kind):
                 invented.append(f"{name}: {kind} '{said}'")
@@ -673,7 +699,7 @@ def _html_check(draft: DraftText) -> tuple[Check, str]:
 
 
 def _reader_text(draft: DraftText) -> str:
-    return fold(" \n ".join(text for _name, text in _plain_texts(draft)))
+    return re.sub(r"\s+", " ", fold(" \n ".join(text for _name, text in _plain_texts(draft))))
 
 
 def _blocked_check(text: str, policy: Policy) -> Check:

@@ -88,7 +88,7 @@ def _validate_request(*, channel: str, brief: str, facts: Any, tone: str, varian
         raise ValidationFailed(errors)
 
 
-def brand_policy(*, facts: Mapping[str, Any], locale: str) -> guard_rails.Policy:
+def brand_policy(*, facts: Mapping[str, Any]) -> guard_rails.Policy:
     """The guard rails of this brand for these facts: its link hosts (and the platform's), block list."""
     config = content_settings()
     return guard_rails.compile_policy(
@@ -98,7 +98,6 @@ def brand_policy(*, facts: Mapping[str, Any], locale: str) -> guard_rails.Policy
             *ContentSettings.lines(config.allowed_link_hosts),
         ],
         blocked_terms=ContentSettings.lines(config.blocked_terms),
-        locale=locale,
         sms_max_segments=config.sms_max_segments,
     )
 
@@ -126,7 +125,7 @@ def drafts_generate(
         channel=channel, brief=brief.strip(), facts=dict(facts), tone=tone, locale=locale, variants=variants
     )
     generated = generate_texts(request, remote=remote_provider())
-    policy = brand_policy(facts=request.facts, locale=locale)
+    policy = brand_policy(facts=request.facts)
     with transaction.atomic():
         generation = Generation.objects.create(
             channel=channel,

@@ -55,7 +55,7 @@ PROFANITY: dict[str, frozenset[str]] = {
         "wankers bollocks twat crap crappy piss pissed slut sluts whore whores douche douchebag".split()
     ),
     "es": frozenset(
-        "mierda mierdas puta putas puto putos joder jodido jodida cono cabron cabrones gilipollas pendejo "
+        "mierda mierdas puta putas puto putos joder jodido jodida cabron cabrones gilipollas pendejo "
         "pendejos pendeja carajo culero culo hijueputa malparido verga pinche chingar chingada marica "
         "maricon zorra".split()
     ),
