@@ -360,7 +360,9 @@ def extract_claims(text: str) -> Claims:
             worth = NUMBER_WORDS.get(word, 0)
             value = value * worth if worth == 100 and value else value + worth
         currency = _currency(m.group(2))
-        kind = "money" if currency else "percent"  # 'thirty euros'; 'thirty percent', 'half off', 'half price'
+        kind = (
+            "money" if currency else "percent"
+        )  # 'thirty euros'; 'thirty percent', 'half off', 'half price'
         claims.amounts.append((frozenset({Decimal(value)}), kind, currency, m.group().strip()))
     return claims
 

@@ -61,9 +61,9 @@ def _price(rng: random.Random) -> str:
     if form == 5:
         return f"only {whole}.{cents:02d}"
     if form == 6:
-        return f"49.99 USD"  # the fact's amount in a currency the facts never name
+        return "49.99 USD"  # the fact's amount in a currency the facts never name
     if form == 7:
-        return f"{rng.choice(list(WORDS_PT))} reais".replace("trinta", "trinta")
+        return f"{rng.choice(list(WORDS_PT))} reais"
     return f"{1000 + whole:,}.{cents:02d} EUR"
 
 

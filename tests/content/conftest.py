@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -38,6 +38,8 @@ class FakeLLM:
         self.server = httpserver
         self.requests: list[dict[str, Any]] = []
         self.handler: Callable[[dict[str, Any]], Response] = lambda body: drafts_answer([])
+        # A slow answer waits on this; the fixture sets it at the end, so the one-threaded server is free.
+        self.release = threading.Event()
         httpserver.expect_request(COMPLETIONS, method="POST").respond_with_handler(self._handle)
 
     def _handle(self, request: Request) -> Response:
@@ -50,7 +52,7 @@ class FakeLLM:
 
     def answers_slowly(self, seconds: float, drafts: list[dict[str, str]]) -> None:
         def slow(body):
-            time.sleep(seconds)
+            self.release.wait(seconds)
             return drafts_answer(drafts)
 
         self.handler = slow
@@ -70,7 +72,7 @@ class FakeLLM:
 
 
 @pytest.fixture
-def fake_llm(httpserver, settings) -> FakeLLM:
+def fake_llm(httpserver, settings) -> Iterator[FakeLLM]:
     """The content settings point at the fake server: short timeout, no back-off between retries."""
     settings.CONTENT_LLM_BASE_URL = httpserver.url_for("/v1")
     settings.CONTENT_LLM_MODEL = "fake-model"
@@ -79,7 +81,9 @@ def fake_llm(httpserver, settings) -> FakeLLM:
     settings.CONTENT_LLM_MAX_RETRIES = 2
     settings.CONTENT_LLM_RETRY_BASE_SECONDS = 0.0
     settings.CONTENT_LLM_RETRY_MAX_SECONDS = 0.0
-    return FakeLLM(httpserver)
+    fake = FakeLLM(httpserver)
+    yield fake
+    fake.release.set()
 
 
 FACTS = {

@@ -78,12 +78,19 @@ def test_facts_in_other_forms_pass():
 def test_subdomains_of_allowed_hosts_and_mailto_pass_others_do_not():
     assert failed(DraftText("push", title="Boots", body="https://www.shop.brand.example/")) == []
     assert failed(DraftText("push", title="Boots", body="mailto:help@brand.example")) == []
-    assert rails.DISALLOWED_LINK in failed(DraftText("push", title="Boots", body="https://brand.example.evil.io/"))
+    assert rails.DISALLOWED_LINK in failed(
+        DraftText("push", title="Boots", body="https://brand.example.evil.io/")
+    )
 
 
 def test_the_sanitised_html_is_the_one_kept():
     report = check_draft(
-        DraftText("email", title="Boots", body="Boots.", html='<p>Hi <img src="x" onerror="x()"></p><script>1</script>'),
+        DraftText(
+            "email",
+            title="Boots",
+            body="Boots.",
+            html='<p>Hi <img src="x" onerror="x()"></p><script>1</script>',
+        ),
         compile_policy(facts={}, allowed_hosts=[]),
     )
     assert "script" not in report.html and "onerror" not in report.html
@@ -91,8 +98,13 @@ def test_the_sanitised_html_is_the_one_kept():
 
 
 def test_fact_values_of_every_type():
-    policy = compile_policy(facts={"ends": date(2026, 3, 5), "discount": 15, "price": 9.5, "tags": ["12 colours"]})
-    assert failed(DraftText("push", title="Boots", body="15% off, 9.50 €, until 5 March, 12 colours"), policy) == []
+    policy = compile_policy(
+        facts={"ends": date(2026, 3, 5), "discount": 15, "price": 9.5, "tags": ["12 colours"]}
+    )
+    assert (
+        failed(DraftText("push", title="Boots", body="15% off, 9.50 €, until 5 March, 12 colours"), policy)
+        == []
+    )
     assert rails.INVENTED_FACT in failed(DraftText("push", title="Boots", body="16% off"), policy)
 
 
