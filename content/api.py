@@ -244,7 +244,7 @@ class DraftRejectApi(APIView):
 
 class DraftUseApi(APIView):
     permission_classes = [IsCrm, StaffSessionModelPermissions]
-    required_model_permissions = {"POST": ["content.change_draft", "notifications.change_campaignmessage"]}
+    required_model_permissions = {"POST": ["content.change_draft"]}
 
     @extend_schema(
         summary="Use an approved draft as a template or an experiment variant",

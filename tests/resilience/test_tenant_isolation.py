@@ -26,6 +26,8 @@ from accounts.services import api_key_create
 from awards.models import Award
 from campaigns.budgets import budget_reserve, budget_set
 from campaigns.models import Campaign
+from content.models import ContentSettings
+from content.services import drafts_generate
 from customers.models import Customer, CustomerStats, Segment, SegmentMember
 from experiments.services import VariantSpec, experiment_create
 from notifications.models import (
@@ -121,6 +123,10 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             campaign=campaign, actor="system", name=f"Experiment {tag}",
             variants=[VariantSpec(f"A-{tag}"), VariantSpec(f"B-{tag}")],
         )  # fmt: skip
+        ContentSettings.objects.get_or_create(singleton=True, defaults={"blocked_terms": f"blocked-{tag}"})
+        draft = drafts_generate(
+            channel="push", brief=f"Brief {tag}", facts={"product": f"Product {tag}"}, actor="system"
+        ).drafts.get()
         _, crm_key = api_key_create(name=f"crm {tag}", role="crm")
         values = {
             "campaign_id": str(campaign.pk),
@@ -138,6 +144,7 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             "suppression_id": str(suppression.pk),
             "mid": str(broadcast.pk),
             "experiment_id": str(experiment.pk),
+            "draft_id": str(draft.pk),
         }
         markers = [
             f"Campaign {tag}",
@@ -154,6 +161,8 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             f"ledger-{tag}",
             f"Experiment {tag}",
             f"A-{tag}",
+            f"Product {tag}",
+            draft.prompt_hash,
             f"{tag}@example.test",
             str(dispatch.pk),
             str(notification.pk),
