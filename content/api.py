@@ -19,10 +19,11 @@ from core.openapi import AUTH_ERRORS, error_responses
 from core.pagination import PagePagination
 from core.permissions import IsCrm
 from core.staff_permissions import StaffSessionModelPermissions
+from notifications.models import Channel
 
 
 class GenerateSerializer(serializers.Serializer):
-    channel = serializers.ChoiceField(choices=CHANNELS)
+    channel = serializers.ChoiceField(choices=Channel.choices)
     brief = serializers.CharField(
         max_length=services.MAX_BRIEF_LENGTH, help_text="What the message is about."
     )
@@ -60,7 +61,7 @@ class FilterReportSerializer(serializers.Serializer):
 class DraftOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     generation_id = serializers.IntegerField()
-    channel = serializers.ChoiceField(choices=CHANNELS)
+    channel = serializers.ChoiceField(choices=Channel.choices)
     title = serializers.CharField(allow_blank=True)
     body = serializers.CharField(allow_blank=True)
     html = serializers.CharField(allow_blank=True)
@@ -77,7 +78,7 @@ class DraftOutputSerializer(serializers.Serializer):
 
 class GenerationOutputSerializer(serializers.Serializer):
     generation_id = serializers.IntegerField()
-    channel = serializers.ChoiceField(choices=CHANNELS)
+    channel = serializers.ChoiceField(choices=Channel.choices)
     tone = serializers.CharField()
     locale = serializers.CharField()
     provider = serializers.CharField(help_text="The provider asked first: `openai` or `offline`.")
@@ -160,7 +161,7 @@ class DraftsApi(GenericAPIView):
         summary="Drafts, newest first",
         parameters=[
             OpenApiParameter("status", str, enum=Draft.Status.values, required=False),
-            OpenApiParameter("channel", str, enum=list(CHANNELS), required=False),
+            OpenApiParameter("channel", str, enum=Channel.values, required=False),
             OpenApiParameter("passed", bool, required=False),
             OpenApiParameter("generation", int, required=False),
         ],
@@ -215,6 +216,7 @@ class DraftApproveApi(APIView):
         responses={200: DraftOutputSerializer, **error_responses(400, 404, 409, *AUTH_ERRORS)},
     )
     def post(self, request: Request, draft_id: int) -> Response:
+        selectors.draft_get(draft_id=draft_id)  # 404 before the body is read
         serializer = DecisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         draft = services.draft_approve(
@@ -234,6 +236,7 @@ class DraftRejectApi(APIView):
         responses={200: DraftOutputSerializer, **error_responses(400, 404, 409, *AUTH_ERRORS)},
     )
     def post(self, request: Request, draft_id: int) -> Response:
+        selectors.draft_get(draft_id=draft_id)  # 404 before the body is read
         serializer = DecisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         draft = services.draft_reject(
@@ -256,6 +259,7 @@ class DraftUseApi(APIView):
         responses={200: UseOutputSerializer, **error_responses(400, 404, 409, *AUTH_ERRORS)},
     )
     def post(self, request: Request, draft_id: int) -> Response:
+        selectors.draft_get(draft_id=draft_id)  # 404 before the body is read
         serializer = UseSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

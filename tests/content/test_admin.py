@@ -41,7 +41,10 @@ def _facts_rows(facts: dict[str, str]) -> dict[str, str]:
 def test_generate_variants_from_a_campaign_message(brand_a, django_user_model):
     ContentSettings.objects.create(allowed_link_hosts="brand.example")
     message = CampaignMessage.objects.create(
-        campaign=CampaignFactory(status=Campaign.Status.ACTIVE), name="Boots", first_channel="sms", sms_text="x"
+        campaign=CampaignFactory(status=Campaign.Status.ACTIVE),
+        name="Boots",
+        first_channel="sms",
+        sms_text="x",
     )
     client = _client(django_user_model)
     action = client.post("/admin/notifications/campaignmessage/",
@@ -54,7 +57,12 @@ def test_generate_variants_from_a_campaign_message(brand_a, django_user_model):
     response = client.post(action["Location"], form)
     assert response.status_code == 302, response.content.decode()[:3000]
     generation = Generation.objects.get(campaign_message=message)
-    assert (generation.channel, generation.locale, generation.variants, generation.facts) == ("sms", "es", 3, FACTS)
+    assert (generation.channel, generation.locale, generation.variants, generation.facts) == (
+        "sms",
+        "es",
+        3,
+        FACTS,
+    )
     assert generation.drafts.filter(passed=True).count() == 3
     listing = client.get(response["Location"])
     assert listing.status_code == 200 and "3 drafts" in listing.content.decode()
@@ -70,7 +78,9 @@ def test_a_fact_without_a_name_is_a_form_error(brand_a, django_user_model):
 
 
 def test_the_draft_page_shows_the_report_as_a_table_and_the_actions_decide(brand_a, django_user_model):
-    generation = drafts_generate(channel="push", brief="Boots", facts={"product": "boots"}, actor="system", variants=2)
+    generation = drafts_generate(
+        channel="push", brief="Boots", facts={"product": "boots"}, actor="system", variants=2
+    )
     failing = Draft.objects.create(generation=generation, position=9, channel="push", title="Boots",
                                    body="50% off!", provider="offline", prompt_hash="x", passed=False,
                                    filter_report={"passed": False, "failed": ["invented_fact"], "checks": [
@@ -114,5 +124,9 @@ def test_content_settings_are_saved_through_the_service(brand_a, django_user_mod
         "locale": "pt", "allowed_link_hosts": "Shop.Brand.example\n\n", "blocked_terms": "barato", "sms_max_segments": "2"})  # fmt: skip
     assert response.status_code == 302, response.content.decode()[:2000]
     config = ContentSettings.objects.get()
-    assert (config.locale, config.allowed_link_hosts, config.sms_max_segments) == ("pt", "shop.brand.example", 2)
+    assert (config.locale, config.allowed_link_hosts, config.sms_max_segments) == (
+        "pt",
+        "shop.brand.example",
+        2,
+    )
     assert AuditEvent.objects.filter(action="content_settings.updated").count() == 1

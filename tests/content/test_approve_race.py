@@ -19,7 +19,9 @@ THREADS = 8
 
 def test_concurrent_decisions_of_one_draft_leave_exactly_one_winner(brands, db):
     def create():
-        generation = drafts_generate(channel="push", brief="Race boots", facts={"product": "boots"}, actor="system")
+        generation = drafts_generate(
+            channel="push", brief="Race boots", facts={"product": "boots"}, actor="system"
+        )
         return generation.pk, generation.drafts.get().pk
 
     generation_id, draft_id = in_committed_connection(create, schema="brand_a")
@@ -59,4 +61,6 @@ def test_concurrent_decisions_of_one_draft_leave_exactly_one_winner(brands, db):
 
         assert in_committed_connection(stored, schema="brand_a") == (wins[0], 1)
     finally:
-        in_committed_connection(lambda: Generation.objects.filter(pk=generation_id).delete(), schema="brand_a")
+        in_committed_connection(
+            lambda: Generation.objects.filter(pk=generation_id).delete(), schema="brand_a"
+        )

@@ -389,7 +389,9 @@ def _reserved_redemption(order_ref: str = "walk-order") -> Any:
     from promotions.services import redemption_create
 
     redemption, _created = redemption_create(
-        actor="system", idempotency_key=f"walk-{order_ref}", request=_redemption_request(_promo_code().code, order_ref)
+        actor="system",
+        idempotency_key=f"walk-{order_ref}",
+        request=_redemption_request(_promo_code().code, order_ref),
     )
     return redemption
 
@@ -398,7 +400,10 @@ def _code_batch_kwargs() -> dict[str, Any]:
     from promotions.services import BatchInput
 
     campaign = _campaign(kind="promotion", status="active")
-    return {"campaign_id": campaign.pk, "data": BatchInput(count=10, benefit={"type": "percent", "value": "10"})}
+    return {
+        "campaign_id": campaign.pk,
+        "data": BatchInput(count=10, benefit={"type": "percent", "value": "10"}),
+    }
 
 
 CASES |= {
@@ -423,7 +428,9 @@ CASES |= {
 def _draft(channel: str = "push", approved: bool = False) -> Any:
     from content.services import draft_approve, drafts_generate
 
-    draft = drafts_generate(channel=channel, brief="Walk", facts={"product": "boots"}, actor="system").drafts.get()
+    draft = drafts_generate(
+        channel=channel, brief="Walk", facts={"product": "boots"}, actor="system"
+    ).drafts.get()
     if approved:
         draft_approve(draft_id=draft.pk, actor="system")
     return draft
@@ -432,7 +439,9 @@ def _draft(channel: str = "push", approved: bool = False) -> Any:
 def _campaign_message_for_draft() -> dict[str, Any]:
     from notifications.models import CampaignMessage
 
-    message = CampaignMessage.objects.create(campaign=_campaign(), name="Walk", first_channel="push", push_body="x")
+    message = CampaignMessage.objects.create(
+        campaign=_campaign(), name="Walk", first_channel="push", push_body="x"
+    )
     return {"draft_id": _draft(approved=True).pk, "campaign_message_id": message.pk}
 
 
@@ -451,6 +460,11 @@ CASES |= {
     ),
     "content.services.content_settings_update": Case(
         "content_settings.updated",
-        lambda: {"locale": "es", "allowed_link_hosts": "brand.example", "blocked_terms": "", "sms_max_segments": 1},
+        lambda: {
+            "locale": "es",
+            "allowed_link_hosts": "brand.example",
+            "blocked_terms": "",
+            "sms_max_segments": 1,
+        },
     ),
 }
