@@ -132,21 +132,28 @@ class FilterReport:
 
 # ----------------------------------------------------------------------------- text normalisation
 
-_ZERO_WIDTH = dict.fromkeys(i for i in range(0x110000) if i < 0x3000 and unicodedata.category(chr(i)) == "Cf")
-_ZERO_WIDTH.update(dict.fromkeys([0xFEFF, 0x2060, 0x180E]))
+_ZERO_WIDTH = re.compile(
+    "["
+    + "".join(re.escape(chr(i)) for i in range(0x3000) if unicodedata.category(chr(i)) == "Cf")
+    + "\ufeff]"
+)
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _TEMPLATE_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
 _HTML_TAG = re.compile(r"<[^>]*>")
 
 
 def normalise(text: str) -> str:
     """NFKC (full-width and other compatibility digits become ASCII), without zero-width characters."""
-    return unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+    if text.isascii():
+        return text  # NFKC leaves ASCII as it is, and it holds no zero-width character
+    return _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", text))
 
 
 def fold(text: str) -> str:
     """Lower case without accents: 'Março' → 'marco'."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    if text.isascii():
+        return text.lower()
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text.casefold()))
 
 
 def _without_templates(text: str) -> str:
@@ -172,6 +179,11 @@ _DAY_MONTH = re.compile(
 _MONTH_DAY = re.compile(rf"\b({_MONTH_NAMES})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?!\d)(?:,?\s*(\d{{4}}))?")
 _ORDINAL = re.compile(r"(?<!\d)(\d{1,2})(?:st|nd|rd|th)\b")
 _CODE = re.compile(r"\b(?=[^\W_]*\d)(?=[^\W_]*[^\W\d_])[^\W_]+\b")
+_DIGIT = re.compile(r"\d")
+_ORDINAL_HINT = re.compile(r"\d(?:st|nd|rd|th)")
+_TIME_HINT = re.compile(r"\d:\d|\d\s*(?:am|pm|a\.m|p\.m|h\b)")
+_CODE_HINT = re.compile(r"[^\W\d_]\d|\d[^\W\d_]")
+_MONTH_WORD = re.compile(rf"\b(?:{_MONTH_NAMES})\b")
 _MONTH_YEAR = re.compile(rf"\b({_MONTH_NAMES})\.?,?\s+(?:de\s+|del\s+)?(\d{{4}})(?!\d)")
 _TIME = re.compile(
     r"(?<!\d)(\d{1,2})(?::(\d{2}))?\s*(am\b|pm\b|a\.m\.|p\.m\.|h\b)|(?<!\d)(\d{1,2}):(\d{2})(?!\d)"
@@ -182,8 +194,10 @@ _AFTER = (
     r"(?:\s?(?P<percent>%|percent\b|per\s+cent\b|pct\b|por\s+ciento\b|por\s+cento\b))?"
     r"(?:\s?(?P<after>[€$£]|EUR\b|USD\b|GBP\b|BRL\b|MXN\b|euros?\b|d[oó]lares\b|dollars?\b|reais\b|real\b|pounds?\b))?"
 )
-_AMOUNT = re.compile(_CURRENCY_BEFORE + _NUMBER + _AFTER, re.I)
+_AMOUNT = re.compile(_NUMBER + _AFTER, re.I)  # anchored on the digits: fast
+_BEFORE = re.compile(_CURRENCY_BEFORE[:-1] + r"\s?$", re.I)  # a currency just before them
 _UNITS = "|".join(re.escape(unit) for unit in sorted(CLAIM_UNITS, key=len, reverse=True))
+_UNIT_WORD = re.compile(rf"%|\b(?:{_UNITS})\b")
 _WORD_NUMBER = re.compile(
     rf"\b((?:{'|'.join(NUMBER_WORDS)})(?:[\s-]+(?:y|e|and)?\s*(?:{'|'.join(NUMBER_WORDS)}))?)\s*(%|\b(?:{_UNITS})\b)"
 )
@@ -258,11 +272,15 @@ def _valid_day_month(day: int, month: int) -> bool:
     return 1 <= month <= 12 and 1 <= day <= 31
 
 
-def extract_claims(text: str) -> Claims:
-    """The factual claims of a plain text (templates and links taken out by the caller)."""
+def extract_claims(text: str, *, currencies: bool = False) -> Claims:
+    """The factual claims of a plain text (templates and links taken out by the caller); with
+    `currencies`, also every currency the text names (the facts' are needed, a draft's are not)."""
     claims = Claims()
     folded = fold(normalise(text))
-    claims.currencies = {code for m in _CURRENCY_MENTION.finditer(folded) if (code := _currency(m.group()))}
+    if currencies:
+        claims.currencies = {
+            code for m in _CURRENCY_MENTION.finditer(folded) if (code := _currency(m.group()))
+        }
 
     def cut(match: re.Match) -> str:
         return " " * (match.end() - match.start())
@@ -336,24 +354,36 @@ def extract_claims(text: str) -> Claims:
         claims.times.append((hour, minute))
         return True
 
-    take(_ISO_DATE, iso)
-    take(_DOT_DATE, dotted)
-    take(_SLASH_DATE, slash)
-    take(_DAY_MONTH, day_month)
-    take(_MONTH_DAY, month_day)
-    take(_MONTH_YEAR, month_year)
-    take(_ORDINAL, ordinal)
-    take(_TIME, clock)
-
     def code(m: re.Match) -> bool:
         claims.codes.append(m.group())
         return True
 
-    take(_CODE, code)  # after dates and times: '24th' and '9pm' are not codes
-    for m in _AMOUNT.finditer(folded):
-        currency = _currency(m.group("before")) or _currency(m.group("after"))
-        kind = "percent" if m.group("percent") else "money" if currency else "number"
-        claims.amounts.append((frozenset(_readings(m.group("number"))), kind, currency, m.group().strip()))
+    # Each pattern runs only when the characters it needs are there: most drafts have few digits.
+    if _DIGIT.search(folded):
+        if "-" in folded:
+            take(_ISO_DATE, iso)
+        if "." in folded or "-" in folded:
+            take(_DOT_DATE, dotted)
+        if "/" in folded:
+            take(_SLASH_DATE, slash)
+        if _MONTH_WORD.search(folded):
+            take(_DAY_MONTH, day_month)
+            take(_MONTH_DAY, month_day)
+            take(_MONTH_YEAR, month_year)
+        if _ORDINAL_HINT.search(folded):
+            take(_ORDINAL, ordinal)
+        if _TIME_HINT.search(folded):
+            take(_TIME, clock)
+        if _CODE_HINT.search(folded):
+            take(_CODE, code)  # after dates and times: '24th' and '9pm' are not codes
+        for m in _AMOUNT.finditer(folded):
+            before = _BEFORE.search(folded, max(0, m.start() - 5), m.start())
+            currency = _currency(before.group("before") if before else None) or _currency(m.group("after"))
+            kind = "percent" if m.group("percent") else "money" if currency else "number"
+            said = (before.group() if before else "") + m.group()
+            claims.amounts.append((frozenset(_readings(m.group("number"))), kind, currency, said.strip()))
+    if not _UNIT_WORD.search(folded):
+        return claims
     for m in _WORD_NUMBER.finditer(folded):
         value = 0
         for word in re.split(r"[\s-]+", m.group(1)):
@@ -447,7 +477,7 @@ def compile_facts(facts: Mapping[str, Any]) -> Facts:
             except InvalidOperation:
                 pass
             continue
-        claims = extract_claims(str(value))
+        claims = extract_claims(str(value), currencies=True)
         currencies |= claims.currencies
         codes.update(claims.codes)
         for alternatives in claims.dates:
@@ -520,6 +550,7 @@ _TLDS = (
 _BARE_DOMAIN = re.compile(
     rf"(?<![\w@/.-])((?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+(?:{_TLDS}))(?![\w-])(/[^\s<>\"']*)?", re.I
 )
+_DOMAIN_HINT = re.compile(r"[a-z0-9]\.[a-z]{2}", re.I)
 _ATTRIBUTE_URL = re.compile(
     r"\b(?:href|src|action|background|poster|formaction)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))", re.I
 )
@@ -530,6 +561,8 @@ _LEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "*": "u"}
 )
 _WORD = re.compile(r"[a-z]+")
+_SPACES = re.compile(r"\s+")
+_LEET_HINT = re.compile(r"[a-z][013457@$!*]|[013457@$!*][a-z]")
 _REPEATS = re.compile(r"(.)\1{2,}")
 _FAKE_THREAD = re.compile(r"^\s*(re|fwd?|fw|rv|enc|tr|aw|wg)\s*(\[\d+\])?\s*:", re.I)
 
@@ -590,10 +623,10 @@ def _plain_texts(draft: DraftText) -> list[tuple[str, str]]:
     return texts
 
 
-def _facts_check(draft: DraftText, policy: Policy) -> Check:
+def _facts_check(plain_texts: list[tuple[str, str]], policy: Policy) -> Check:
     facts = policy.facts
     invented: list[str] = []
-    for name, text in _plain_texts(draft):
+    for name, text in plain_texts:
         # Links stay in: a number in a link is read too (a link given in the facts passes).
         claims = extract_claims(text)
         for alternatives in claims.dates:
@@ -660,7 +693,8 @@ def _links_check(draft: DraftText, policy: Policy) -> Check:
         text = _without_templates(normalise(raw))
         urls = [m.group() for m in _LINK.finditer(text)]
         rest = _LINK.sub(" ", text)
-        urls += [m.group(1) + (m.group(2) or "") for m in _BARE_DOMAIN.finditer(rest)]
+        if _DOMAIN_HINT.search(rest):
+            urls += [m.group(1) + (m.group(2) or "") for m in _BARE_DOMAIN.finditer(rest)]
         if name == "html":
             urls += [next(g for g in m.groups() if g is not None) for m in _ATTRIBUTE_URL.finditer(text)]
         for url in dict.fromkeys(html_lib.unescape(u) for u in urls):
@@ -700,8 +734,8 @@ def _html_check(draft: DraftText) -> tuple[Check, str]:
     return Check(UNSAFE_HTML, not problems, "; ".join(problems)), clean
 
 
-def _reader_text(draft: DraftText) -> str:
-    return re.sub(r"\s+", " ", fold(" \n ".join(text for _name, text in _plain_texts(draft))))
+def _reader_text(plain_texts: list[tuple[str, str]]) -> str:
+    return _SPACES.sub(" ", fold(" \n ".join(text for _name, text in plain_texts)))
 
 
 def _blocked_check(text: str, policy: Policy) -> Check:
@@ -712,8 +746,12 @@ def _blocked_check(text: str, policy: Policy) -> Check:
 
 
 def _profanity_check(text: str, policy: Policy) -> Check:
-    swapped = _REPEATS.sub(r"\1", text.translate(_LEET))
-    words = set(_WORD.findall(swapped)) | set(_WORD.findall(_REPEATS.sub(r"\1", text)))
+    words = set(_WORD.findall(text))
+    if _LEET_HINT.search(text):
+        words.update(_WORD.findall(text.translate(_LEET)))
+    if _REPEATS.search(text):
+        words.update(_WORD.findall(_REPEATS.sub(r"\1", text)))
+        words.update(_WORD.findall(_REPEATS.sub(r"\1", text.translate(_LEET))))
     found = sorted(words & policy.profanity)
     return Check(PROFANITY_REASON, not found, f"found: {', '.join(found)}" if found else "")
 
@@ -728,12 +766,13 @@ def check_draft(draft: DraftText, policy: Policy) -> FilterReport:
     """Every rail on one draft; the report names each reason, passed or not, with what it found."""
     if draft.channel not in CHANNELS:
         raise ValueError(f"unknown channel {draft.channel!r}")
-    reader_text = _reader_text(draft)
+    plain_texts = _plain_texts(draft)
+    reader_text = _reader_text(plain_texts)
     html_check, clean_html = _html_check(draft)
     checks = (
         _length_check(draft, policy),
         _variables_check(draft),
-        _facts_check(draft, policy),
+        _facts_check(plain_texts, policy),
         _links_check(draft, policy),
         html_check,
         _blocked_check(reader_text, policy),
