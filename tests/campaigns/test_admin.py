@@ -120,6 +120,10 @@ def test_groups_exist_in_the_brand_schema(brand_a):
         # experiments (ADR 0024)
         "view_experiment",
         "view_variant",
+        # generated content (ADR 0026)
+        "view_draft",
+        "view_generation",
+        "view_contentsettings",
     }
 
 
