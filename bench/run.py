@@ -46,6 +46,7 @@ QUICK = {
     "archive": ["--evaluations", "20000"],
     "brands": ["--count", "50", "--baseline", "1"],
     "closing": ["--brands", "50", "--lead", "30", "--spread", "10"],
+    "content": ["--generations", "200", "--drafts", "300"],
     "broadcast": ["--customers", "5000", "--baseline", "200"],
     "campaign_list": ["--campaigns", "200", "--warmup", "5", "--requests", "30"],
     "csv_import": ["--rows", "1000", "--runs", "1"],

@@ -406,3 +406,29 @@ def render_message_template(
     except Exception as exc:  # a template error must never escape as a crash of the caller
         raise NotificationRenderError(f"{type(exc).__name__}: {exc}") from exc
     return text.strip()[:limit]
+
+
+# --- Generated content (content/guard_rails.py): which variables a draft uses that no template has -----
+
+
+def known_variable_paths(*variable_tables: Mapping[str, Any]) -> frozenset[str]:
+    """Every dotted path (and each of its prefixes) of the given variable tables."""
+    return frozenset(
+        ".".join(path.split(".")[: depth + 1])
+        for table in variable_tables
+        for path in table
+        for depth in range(len(path.split(".")))
+    )
+
+
+def template_variable_problems(source: str, known: frozenset[str]) -> list[str]:
+    """What stops `source` from being a sandbox template over `known` variables: forbidden tags, a syntax
+    error, unknown variables (each `{{ name }}`); an empty list when it is fine. Pure: parses, renders nothing."""
+    forbidden = _forbidden_tags(source)
+    if forbidden:
+        return [f"the tag '{word}' is not allowed" for word in forbidden]
+    try:
+        unknown = _unknown_variables(SANDBOX_ENGINE.from_string(source).nodelist, known=known)
+    except TemplateSyntaxError as exc:
+        return [f"template syntax: {exc}"]
+    return ["{{ " + name + " }}" for name in unknown]

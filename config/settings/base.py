@@ -88,6 +88,7 @@ TENANT_APPS = [
     "webhooks",  # the brand's outgoing webhook endpoints and deliveries (SPEC §15, ADR 0022)
     "analytics",  # attribution, hourly campaign rollups, reports, cohorts (SPEC §16, ADR 0024)
     "experiments",  # A/B experiments: sticky assignment, exposures, results (SPEC §16, ADR 0024)
+    "content",  # generated drafts with guard rails, approval, use as templates/variants (SPEC §17, ADR 0026)
     "archive",
     "monitoring",  # hourly rollups and health snapshot per brand: the CRM dashboards (ADR 0008)
 ]
@@ -399,6 +400,20 @@ MESSAGE_RATE_PER_SECOND = {
     "push": env.int("MESSAGE_RATE_PUSH", default=500),
     "in_app": env.int("MESSAGE_RATE_IN_APP", default=2000),
 }
+
+# --- Generated content (content/, SPEC §17, docs/adr/0026-generated-content-guard-rails.md)
+# An OpenAI-compatible chat completions server; unset: the offline provider writes every draft.
+CONTENT_LLM_BASE_URL = env.str("CONTENT_LLM_BASE_URL", default="")
+CONTENT_LLM_MODEL = env.str("CONTENT_LLM_MODEL", default="gpt-4o-mini")
+CONTENT_LLM_API_KEY = env.str("CONTENT_LLM_API_KEY", default="")
+CONTENT_LLM_TIMEOUT_SECONDS = env.float("CONTENT_LLM_TIMEOUT_SECONDS", default=10.0)
+# Retries of a 429 or 5xx answer only (never of a timeout), after CONTENT_LLM_RETRY_BASE_SECONDS·2^n.
+CONTENT_LLM_MAX_RETRIES = env.int("CONTENT_LLM_MAX_RETRIES", default=2)
+CONTENT_LLM_RETRY_BASE_SECONDS = env.float("CONTENT_LLM_RETRY_BASE_SECONDS", default=0.5)
+CONTENT_LLM_RETRY_MAX_SECONDS = env.float("CONTENT_LLM_RETRY_MAX_SECONDS", default=4.0)
+# Hosts every brand's drafts may link to (with their subdomains), besides the brand's own list.
+CONTENT_ALLOWED_LINK_HOSTS = env.list("CONTENT_ALLOWED_LINK_HOSTS", default=[])
+CONTENT_MAX_VARIANTS = env.int("CONTENT_MAX_VARIANTS", default=10)
 
 # --- Dashboards and alarms (monitoring/, docs/adr/0008-operations-dashboards-alarms.md)
 # One message per brand per period runs the frequent periodic jobs (tenants/schedules.py, in_tick).

@@ -123,6 +123,10 @@ def test_groups_exist_in_the_brand_schema(brand_a):
         # budget allocations (ADR 0027)
         "view_budgetallocation",
         "view_budgetallocationline",
+        # generated content (ADR 0026)
+        "view_draft",
+        "view_generation",
+        "view_contentsettings",
     }
 
 

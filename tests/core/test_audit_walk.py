@@ -450,3 +450,48 @@ CASES |= {
     "analytics.services.budget_allocation_create": Case("budget_allocation.created", _allocation_request),
     "analytics.services.budget_allocation_apply": Case("budget_allocation.applied", _allocation_to_apply),
 }
+
+
+def _draft(channel: str = "push", approved: bool = False) -> Any:
+    from content.services import draft_approve, drafts_generate
+
+    draft = drafts_generate(
+        channel=channel, brief="Walk", facts={"product": "boots"}, actor="system"
+    ).drafts.get()
+    if approved:
+        draft_approve(draft_id=draft.pk, actor="system")
+    return draft
+
+
+def _campaign_message_for_draft() -> dict[str, Any]:
+    from notifications.models import CampaignMessage
+
+    message = CampaignMessage.objects.create(
+        campaign=_campaign(), name="Walk", first_channel="push", push_body="x"
+    )
+    return {"draft_id": _draft(approved=True).pk, "campaign_message_id": message.pk}
+
+
+CASES |= {
+    "content.services.drafts_generate": Case(
+        "content.generated", lambda: {"channel": "sms", "brief": "Walk", "facts": {"discount": "10%"}}
+    ),
+    "content.services.draft_approve": Case("draft.approved", lambda: {"draft_id": _draft().pk}),
+    "content.services.draft_reject": Case("draft.rejected", lambda: {"draft_id": _draft().pk}),
+    "content.services.draft_use_in_campaign_message": Case(
+        "campaign_message.content_from_draft", _campaign_message_for_draft
+    ),
+    "content.services.draft_use_in_variant": Case(
+        "variant.content_from_draft",
+        lambda: {"draft_id": _draft(approved=True).pk, "experiment_id": _experiment().pk, "variant_key": "B"},
+    ),
+    "content.services.content_settings_update": Case(
+        "content_settings.updated",
+        lambda: {
+            "locale": "es",
+            "allowed_link_hosts": "brand.example",
+            "blocked_terms": "",
+            "sms_max_segments": 1,
+        },
+    ),
+}

@@ -28,6 +28,8 @@ from analytics.services import AllocationRequest, budget_allocation_create
 from awards.models import Award
 from campaigns.budgets import budget_reserve, budget_set
 from campaigns.models import Campaign
+from content.models import ContentSettings
+from content.services import drafts_generate
 from customers.models import Customer, CustomerStats, Segment, SegmentMember
 from experiments.services import VariantSpec, experiment_create
 from notifications.models import (
@@ -144,6 +146,10 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             code=promo_code, customer_id=f"customer-{tag}", reserved_count=1, usage_limit=5
         )
         job = Job.objects.create(kind=Job.Kind.GENERATE_CODES, total=10, error=f"job-{tag}")
+        ContentSettings.objects.get_or_create(singleton=True, defaults={"blocked_terms": f"blocked-{tag}"})
+        draft = drafts_generate(
+            channel="push", brief=f"Brief {tag}", facts={"product": f"Product {tag}"}, actor="system"
+        ).drafts.get()
         _, crm_key = api_key_create(name=f"crm {tag}", role="crm")
         values = {
             "campaign_id": str(campaign.pk),
@@ -164,6 +170,7 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             "allocation_id": str(allocation.pk),
             "job_id": str(job.pk),
             "redemption_id": str(redemption.pk),
+            "draft_id": str(draft.pk),
         }
         markers = [
             f"Campaign {tag}",
@@ -181,6 +188,8 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             f"Experiment {tag}",
             f"Allocated {tag}",
             f"A-{tag}",
+            f"Product {tag}",
+            draft.prompt_hash,
             f"{tag}@example.test",
             f"PROMO-{tag}",
             f"promo-order-{tag}",
