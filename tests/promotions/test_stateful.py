@@ -90,7 +90,9 @@ class RedemptionMachine(RuleBasedStateMachine):
     def redeem(self, customer, mode, ttl):
         code = self.code
         code_full = code.max_redemptions is not None and self._holding() >= code.max_redemptions
-        customer_full = code.per_customer_limit is not None and self._holding(customer) >= code.per_customer_limit
+        customer_full = (
+            code.per_customer_limit is not None and self._holding(customer) >= code.per_customer_limit
+        )
         request = parse_redemption_request(
             redemption_body(code.code, customer_id=customer, mode=mode, ttl_seconds=ttl)
         )
@@ -136,7 +138,9 @@ class RedemptionMachine(RuleBasedStateMachine):
     @rule()
     def expire(self):
         due = [
-            pk for pk, (_, status, expires_at) in self.model.items() if status == "reserved" and expires_at <= self.now
+            pk
+            for pk, (_, status, expires_at) in self.model.items()
+            if status == "reserved" and expires_at <= self.now
         ]
         assert redemptions_expire(now=self.now) == len(due)
         for pk in due:
