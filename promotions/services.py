@@ -627,12 +627,11 @@ def _existing_in_space(data: BatchInput) -> int:
     )
 
 
-@transaction.atomic
-def code_batch_create(*, actor: str, campaign_id: int, data: BatchInput) -> CodeBatch:
-    """A batch and its generation job (202 at `POST /campaigns/{id}/codes/generate/`); codes come from the task."""
-    campaign = Campaign.objects.filter(pk=campaign_id).first()
-    if campaign is None:
-        raise NotFoundError("No such campaign.")
+def code_batch_check(*, data: BatchInput) -> None:
+    """ValidationFailed unless `data` makes a batch: its fields, and a pattern space ≥ 100 × the codes in it.
+
+    The admin form shows the same errors as the API's 400 before anything is written.
+    """
     errors = _batch_errors(data)
     if errors:
         raise ValidationFailed(errors)
@@ -648,6 +647,15 @@ def code_batch_create(*, actor: str, campaign_id: int, data: BatchInput) -> Code
                     ]
                 }
             )
+
+
+@transaction.atomic
+def code_batch_create(*, actor: str, campaign_id: int, data: BatchInput) -> CodeBatch:
+    """A batch and its generation job (202 at `POST /campaigns/{id}/codes/generate/`); codes come from the task."""
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        raise NotFoundError("No such campaign.")
+    code_batch_check(data=data)
     if campaign.status in (Campaign.Status.CANCELLED, Campaign.Status.ARCHIVED, Campaign.Status.COMPLETED):
         raise ConflictError(
             f"The campaign is {campaign.status}: it takes no new codes.", code="campaign_closed"
@@ -683,6 +691,39 @@ def code_batch_create(*, actor: str, campaign_id: int, data: BatchInput) -> Code
     )  # fmt: skip
     outbox_enqueue(task_name=task_names.GENERATE_CODES, args=[job.pk])
     return batch
+
+
+@transaction.atomic
+def code_batch_generate_resume(*, actor: str, batch_id: int) -> Job:
+    """Send a batch's generation again (the admin's "generate" action): a stalled or failed job resumes.
+
+    The task resumes from the job's count, so asking twice never makes more than `count` codes; a job
+    that is done is a 409 `generation_done`.
+    """
+    batch = CodeBatch.objects.select_related("job").filter(pk=batch_id).first()
+    if batch is None:
+        raise NotFoundError("No such code batch.")
+    job = Job.objects.select_for_update().filter(batch=batch).first()
+    if job is None:
+        job = Job.objects.create(kind=Job.Kind.GENERATE_CODES, total=batch.count)
+        batch.job = job
+        batch.save(update_fields=["job"])
+    if job.status == Job.Status.DONE:
+        raise ConflictError("This batch's codes are all generated.", code="generation_done")
+    before = job.status
+    job.status, job.error, job.finished_at = Job.Status.QUEUED, "", None
+    job.save(update_fields=["status", "error", "finished_at"])
+    audit_record(
+        actor=actor,
+        action="code_batch.generation_resumed",
+        obj_or_type=batch,
+        changes={
+            "job_status": {"before": before, "after": job.status},
+            "done": {"before": None, "after": job.done},
+        },
+    )
+    outbox_enqueue(task_name=task_names.GENERATE_CODES, args=[job.pk])
+    return job
 
 
 def _insert_codes(batch: CodeBatch, codes: list[str]) -> int:

@@ -389,7 +389,9 @@ def _reserved_redemption(order_ref: str = "walk-order") -> Any:
     from promotions.services import redemption_create
 
     redemption, _created = redemption_create(
-        actor="system", idempotency_key=f"walk-{order_ref}", request=_redemption_request(_promo_code().code, order_ref)
+        actor="system",
+        idempotency_key=f"walk-{order_ref}",
+        request=_redemption_request(_promo_code().code, order_ref),
     )
     return redemption
 
@@ -398,7 +400,16 @@ def _code_batch_kwargs() -> dict[str, Any]:
     from promotions.services import BatchInput
 
     campaign = _campaign(kind="promotion", status="active")
-    return {"campaign_id": campaign.pk, "data": BatchInput(count=10, benefit={"type": "percent", "value": "10"})}
+    return {
+        "campaign_id": campaign.pk,
+        "data": BatchInput(count=10, benefit={"type": "percent", "value": "10"}),
+    }
+
+
+def _code_batch() -> Any:
+    from promotions.services import code_batch_create
+
+    return code_batch_create(actor="system", **_code_batch_kwargs())
 
 
 CASES |= {
@@ -417,4 +428,7 @@ CASES |= {
         lambda: {"order_ref": _reserved_redemption("walk-refund").order_ref, "reason": "refund"},
     ),
     "promotions.services.code_batch_create": Case("code_batch.created", _code_batch_kwargs),
+    "promotions.services.code_batch_generate_resume": Case(
+        "code_batch.generation_resumed", lambda: {"batch_id": _code_batch().pk}
+    ),
 }
