@@ -17,7 +17,10 @@ In a throw-away brand (`bench_codes`) with one active promotion campaign:
 
 The last line is
 
-    RESULT codes=1000000 generate_s=… validate_p95_ms=… redeem_p95_ms=… baseline_p95_ms=… loadavg=…
+    RESULT codes=1000000 generate_s=… validate_p95_ms=… redeem_p95_ms=… baseline_p95_ms=… rate=… seconds=…
+           validate_per_s=… redeem_per_s=… baseline_per_s=… failed=… loadavg=…
+
+(`*_per_s`: answers per second achieved; below `rate`, the web tier is saturated and the p95 is queueing.)
 
 Goals (issue 17): generation < 60 s, validate p95 < 20 ms, redeem p95 < 50 ms. `--quick`: 100,000 codes
 and 5 s per phase. Drops the schema at the end unless --keep.
@@ -128,7 +131,8 @@ class Load:
     def __init__(self, port: int, key: str, *, senders: int = 24) -> None:
         self.port, self.key, self.senders = port, key, senders
 
-    def run(self, make_request, *, rate: float, seconds: float) -> tuple[list[float], int]:
+    def run(self, make_request, *, rate: float, seconds: float) -> tuple[list[float], int, float]:
+        """(sorted latencies in ms of the answers as expected, failures, answers per second achieved)."""
         total = int(rate * seconds)
         timings: list[float] = []
         failures: list[str] = []
@@ -177,23 +181,25 @@ class Load:
                         timings.append(elapsed_ms)
             conn.close()
 
+        started = time.perf_counter()
         threads = [threading.Thread(target=sender) for _ in range(self.senders)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        per_s = len(timings) / (time.perf_counter() - started)
         if failures:
             print(f"  {len(failures)} failed requests, e.g. {failures[:3]}")
-        return sorted(timings), len(failures)
+        return sorted(timings), len(failures), per_s
 
 
 def p95(timings: list[float]) -> float:
     return timings[max(0, int(len(timings) * 0.95) - 1)] if timings else float("nan")
 
 
-def describe(name: str, timings: list[float], failures: int, seconds: float) -> None:
+def describe(name: str, timings: list[float], failures: int, per_s: float) -> None:
     print(
-        f"{name}: {len(timings)} ok, {failures} failed in {seconds:.0f} s; "
+        f"{name}: {len(timings)} ok ({per_s:.0f}/s answered), {failures} failed; "
         f"p50 {statistics.median(timings):.1f} ms, p95 {p95(timings):.1f} ms, max {timings[-1]:.1f} ms"
     )
 
@@ -266,10 +272,10 @@ def main() -> None:
 
         # Warm-up: each worker's connections, the campaign snapshot, the key cache.
         load.run(validate, rate=50, seconds=2)
-        validate_ms, validate_failed = load.run(validate, rate=args.rate, seconds=seconds)
-        describe("validate", validate_ms, validate_failed, seconds)
-        redeem_ms, redeem_failed = load.run(redeem, rate=args.rate, seconds=seconds)
-        describe("redeem (commit)", redeem_ms, redeem_failed, seconds)
+        validate_ms, validate_failed, validate_per_s = load.run(validate, rate=args.rate, seconds=seconds)
+        describe("validate", validate_ms, validate_failed, validate_per_s)
+        redeem_ms, redeem_failed, redeem_per_s = load.run(redeem, rate=args.rate, seconds=seconds)
+        describe("redeem (commit)", redeem_ms, redeem_failed, redeem_per_s)
         with schema_context(brand.schema_name):
             from promotions.models import Redemption
 
@@ -280,8 +286,8 @@ def main() -> None:
         def baseline(index: int):
             return "GET", f"/api/v1/redemptions/{redemption_ids[index % len(redemption_ids)]}/", None, 200
 
-        baseline_ms, baseline_failed = load.run(baseline, rate=args.rate, seconds=seconds)
-        describe("baseline GET /redemptions/{id}/", baseline_ms, baseline_failed, seconds)
+        baseline_ms, baseline_failed, baseline_per_s = load.run(baseline, rate=args.rate, seconds=seconds)
+        describe("baseline GET /redemptions/{id}/", baseline_ms, baseline_failed, baseline_per_s)
     finally:
         if server is not None:
             server.terminate()
@@ -297,6 +303,9 @@ def main() -> None:
         baseline_p95_ms=f"{p95(baseline_ms):.1f}",
         rate=int(args.rate),
         seconds=int(seconds),
+        validate_per_s=f"{validate_per_s:.0f}",
+        redeem_per_s=f"{redeem_per_s:.0f}",
+        baseline_per_s=f"{baseline_per_s:.0f}",
         failed=validate_failed + redeem_failed + baseline_failed,
     )
 
