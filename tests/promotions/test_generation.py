@@ -146,6 +146,7 @@ def test_bad_generation_bodies_are_400(crm_client, body):
 
 def test_generation_for_unknown_or_closed_campaigns(crm_client):
     assert generate(crm_client, 999_999, count=1).status_code == 404
+    assert generate(crm_client, 999_999, count="not a number").status_code == 404  # the id first
     closed = CampaignFactory(kind="promotion", status="completed")
     response = generate(crm_client, closed.pk, count=1)
     assert response.status_code == 409 and response.json()["error"]["code"] == "campaign_closed"

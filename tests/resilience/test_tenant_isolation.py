@@ -37,6 +37,7 @@ from notifications.models import (
     Suppression,
 )
 from outbox.models import DomainEvent
+from promotions.models import CodeBatch, Job, PromoCode, Redemption
 from tests.campaigns.factories import CampaignFactory, ItemRuleFactory
 from tests.dispatches.factories import make_dispatch
 from tests.partners.factories import PartnerFactory, make_whsec
@@ -121,6 +122,18 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             campaign=campaign, actor="system", name=f"Experiment {tag}",
             variants=[VariantSpec(f"A-{tag}"), VariantSpec(f"B-{tag}")],
         )  # fmt: skip
+        # Promotions (SPEC §12): a code, its batch's generation job, a redemption.
+        benefit = {"type": "percent", "value": "10"}
+        code = PromoCode.objects.create(
+            campaign=campaign, code=f"PROMO-{tag}", max_redemptions=5, benefit=benefit
+        )
+        job = Job.objects.create(kind=Job.Kind.GENERATE_CODES, status=Job.Status.DONE, total=1, done=1)
+        CodeBatch.objects.create(campaign=campaign, count=1, pattern=f"PROMO-{tag}", benefit=benefit, job=job)
+        redemption = Redemption.objects.create(
+            code=code, customer_id=f"customer-{tag}", order_ref=f"promo-order-{tag}", status="committed",
+            discount=Decimal(1), currency="EUR", idempotency_key=f"idem-{tag}", body_hash="0" * 64,
+            committed_at=timezone.now(),
+        )  # fmt: skip
         _, crm_key = api_key_create(name=f"crm {tag}", role="crm")
         values = {
             "campaign_id": str(campaign.pk),
@@ -138,6 +151,8 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             "suppression_id": str(suppression.pk),
             "mid": str(broadcast.pk),
             "experiment_id": str(experiment.pk),
+            "job_id": str(job.pk),
+            "redemption_id": str(redemption.pk),
         }
         markers = [
             f"Campaign {tag}",
@@ -155,6 +170,8 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             f"Experiment {tag}",
             f"A-{tag}",
             f"{tag}@example.test",
+            f"PROMO-{tag}",
+            f"promo-order-{tag}",
             str(dispatch.pk),
             str(notification.pk),
             partner.secret,
