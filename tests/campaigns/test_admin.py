@@ -120,6 +120,11 @@ def test_groups_exist_in_the_brand_schema(brand_a):
         # experiments (ADR 0024)
         "view_experiment",
         "view_variant",
+        # promotions (ADR 0020)
+        "view_codebatch",
+        "view_promocode",
+        "view_redemption",
+        "view_job",
     }
 
 
