@@ -2,8 +2,7 @@
 
 Each returns a SQL `SELECT` (or None while its app is not part of the platform yet) with fixed
 columns, so the attribution, the rollup and the exposures are set-based statements with one branch per
-source — never a query per purchase. Promotions (§12) answer None until they are wired (ADR 0024
-says what they must return).
+source — never a query per purchase (ADR 0024 says what each must return).
 """
 
 from __future__ import annotations
@@ -53,11 +52,18 @@ def message_costs_sql() -> str | None:
 
 
 def redemption_discounts_sql() -> str | None:
-    """Discounts of committed redemptions (SPEC §12): campaign_id, variant, hour, cost. Bound: %(since)s.
+    """Discounts of committed redemptions (SPEC §12), as rows of the rollup's parts (campaign_id, variant,
+    hour, impressions, clicks, conversions, revenue, cost). Bound: %(since)s.
 
-    None until promotions exist.
+    A discount is a cost of the hour it was committed in; a rolled back redemption (a refund) leaves the
+    sum at the next refresh of its hour. Codes carry no experiment variant: the rows are variant ''.
     """
-    return None
+    return """
+        SELECT c.campaign_id, '', date_trunc('hour', r.committed_at), 0, 0, 0, 0::numeric, SUM(r.discount)
+        FROM promotions_redemption r JOIN promotions_promocode c ON c.id = r.code_id
+        WHERE r.status = 'committed' AND r.committed_at >= %(since)s
+        GROUP BY 1, 2, 3
+    """
 
 
 def touches_sql() -> str:

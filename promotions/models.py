@@ -223,6 +223,10 @@ class Redemption(models.Model):
                 fields=["expires_at"], condition=Q(status="reserved"), name="redemption_reserved_expiry_idx"
             ),
             models.Index(fields=["order_ref"], name="redemption_order_ref_idx"),
+            # The analytics rollup reads the discounts committed since an hour (analytics/sources.py).
+            models.Index(
+                fields=["committed_at"], condition=Q(status="committed"), name="redemption_committed_at_idx"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -43,13 +43,6 @@ def redemption_data(redemption: Redemption) -> dict[str, Any]:
     }
 
 
-def campaign_get(*, campaign_id: int) -> Campaign:
-    campaign = Campaign.objects.filter(pk=campaign_id).first()
-    if campaign is None:
-        raise NotFoundError("No such campaign.")
-    return campaign
-
-
 def redemption_get(*, redemption_id: int) -> Redemption:
     redemption = Redemption.objects.select_related("code").filter(pk=redemption_id).first()
     if redemption is None:
@@ -109,10 +102,15 @@ def code_list(*, campaign: Any = None) -> QuerySet[PromoCode]:
     return codes
 
 
-def campaign_codes_csv(*, campaign_id: int) -> Iterator[str]:
-    """The campaign's codes as CSV, header first, read in keyset chunks (streamed, constant memory)."""
+def campaign_must_exist(*, campaign_id: int) -> None:
+    """404 for a campaign the brand does not have, before its body is looked at."""
     if not Campaign.objects.filter(pk=campaign_id).exists():
         raise NotFoundError("No such campaign.")
+
+
+def campaign_codes_csv(*, campaign_id: int) -> Iterator[str]:
+    """The campaign's codes as CSV, header first, read in keyset chunks (streamed, constant memory)."""
+    campaign_must_exist(campaign_id=campaign_id)
     return _csv_rows(campaign_id)
 
 

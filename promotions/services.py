@@ -24,7 +24,8 @@ from django.db.models import F, Sum
 from django.db.models.functions import Upper
 from django.utils import timezone
 
-from campaigns.models import Campaign
+from campaigns import budgets
+from campaigns.models import Budget, Campaign
 from campaigns.rules import PurchaseFacts
 from campaigns.snapshots import campaign_snapshot
 from core import task_names
@@ -34,6 +35,7 @@ from core.db import violated_constraint
 from core.exceptions import ApplicationError, ConflictError, NotFoundError, ValidationFailed
 from core.money import money_str
 from customers.snapshots import customer_snapshots
+from outbox import events
 from outbox.services import outbox_enqueue
 from promotions.benefits import benefit_errors, benefit_from_json, order_discount
 from promotions.generation import PLACEHOLDER, pattern_space, random_codes
@@ -145,9 +147,29 @@ def _eligible_customer(
     )
 
 
-def _budget_allows(*, campaign: Campaign, discount: Decimal) -> bool:
-    """Hook for campaign budgets (issue 18, SPEC §13): none exist yet, so every discount fits."""
-    return True
+def budget_ref(redemption_id: int) -> str:
+    """The budget ledger reference of a redemption's discount."""
+    return f"redemption:{redemption_id}"
+
+
+def _spend_budget(campaign_id: int) -> Budget | None:
+    """The campaign's spend budget, which redemption discounts count against (count budgets count rewards)."""
+    return Budget.objects.filter(campaign_id=campaign_id, kind=Budget.Kind.SPEND).first()
+
+
+def _budget_allows(*, campaign: Campaign, discount: Decimal, now: datetime) -> bool:
+    """Advice for validate (no lock): does the discount fit the spend budget's current period?
+
+    The reservation in `_redeem` decides (one conditional UPDATE in campaigns.budgets).
+    """
+    if discount <= 0:
+        return True
+    budget = _spend_budget(campaign.pk)
+    if budget is None:
+        return True
+    current = budgets.period_start(period=budget.period, now=now, tz=budgets.brand_timezone())
+    committed = budget.committed if budget.period_start and budget.period_start >= current else Decimal(0)
+    return committed + budget.reserved + discount <= budget.limit
 
 
 def _check(request: CodeRequest, now: datetime) -> CodeCheck:
@@ -192,7 +214,7 @@ def _check(request: CodeRequest, now: datetime) -> CodeCheck:
         return no(BELOW_MINIMUM)
     if campaign.status != Campaign.Status.ACTIVE or not (campaign.starts_at <= now < campaign.ends_at):
         return no(CAMPAIGN_NOT_ACTIVE)
-    if not _budget_allows(campaign=campaign, discount=result.discount):
+    if not _budget_allows(campaign=campaign, discount=result.discount, now=now):
         return no(BUDGET_EXHAUSTED)
     return CodeCheck(True, None, result.discount, campaign.currency, code)
 
@@ -321,6 +343,13 @@ def _redeem(
             expires_at=expires_at,
             committed_at=None if reserve else now,
         )
+    if check.discount > 0 and _spend_budget(code.campaign_id) is not None:
+        # In this transaction: a refusal rolls back the uses taken above, and keeps nothing.
+        ref = budget_ref(redemption.pk)
+        if not budgets.budget_reserve(campaign_id=code.campaign_id, amount=check.discount, ref=ref, now=now):
+            raise ConflictError("The discount does not fit the campaign's budget.", code=BUDGET_EXHAUSTED)
+        if not reserve:
+            budgets.budget_commit(ref=ref, now=now)
     audit_record(
         actor=actor,
         action="redemption.reserved" if reserve else "redemption.committed",
@@ -335,7 +364,26 @@ def _redeem(
     if reserve:
         # The maintenance tick releases the reservation if it is neither committed nor rolled back.
         work_due_at(at=expires_at)
+    else:
+        _emit(events.EventType.REDEMPTION_COMMITTED, redemption, code=code, at=now)
     return redemption
+
+
+def _emit(event_type: str, redemption: Redemption, *, code: PromoCode, at: datetime) -> None:
+    """`redemption.committed` / `redemption.rolled_back` to the brand's webhooks, in this transaction."""
+    data: dict[str, Any] = {
+        "redemption_id": redemption.pk,
+        "code": code.code,
+        "campaign_id": code.campaign_id,
+        "customer_id": redemption.customer_id,
+        "order_ref": redemption.order_ref,
+        "status": redemption.status,
+        "discount": money_str(redemption.discount, redemption.currency),
+        "currency": redemption.currency,
+    }
+    if event_type == events.EventType.REDEMPTION_ROLLED_BACK:
+        data["reason"] = redemption.rollback_reason
+    events.emit(event_type, data, occurred_at=at)
 
 
 def _redemption_for_update(redemption_id: int) -> Redemption:
@@ -374,6 +422,7 @@ def redemption_commit(*, actor: str, redemption_id: int, now: datetime | None = 
         )
         raise ConflictError(f"This redemption is {redemption.status} and cannot be committed.", code=code)
     _move_uses(code_id=row[0], customer_id=row[1], deltas={"reserved_count": -1, "redeemed_count": 1})
+    budgets.budget_commit(ref=budget_ref(redemption_id), now=now)
     redemption = Redemption.objects.select_related("code").get(pk=redemption_id)
     audit_record(
         actor=actor,
@@ -381,6 +430,7 @@ def redemption_commit(*, actor: str, redemption_id: int, now: datetime | None = 
         obj_or_type=redemption,
         changes={"status": {"before": "reserved", "after": "committed"}},
     )
+    _emit(events.EventType.REDEMPTION_COMMITTED, redemption, code=redemption.code, at=now)
     return redemption
 
 
@@ -401,6 +451,11 @@ def redemption_rollback(
         status=Redemption.Status.ROLLED_BACK, rolled_back_at=now, rollback_reason=reason
     )
     _move_uses(code_id=redemption.code_id, customer_id=redemption.customer_id, deltas={column: -1})
+    # The discount goes back to the budget: an open reservation is released, a spent one refunded.
+    if before == Redemption.Status.RESERVED:
+        budgets.budget_release(ref=budget_ref(redemption.pk), now=now)
+    else:
+        budgets.budget_refund(ref=budget_ref(redemption.pk), now=now)
     redemption.refresh_from_db()
     audit_record(
         actor=actor,
@@ -411,6 +466,7 @@ def redemption_rollback(
             "reason": {"before": None, "after": reason},
         },
     )
+    _emit(events.EventType.REDEMPTION_ROLLED_BACK, redemption, code=redemption.code, at=now)
     return redemption
 
 
@@ -466,6 +522,7 @@ def redemptions_expire(*, now: datetime | None = None, limit: int = EXPIRE_CHUNK
             )
             ids = [row[0] for row in cursor.fetchall()]
             if ids:
+                budgets.budgets_release_refs(refs=[budget_ref(pk) for pk in ids], now=now)
                 audit_record_many(
                     actor=SYSTEM_ACTOR,
                     action="redemption.expired",
@@ -570,12 +627,11 @@ def _existing_in_space(data: BatchInput) -> int:
     )
 
 
-@transaction.atomic
-def code_batch_create(*, actor: str, campaign_id: int, data: BatchInput) -> CodeBatch:
-    """A batch and its generation job (202 at `POST /campaigns/{id}/codes/generate/`); codes come from the task."""
-    campaign = Campaign.objects.filter(pk=campaign_id).first()
-    if campaign is None:
-        raise NotFoundError("No such campaign.")
+def code_batch_check(*, data: BatchInput) -> None:
+    """ValidationFailed unless `data` makes a batch: its fields, and a pattern space ≥ 100 × the codes in it.
+
+    The admin form shows the same errors as the API's 400 before anything is written.
+    """
     errors = _batch_errors(data)
     if errors:
         raise ValidationFailed(errors)
@@ -591,6 +647,15 @@ def code_batch_create(*, actor: str, campaign_id: int, data: BatchInput) -> Code
                     ]
                 }
             )
+
+
+@transaction.atomic
+def code_batch_create(*, actor: str, campaign_id: int, data: BatchInput) -> CodeBatch:
+    """A batch and its generation job (202 at `POST /campaigns/{id}/codes/generate/`); codes come from the task."""
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        raise NotFoundError("No such campaign.")
+    code_batch_check(data=data)
     if campaign.status in (Campaign.Status.CANCELLED, Campaign.Status.ARCHIVED, Campaign.Status.COMPLETED):
         raise ConflictError(
             f"The campaign is {campaign.status}: it takes no new codes.", code="campaign_closed"
@@ -626,6 +691,39 @@ def code_batch_create(*, actor: str, campaign_id: int, data: BatchInput) -> Code
     )  # fmt: skip
     outbox_enqueue(task_name=task_names.GENERATE_CODES, args=[job.pk])
     return batch
+
+
+@transaction.atomic
+def code_batch_generate_resume(*, actor: str, batch_id: int) -> Job:
+    """Send a batch's generation again (the admin's "generate" action): a stalled or failed job resumes.
+
+    The task resumes from the job's count, so asking twice never makes more than `count` codes; a job
+    that is done is a 409 `generation_done`.
+    """
+    batch = CodeBatch.objects.select_related("job").filter(pk=batch_id).first()
+    if batch is None:
+        raise NotFoundError("No such code batch.")
+    job = Job.objects.select_for_update().filter(batch=batch).first()
+    if job is None:
+        job = Job.objects.create(kind=Job.Kind.GENERATE_CODES, total=batch.count)
+        batch.job = job
+        batch.save(update_fields=["job"])
+    if job.status == Job.Status.DONE:
+        raise ConflictError("This batch's codes are all generated.", code="generation_done")
+    before = job.status
+    job.status, job.error, job.finished_at = Job.Status.QUEUED, "", None
+    job.save(update_fields=["status", "error", "finished_at"])
+    audit_record(
+        actor=actor,
+        action="code_batch.generation_resumed",
+        obj_or_type=batch,
+        changes={
+            "job_status": {"before": before, "after": job.status},
+            "done": {"before": None, "after": job.done},
+        },
+    )
+    outbox_enqueue(task_name=task_names.GENERATE_CODES, args=[job.pk])
+    return job
 
 
 def _insert_codes(batch: CodeBatch, codes: list[str]) -> int:

@@ -81,6 +81,11 @@ def form_data(partner, **overrides):
         "transitions-INITIAL_FORMS": "0",
         "transitions-MIN_NUM_FORMS": "0",
         "transitions-MAX_NUM_FORMS": "0",
+        # The promotions app's read-only inline of code batches (promotions/admin.py).
+        "code_batches-TOTAL_FORMS": "0",
+        "code_batches-INITIAL_FORMS": "0",
+        "code_batches-MIN_NUM_FORMS": "0",
+        "code_batches-MAX_NUM_FORMS": "0",
     }
     data.update(overrides)
     return data
@@ -127,6 +132,11 @@ def test_groups_exist_in_the_brand_schema(brand_a):
         "view_draft",
         "view_generation",
         "view_contentsettings",
+        # promotions (ADR 0020)
+        "view_codebatch",
+        "view_promocode",
+        "view_redemption",
+        "view_job",
     }
 
 

@@ -407,6 +407,12 @@ def _code_batch_kwargs() -> dict[str, Any]:
     }
 
 
+def _code_batch() -> Any:
+    from promotions.services import code_batch_create
+
+    return code_batch_create(actor="system", **_code_batch_kwargs())
+
+
 CASES |= {
     "promotions.services.redemption_create": Case(
         "redemption.reserved",
@@ -423,6 +429,9 @@ CASES |= {
         lambda: {"order_ref": _reserved_redemption("walk-refund").order_ref, "reason": "refund"},
     ),
     "promotions.services.code_batch_create": Case("code_batch.created", _code_batch_kwargs),
+    "promotions.services.code_batch_generate_resume": Case(
+        "code_batch.generation_resumed", lambda: {"batch_id": _code_batch().pk}
+    ),
 }
 
 

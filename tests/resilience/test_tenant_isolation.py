@@ -41,7 +41,7 @@ from notifications.models import (
     Suppression,
 )
 from outbox.models import DomainEvent
-from promotions.models import CustomerCodeUsage, Job, PromoCode, Redemption
+from promotions.models import CodeBatch, CustomerCodeUsage, Job, PromoCode, Redemption
 from tests.campaigns.factories import CampaignFactory, ItemRuleFactory
 from tests.dispatches.factories import make_dispatch
 from tests.partners.factories import PartnerFactory, make_whsec
@@ -146,6 +146,13 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             code=promo_code, customer_id=f"customer-{tag}", reserved_count=1, usage_limit=5
         )
         job = Job.objects.create(kind=Job.Kind.GENERATE_CODES, total=10, error=f"job-{tag}")
+        CodeBatch.objects.create(
+            campaign=campaign,
+            count=1,
+            pattern=f"PROMO-{tag}",
+            benefit={"type": "percent", "value": "10"},
+            job=job,
+        )
         ContentSettings.objects.get_or_create(singleton=True, defaults={"blocked_terms": f"blocked-{tag}"})
         draft = drafts_generate(
             channel="push", brief=f"Brief {tag}", facts={"product": f"Product {tag}"}, actor="system"

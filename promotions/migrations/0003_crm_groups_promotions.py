@@ -1,0 +1,46 @@
+"""The CRM groups and promotions: both see batches, codes, redemptions and jobs; editors create batches
+(and resume their generation) and roll redemptions back."""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+EDITOR = "CRM editor"
+VIEWER = "CRM viewer"
+VIEW = [
+    ("promotions", "view_codebatch"),
+    ("promotions", "view_promocode"),
+    ("promotions", "view_redemption"),
+    ("promotions", "view_job"),
+]
+EDIT = [
+    ("promotions", "add_codebatch"),
+    ("promotions", "change_codebatch"),
+    ("promotions", "change_redemption"),
+]
+
+
+def grant(apps, schema_editor):
+    app_config = apps.get_app_config("promotions")
+    app_config.models_module = True
+    create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, wanted in ((EDITOR, VIEW + EDIT), (VIEWER, VIEW)):
+        group, _ = Group.objects.get_or_create(name=name)
+        for app_label, codename in wanted:
+            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+
+
+def revoke(apps, schema_editor):
+    Permission = apps.get_model("auth", "Permission")
+    for group in apps.get_model("auth", "Group").objects.filter(name__in=[EDITOR, VIEWER]):
+        group.permissions.remove(*Permission.objects.filter(content_type__app_label="promotions"))
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("promotions", "0002_redemption_committed_at_index"),
+        ("campaigns", "0003_crm_groups_view_audit_events"),
+    ]
+
+    operations = [migrations.RunPython(grant, revoke)]
