@@ -38,6 +38,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.budgets import budgets_reserve_for_batch, dispatch_ref
+from campaigns.limits import RewardRequest, rewards_grant, rewards_release
 from campaigns.rules import Reason
 from campaigns.snapshots import compiled_campaigns_for_evaluation
 from core import metrics, task_names
@@ -406,10 +407,18 @@ def _evaluate_locked(
     customer_stats_record(purchases=[(row[6], row[1], row[7]) for row in rows], now=now)
     if evaluations.lines:
         _copy_evaluations(evaluations.lines)
-    # Budgets last but one: their rows stay locked until this transaction commits (concurrent batches
-    # of the same budgeted campaigns wait for it), so only the dispatch rows come after (ADR 0023).
+    # Per-customer limits, then budgets: the counter and budget rows stay locked until this transaction
+    # commits (concurrent batches of the same campaigns wait for it), so only the dispatch rows come
+    # after (ADR 0023, ADR 0025). A pair over its customer's limit reserves no budget.
+    limits = {
+        compiled.id: compiled.max_rewards_per_customer
+        for compiled, _ in campaigns
+        if compiled.max_rewards_per_customer is not None
+    }
+    if eligible and limits:
+        eligible = _grant_customer_rewards(eligible, limits)
     if eligible:
-        eligible = _reserve_budgets(eligible, now=now)
+        eligible = _reserve_budgets(eligible, limits=limits, now=now)
     if evaluated_events:
         events.emit_many(events.EventType.PURCHASE_EVALUATED, evaluated_events, occurred_at=now)
     created = handoff.sender().create_claimed(eligible=eligible, now=now)
@@ -439,17 +448,71 @@ def _evaluated_event(external_id: str, customer_id: str, results: list[Any], now
     }
 
 
-def _reserve_budgets(eligible: list[EligibleDispatch], *, now: datetime) -> list[EligibleDispatch]:
+def _purchase_order(eligible: Sequence[EligibleDispatch]) -> list[int]:
+    """Indexes of the pairs in purchase order (`purchased_at`, then id): who comes first gets the limit."""
+    return sorted(
+        range(len(eligible)), key=lambda i: (eligible[i].purchase.purchased_at, eligible[i].purchase_id)
+    )
+
+
+def _mark_ineligible(pairs: Sequence[EligibleDispatch], reason: Reason) -> None:
+    """Correct the batch's evaluation rows (already written) of pairs a limit refused: one UPDATE.
+
+    The eligible value stays: it is what the engine computed; only the verdict changes.
+    """
+    if not pairs:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Evaluation._meta.db_table} e SET eligible = false, reason = %s"  # noqa: S608
+            " FROM unnest(%s::bigint[], %s::bigint[]) AS d(purchase_id, campaign_id)"
+            " WHERE e.purchase_id = d.purchase_id AND e.campaign_id = d.campaign_id",
+            [str(reason), [p.purchase_id for p in pairs], [p.campaign_id for p in pairs]],
+        )
+
+
+def _grant_customer_rewards(
+    eligible: list[EligibleDispatch], limits: dict[int, int]
+) -> list[EligibleDispatch]:
+    """`max_rewards_per_customer` (SPEC §12) for the batch's eligible pairs, in ONE statement.
+
+    Each (campaign, customer) of a limited campaign asks for as many rewards as it has eligible
+    purchases here; the first `granted` of them in purchase order keep their reward, the others become
+    `customer_limit_reached` (their evaluation rows corrected by one UPDATE) and get no dispatch.
+    """
+    order = _purchase_order(eligible)
+    wanted: Counter[tuple[int, str]] = Counter(
+        (pair.campaign_id, pair.purchase.customer_id) for pair in eligible if pair.campaign_id in limits
+    )
+    granted = rewards_grant(
+        requests={key: RewardRequest(wanted=n, limit=limits[key[0]]) for key, n in wanted.items()}
+    )
+    dropped: set[int] = set()
+    for i in order:
+        pair = eligible[i]
+        key = (pair.campaign_id, pair.purchase.customer_id)
+        left = granted.get(key)
+        if left is None:
+            continue
+        if left > 0:
+            granted[key] = left - 1
+        else:
+            dropped.add(i)
+    _mark_ineligible([eligible[i] for i in sorted(dropped)], Reason.CUSTOMER_LIMIT_REACHED)
+    return [pair for i, pair in enumerate(eligible) if i not in dropped]
+
+
+def _reserve_budgets(
+    eligible: list[EligibleDispatch], *, limits: dict[int, int], now: datetime
+) -> list[EligibleDispatch]:
     """Reserve the budgets of the batch's eligible pairs in ONE statement (SPEC §13).
 
     Pairs are offered in purchase order (`purchased_at`, then id); those of a budgeted campaign that
     do not fit become ineligible with `budget_exhausted` (their evaluation rows, already written, are
-    corrected by one UPDATE; the eligible value stays) and get no dispatch. Campaigns without a budget
-    are untouched.
+    corrected by one UPDATE; the eligible value stays) and get no dispatch; the customer rewards they
+    were granted (limited campaigns) are given back. Campaigns without a budget are untouched.
     """
-    order = sorted(
-        range(len(eligible)), key=lambda i: (eligible[i].purchase.purchased_at, eligible[i].purchase_id)
-    )
+    order = _purchase_order(eligible)
     refs: dict[int, list[str]] = {}
     for i in order:
         pair = eligible[i]
@@ -471,17 +534,14 @@ def _reserve_budgets(eligible: list[EligibleDispatch], *, now: datetime) -> list
         if rank >= reservation.fit:
             dropped.add(i)
     if dropped:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {Evaluation._meta.db_table} e SET eligible = false, reason = %s"  # noqa: S608
-                " FROM unnest(%s::bigint[], %s::bigint[]) AS d(purchase_id, campaign_id)"
-                " WHERE e.purchase_id = d.purchase_id AND e.campaign_id = d.campaign_id",
-                [
-                    str(Reason.BUDGET_EXHAUSTED),
-                    [eligible[i].purchase_id for i in dropped],
-                    [eligible[i].campaign_id for i in dropped],
-                ],
+        _mark_ineligible([eligible[i] for i in sorted(dropped)], Reason.BUDGET_EXHAUSTED)
+        rewards_release(
+            released=Counter(
+                (eligible[i].campaign_id, eligible[i].purchase.customer_id)
+                for i in dropped
+                if eligible[i].campaign_id in limits
             )
+        )
     return [pair for i, pair in enumerate(eligible) if i not in dropped]
 
 
