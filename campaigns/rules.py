@@ -505,6 +505,31 @@ class CompiledCampaign:
             _set_reason(result, None)
         return result
 
+    def revalue(self, lines: tuple[PurchaseLine, ...]) -> EvaluationResult:
+        """Checks 5-6 only, on `lines`: a refunded purchase, eligible before, valued on what is left.
+
+        Checks 1-4 and the targeting looked at the purchase's time, channel, currency and customer, which
+        a refund does not change (and pausing the campaign since must not retract a reward), so they
+        are not run again: the verdict is eligible, `no_eligible_items` or `below_minimum`.
+        """
+        ambient = getcontext()
+        exact, rounding = _contexts()
+        setcontext(exact)
+        try:
+            total = _ZERO
+            for line in lines:
+                total += _line_value(
+                    line, self._bl_skus, self._bl_categories, self._wl_skus.get, self._wl_categories.get
+                )
+            value = total.quantize(self.quantum, ROUND_HALF_UP, rounding)
+        finally:
+            setcontext(ambient)
+        if not value:
+            return self._r_no_items
+        if value < self._min_value:
+            return EvaluationResult(self.id, self.version, False, value, Reason.BELOW_MINIMUM)
+        return EvaluationResult(self.id, self.version, True, value, None)
+
     def excludes(self, line: PurchaseLine) -> bool:
         """Whether a blacklist rule takes the line out of the campaign (its sku or category).
 

@@ -10,12 +10,11 @@ import threading
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from django.db import connection, connections
 from django.db.utils import IntegrityError
 from django.utils import timezone
 from django_tenants.utils import schema_context
-
-import pytest
 
 from campaigns.budgets import budget_set
 from campaigns.limits import RewardRequest, rewards_grant, rewards_release
@@ -51,7 +50,9 @@ def _ingest(bodies) -> list[int]:
 def _bodies(n: int, *, customer: str = "cust-1", start=None, **overrides) -> list[dict]:
     start = start or timezone.now() - timedelta(hours=2)
     return [
-        purchase_body(customer_id=customer, purchased_at=(start + timedelta(minutes=i)).isoformat(), **overrides)
+        purchase_body(
+            customer_id=customer, purchased_at=(start + timedelta(minutes=i)).isoformat(), **overrides
+        )
         for i in range(n)
     ]
 
@@ -104,7 +105,8 @@ def test_below_minimum_comes_first_and_uses_no_reward(limited):
 def test_a_campaign_without_limit_counts_nothing(brand_a, httpserver):
     httpserver.expect_request("/submissions", method="POST").respond_with_json({"ok": True})
     campaign = CampaignFactory(
-        status=Campaign.Status.ACTIVE, partner=PartnerFactory(submission_url=httpserver.url_for("/submissions"))
+        status=Campaign.Status.ACTIVE,
+        partner=PartnerFactory(submission_url=httpserver.url_for("/submissions")),
     )
     ids = _ingest(_bodies(5))
     assert purchases_evaluate(purchase_ids=ids).eligible == 5
@@ -157,11 +159,16 @@ def test_64_threads_of_one_customer_get_exactly_the_limit(brands, db, httpserver
 
     def arrange():
         with schema_context("brand_a"):
-            state["outbox_from"] = OutboxMessage.objects.order_by("-id").values_list("id", flat=True).first() or 0
+            state["outbox_from"] = (
+                OutboxMessage.objects.order_by("-id").values_list("id", flat=True).first() or 0
+            )
             partner = PartnerFactory(slug="race-limit", submission_url=httpserver.url_for("/submissions"))
             state["partner"] = partner
             state["campaign"] = CampaignFactory(
-                status=Campaign.Status.ACTIVE, partner=partner, name="Limit race", max_rewards_per_customer=LIMIT
+                status=Campaign.Status.ACTIVE,
+                partner=partner,
+                name="Limit race",
+                max_rewards_per_customer=LIMIT,
             )
             state["ids"] = [r.purchase_id for r in purchases_ingest(bodies=bodies)]
 
@@ -206,9 +213,7 @@ def test_64_threads_of_one_customer_get_exactly_the_limit(brands, db, httpserver
             with schema_context("brand_a"):
                 campaign = state["campaign"]
                 return (
-                    list(
-                        Evaluation.objects.filter(campaign=campaign).values_list("reason", flat=True)
-                    ),
+                    list(Evaluation.objects.filter(campaign=campaign).values_list("reason", flat=True)),
                     Dispatch.objects.filter(campaign=campaign).count(),
                     CustomerRewardCount.objects.get(campaign=campaign, customer_id="racer").rewards,
                 )
