@@ -454,3 +454,63 @@ def test_a_whole_refund_rolls_back_the_orders_redemptions_and_a_partial_one_does
     assert (redemption.status, redemption.rollback_reason) == ("rolled_back", "purchase_refunded")
     code.refresh_from_db()
     assert code.redeemed_count == 0
+
+
+def test_an_unsent_retraction_keeps_the_brand_due_for_the_tick(ingest_client, httpserver, campaign):
+    from django.conf import settings
+
+    from monitoring.maintenance import next_work_due_at
+
+    purchase = sent_purchase(ingest_client, httpserver)
+    retraction_id = of_campaign(refund(ingest_client, purchase.external_id).json(), campaign)["retraction_id"]
+    OutboxMessage.objects.update(relayed_at=timezone.now())  # only the retraction is live work
+    now = timezone.now()
+    tick = now + timedelta(seconds=settings.MAINTENANCE_TICK_SECONDS)
+    # Pending, never tried: due at the next tick.
+    assert next_work_due_at(now) == tick
+    Retraction.objects.filter(pk=retraction_id).update(status="sent")
+    idle = next_work_due_at(now)
+    soon = now + timedelta(seconds=settings.MAINTENANCE_TICK_SECONDS + 5)
+    assert idle > soon
+    # Retrying: due when its back-off ends.
+    Retraction.objects.filter(pk=retraction_id).update(status="retrying", next_attempt_at=soon)
+    assert next_work_due_at(now) == soon
+
+
+@pytest.fixture
+def admin_client_brand_a(brand_a):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user = get_user_model().objects.create_superuser("refund-admin", "a@example.com", "pw-123456789")
+    client = Client(HTTP_HOST="brand-a.localhost")
+    client.force_login(user)
+    return client
+
+
+def test_the_admin_lists_retractions_and_refunds_and_replays_a_dead_retraction(
+    admin_client_brand_a, ingest_client, httpserver, campaign
+):
+    purchase = sent_purchase(ingest_client, httpserver)
+    retraction_id = of_campaign(refund(ingest_client, purchase.external_id).json(), campaign)["retraction_id"]
+    Retraction.objects.filter(pk=retraction_id).update(status="dead", attempts=8)
+    client = admin_client_brand_a
+
+    assert (
+        purchase.external_id
+        in client.get("/admin/dispatches/retraction/?status__exact=dead").content.decode()
+    )
+    page = client.get("/admin/purchases/purchaserefund/").content.decode()
+    assert purchase.external_id in page
+    detail = client.get(f"/admin/purchases/purchaserefund/{PurchaseRefund.objects.get().pk}/change/")
+    assert "below the campaign" in detail.content.decode() or "no item counts" in detail.content.decode()
+    assert client.get(f"/admin/dispatches/retraction/{retraction_id}/change/").status_code == 200
+
+    response = client.post(
+        "/admin/dispatches/retraction/",
+        {"action": "replay_dead", "_selected_action": [retraction_id], "replay_confirmed": "yes"},
+    )
+
+    assert response.status_code == 302
+    assert Retraction.objects.get(pk=retraction_id).status == "pending"
+    assert AuditEvent.objects.filter(action="retraction.replayed", object_id=str(retraction_id)).exists()
