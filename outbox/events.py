@@ -98,7 +98,10 @@ def register_subscription_lookup(lookup: Callable[[], Iterable[str]]) -> None:
 def subscriptions_changed() -> None:
     """An endpoint was created, changed or deleted in the current brand: forget the cached set."""
     _memo.pop(connection.schema_name, None)
-    cache.delete(_CACHE_KEY)
+    try:
+        cache.delete(_CACHE_KEY)
+    except Exception as exc:  # Redis down: other processes may keep the old set for CACHE_SECONDS
+        logger.warning("event subscription cache unreachable", extra={"error": str(exc)[:200]})
 
 
 def subscribed_event_types() -> frozenset[str]:
@@ -110,10 +113,17 @@ def subscribed_event_types() -> frozenset[str]:
     now = time.monotonic()
     if memo is not None and memo[0] > now:
         return memo[1]
-    types = cache.get(_CACHE_KEY)
+    try:
+        types = cache.get(_CACHE_KEY)
+    except Exception as exc:  # Redis down: the database answers; an event is never lost to the cache
+        logger.warning("event subscription cache unreachable", extra={"error": str(exc)[:200]})
+        types = None
     if types is None:
         types = sorted(set(_lookup()))
-        cache.set(_CACHE_KEY, types, timeout=CACHE_SECONDS)
+        try:
+            cache.set(_CACHE_KEY, types, timeout=CACHE_SECONDS)
+        except Exception as exc:
+            logger.warning("event subscription cache unreachable", extra={"error": str(exc)[:200]})
     subscribed = frozenset(types)
     _memo[schema] = (now + LOCAL_MEMO_SECONDS, subscribed)
     return subscribed

@@ -216,6 +216,7 @@ class CodeGenerateApi(APIView):
         responses={202: OpenApiTypes.OBJECT, **error_responses(400, 404, 409, *AUTH_ERRORS)},
     )
     def post(self, request: Request, campaign_id: int) -> Response:
+        selectors.campaign_get(campaign_id=campaign_id)  # 404 before the body is read
         batch = services.code_batch_create(
             actor=actor_for(request.user), campaign_id=campaign_id, data=batch_input(request.data)
         )

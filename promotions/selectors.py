@@ -43,6 +43,13 @@ def redemption_data(redemption: Redemption) -> dict[str, Any]:
     }
 
 
+def campaign_get(*, campaign_id: int) -> Campaign:
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        raise NotFoundError("No such campaign.")
+    return campaign
+
+
 def redemption_get(*, redemption_id: int) -> Redemption:
     redemption = Redemption.objects.select_related("code").filter(pk=redemption_id).first()
     if redemption is None:

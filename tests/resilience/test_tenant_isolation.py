@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -37,6 +38,7 @@ from notifications.models import (
     Suppression,
 )
 from outbox.models import DomainEvent
+from promotions.models import CustomerCodeUsage, Job, PromoCode, Redemption
 from tests.campaigns.factories import CampaignFactory, ItemRuleFactory
 from tests.dispatches.factories import make_dispatch
 from tests.partners.factories import PartnerFactory, make_whsec
@@ -121,6 +123,20 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             campaign=campaign, actor="system", name=f"Experiment {tag}",
             variants=[VariantSpec(f"A-{tag}"), VariantSpec(f"B-{tag}")],
         )  # fmt: skip
+        # Promo codes (SPEC §12): a code, a reservation of it, a generation job.
+        promo_code = PromoCode.objects.create(
+            campaign=campaign, code=f"PROMO-{tag}", max_redemptions=5, reserved_count=1,
+            benefit={"type": "percent", "value": "10"},
+        )  # fmt: skip
+        redemption = Redemption.objects.create(
+            code=promo_code, customer_id=f"customer-{tag}", order_ref=f"promo-order-{tag}", status="reserved",
+            currency="EUR", idempotency_key=f"idem-{tag}", body_hash="0" * 64,
+            expires_at=timezone.now() + timedelta(minutes=15),
+        )  # fmt: skip
+        CustomerCodeUsage.objects.create(
+            code=promo_code, customer_id=f"customer-{tag}", reserved_count=1, usage_limit=5
+        )
+        job = Job.objects.create(kind=Job.Kind.GENERATE_CODES, total=10, error=f"job-{tag}")
         _, crm_key = api_key_create(name=f"crm {tag}", role="crm")
         values = {
             "campaign_id": str(campaign.pk),
@@ -138,6 +154,8 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             "suppression_id": str(suppression.pk),
             "mid": str(broadcast.pk),
             "experiment_id": str(experiment.pk),
+            "job_id": str(job.pk),
+            "redemption_id": str(redemption.pk),
         }
         markers = [
             f"Campaign {tag}",
@@ -155,6 +173,9 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             f"Experiment {tag}",
             f"A-{tag}",
             f"{tag}@example.test",
+            f"PROMO-{tag}",
+            f"promo-order-{tag}",
+            f"job-{tag}",
             str(dispatch.pk),
             str(notification.pk),
             partner.secret,

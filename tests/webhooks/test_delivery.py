@@ -115,6 +115,21 @@ def test_a_broker_outage_leaves_the_events_for_the_maintenance_tick(
     assert len(_requests(receiver)) == 1
 
 
+def test_a_cache_outage_still_records_the_event(make_endpoint, settings):
+    # Redis (the cache) unreachable: the subscriptions come from the database, the event is kept.
+    make_endpoint(event_types=["award.created"])
+    events.subscriptions_changed()  # no local memo: the next emit asks the cache
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+    assert events.emit(events.EventType.AWARD_CREATED, {"award_id": "aw-down"}) is not None
+    events.subscriptions_changed()  # does not raise either
+    assert DomainEvent.objects.filter(data__award_id="aw-down").exists()
+
+
 def test_the_retry_schedule_is_honoured_then_dead(make_endpoint, receiver):
     endpoint, _ = make_endpoint(event_types=["award.created"])
     receiver.expect_request("/hooks").respond_with_data("down", status=503)
