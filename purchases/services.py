@@ -425,11 +425,14 @@ def _evaluate_locked(
         for compiled, _ in campaigns
         if compiled.max_rewards_per_customer is not None
     }
+    refused: dict[tuple[int, int], Reason] = {}
     if eligible and limits:
-        eligible = _grant_customer_rewards(eligible, limits)
+        eligible = _grant_customer_rewards(eligible, limits, refused=refused)
     if eligible:
-        eligible = _reserve_budgets(eligible, limits=limits, now=now)
+        eligible = _reserve_budgets(eligible, limits=limits, now=now, refused=refused)
     if evaluated_events:
+        if refused:
+            _correct_events(evaluated_events, rows, refused)
         events.emit_many(events.EventType.PURCHASE_EVALUATED, evaluated_events, occurred_at=now)
     created = handoff.sender().create_claimed(eligible=eligible, now=now)
     _count_on_commit(
@@ -438,6 +441,19 @@ def _evaluate_locked(
         eligible_campaign_ids=[pair.campaign_id for pair in eligible],
     )
     return len(rows), len(eligible), created
+
+
+def _correct_events(
+    evaluated_events: list[dict[str, Any]], rows: Sequence[tuple], refused: dict[tuple[int, int], Reason]
+) -> None:
+    """The `purchase.evaluated` events say what was stored: pairs a limit or the budget refused."""
+    ids = {row[5]: row[0] for row in rows}  # external_id → purchase id
+    for event in evaluated_events:
+        purchase_id = ids[event["external_id"]]
+        for entry in event["evaluations"]:
+            reason = refused.get((purchase_id, entry["campaign_id"]))
+            if reason is not None:
+                entry["eligible"], entry["reason"] = False, reason
 
 
 def _evaluated_event(external_id: str, customer_id: str, results: list[Any], now: datetime) -> dict[str, Any]:
@@ -465,13 +481,17 @@ def _purchase_order(eligible: Sequence[EligibleDispatch]) -> list[int]:
     )
 
 
-def _mark_ineligible(pairs: Sequence[EligibleDispatch], reason: Reason) -> None:
+def _mark_ineligible(
+    pairs: Sequence[EligibleDispatch], reason: Reason, refused: dict[tuple[int, int], Reason]
+) -> None:
     """Correct the batch's evaluation rows (already written) of pairs a limit refused: one UPDATE.
 
-    The eligible value stays: it is what the engine computed; only the verdict changes.
+    The eligible value stays: it is what the engine computed; only the verdict changes. `refused`
+    collects the pairs for the batch's `purchase.evaluated` events.
     """
     if not pairs:
         return
+    refused.update(((p.purchase_id, p.campaign_id), reason) for p in pairs)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Evaluation._meta.db_table} e SET eligible = false, reason = %s"  # noqa: S608
@@ -482,7 +502,7 @@ def _mark_ineligible(pairs: Sequence[EligibleDispatch], reason: Reason) -> None:
 
 
 def _grant_customer_rewards(
-    eligible: list[EligibleDispatch], limits: dict[int, int]
+    eligible: list[EligibleDispatch], limits: dict[int, int], *, refused: dict[tuple[int, int], Reason]
 ) -> list[EligibleDispatch]:
     """`max_rewards_per_customer` (SPEC §12) for the batch's eligible pairs, in ONE statement.
 
@@ -508,12 +528,16 @@ def _grant_customer_rewards(
             granted[key] = left - 1
         else:
             dropped.add(i)
-    _mark_ineligible([eligible[i] for i in sorted(dropped)], Reason.CUSTOMER_LIMIT_REACHED)
+    _mark_ineligible([eligible[i] for i in sorted(dropped)], Reason.CUSTOMER_LIMIT_REACHED, refused)
     return [pair for i, pair in enumerate(eligible) if i not in dropped]
 
 
 def _reserve_budgets(
-    eligible: list[EligibleDispatch], *, limits: dict[int, int], now: datetime
+    eligible: list[EligibleDispatch],
+    *,
+    limits: dict[int, int],
+    now: datetime,
+    refused: dict[tuple[int, int], Reason],
 ) -> list[EligibleDispatch]:
     """Reserve the budgets of the batch's eligible pairs in ONE statement (SPEC §13).
 
@@ -544,7 +568,7 @@ def _reserve_budgets(
         if rank >= reservation.fit:
             dropped.add(i)
     if dropped:
-        _mark_ineligible([eligible[i] for i in sorted(dropped)], Reason.BUDGET_EXHAUSTED)
+        _mark_ineligible([eligible[i] for i in sorted(dropped)], Reason.BUDGET_EXHAUSTED, refused)
         rewards_release(
             released=Counter(
                 (eligible[i].campaign_id, eligible[i].purchase.customer_id)

@@ -227,3 +227,36 @@ def test_64_threads_of_one_customer_get_exactly_the_limit(brands, db, httpserver
     finally:
         in_own_connection(test_database, clean_up)
         clear_snapshot_cache()
+
+
+def test_the_purchase_evaluated_event_says_customer_limit_reached(limited, httpserver):
+    from core.actors import SYSTEM_ACTOR
+    from outbox import events
+    from outbox.models import DomainEvent
+    from webhooks.services import webhook_endpoint_create
+
+    events.subscriptions_changed()
+    try:
+        webhook_endpoint_create(
+            actor=SYSTEM_ACTOR, url=httpserver.url_for("/hooks"), event_types=["purchase.evaluated"]
+        )
+        ids = _ingest(_bodies(4))
+        purchases_evaluate(purchase_ids=ids)
+        verdicts = [
+            next(e["reason"] for e in event.data["evaluations"] if e["campaign_id"] == limited.pk)
+            for event in DomainEvent.objects.filter(event_type="purchase.evaluated").order_by("id")
+        ]
+    finally:
+        events.subscriptions_changed()
+    assert sorted(verdicts, key=str) == sorted([None, None, None, "customer_limit_reached"], key=str)
+
+
+def test_the_campaign_api_sets_and_validates_the_limit(crm_client, limited):
+    url = f"/api/v1/campaigns/{limited.pk}/"
+    response = crm_client.patch(url, {"max_rewards_per_customer": 2}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["max_rewards_per_customer"] == 2
+    assert response.json()["version"] == limited.version + 1
+    assert crm_client.patch(url, {"max_rewards_per_customer": 0}, format="json").status_code == 400
+    cleared = crm_client.patch(url, {"max_rewards_per_customer": None}, format="json")
+    assert cleared.status_code == 200 and cleared.json()["max_rewards_per_customer"] is None
