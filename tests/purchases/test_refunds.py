@@ -514,3 +514,22 @@ def test_the_admin_lists_retractions_and_refunds_and_replays_a_dead_retraction(
     assert response.status_code == 302
     assert Retraction.objects.get(pk=retraction_id).status == "pending"
     assert AuditEvent.objects.filter(action="retraction.replayed", object_id=str(retraction_id)).exists()
+
+
+def test_the_tasks_send_the_retraction_and_the_sweep_sends_its_retry(ingest_client, httpserver, campaign):
+    from django.core.cache import cache
+
+    from dispatches.tasks import SWEEP_LOCK_KEY, send_due_dispatches_task, send_retractions_task
+
+    purchase = sent_purchase(ingest_client, httpserver)
+    retraction_id = of_campaign(refund(ingest_client, purchase.external_id).json(), campaign)["retraction_id"]
+    httpserver.expect_oneshot_request(SUBMISSIONS).respond_with_data("busy", status=429)
+    httpserver.expect_oneshot_request(SUBMISSIONS).respond_with_json({"ok": True})
+
+    assert send_retractions_task.run([retraction_id, "not-a-uuid"])["retrying"] == 1
+    Retraction.objects.filter(pk=retraction_id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    cache.delete(SWEEP_LOCK_KEY)
+    swept = send_due_dispatches_task.run()
+
+    assert swept["sent"] == 1
+    assert Retraction.objects.get(pk=retraction_id).status == "sent"
