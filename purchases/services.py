@@ -780,11 +780,12 @@ def purchase_refund(
 
     evaluations, withdrawn = _revalue_after_refund(purchase, left, now=now)
     withdrawals = {w.campaign_id: w for w in handoff.sender().withdraw(pairs=withdrawn, now=now)}
+    # Counters before budgets: the order the evaluation batch locks them in (no deadlock between the two).
+    rewards_release(released=Counter((pair.campaign_id, purchase.customer_id) for pair in withdrawn))
     refs = [dispatch_ref(purchase_id=purchase.pk, campaign_id=pair.campaign_id) for pair in withdrawn]
     budgets_release_refs(refs=refs, now=now)  # reserved, not sent yet
     for ref in refs:
         budget_refund(ref=ref, now=now)  # committed: the reward was sent
-    rewards_release(released=Counter((pair.campaign_id, purchase.customer_id) for pair in withdrawn))
     complete = not left
     if complete:
         for listener in handoff.purchase_refunded_listeners():
