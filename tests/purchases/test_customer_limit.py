@@ -260,3 +260,27 @@ def test_the_campaign_api_sets_and_validates_the_limit(crm_client, limited):
     assert crm_client.patch(url, {"max_rewards_per_customer": 0}, format="json").status_code == 400
     cleared = crm_client.patch(url, {"max_rewards_per_customer": None}, format="json")
     assert cleared.status_code == 200 and cleared.json()["max_rewards_per_customer"] is None
+
+
+def test_the_admin_form_sets_and_validates_the_limit(brand_a, django_user_model):
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    from tests.campaigns.test_admin import ADMIN, form_data
+
+    user = django_user_model.objects.create_user("limit-editor", password="pw-123456789", is_staff=True)
+    user.groups.add(Group.objects.get(name="CRM editor"))
+    editor = Client(HTTP_HOST="brand-a.localhost")
+    editor.force_login(user)
+    partner = PartnerFactory()
+
+    refused = editor.post(f"{ADMIN}add/", form_data(partner, max_rewards_per_customer="0"))
+    assert refused.status_code == 200
+    assert "max_rewards_per_customer" in refused.context["adminform"].form.errors
+    created = editor.post(f"{ADMIN}add/", form_data(partner, max_rewards_per_customer="2"))
+
+    assert created.status_code == 302
+    campaign = Campaign.objects.get(name="Carnival 2027")
+    assert campaign.max_rewards_per_customer == 2
+    page = editor.get(f"{ADMIN}{campaign.pk}/change/").content.decode()
+    assert 'name="max_rewards_per_customer"' in page and 'value="2"' in page
