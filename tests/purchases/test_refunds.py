@@ -373,7 +373,7 @@ def test_the_same_idempotency_key_and_body_answer_the_same_without_refunding_twi
     assert second.json() == first.json()
     assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
     assert PurchaseRefund.objects.filter(purchase=purchase).count() == 1
-    assert AuditEvent.objects.filter(action="purchase.refunded").count() == 1
+    assert AuditEvent.objects.filter(action="purchase.refunded", object_id=str(purchase.pk)).count() == 1
 
 
 @pytest.mark.parametrize(
