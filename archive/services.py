@@ -42,7 +42,7 @@ from django.utils import timezone
 from archive import copy_stream, parquet
 from archive.models import ArchiveRun
 from archive.storage import ArchiveStorage, archive_storage
-from archive.tables import PURCHASES_TABLE, ArchivedTable, campaign_tables
+from archive.tables import PURCHASE_REFUNDS_TABLE, PURCHASES_TABLE, ArchivedTable, campaign_tables
 from campaigns.models import Campaign
 from campaigns.services import campaign_mark_archived
 from core.delivery import OPEN_STATUSES
@@ -291,6 +291,13 @@ def purchases_past_retention(*, cutoff: datetime) -> models.QuerySet:
     )
 
 
+def refunds_of(purchases: models.QuerySet) -> models.QuerySet:
+    """The refunds of `purchases` (archived and purged with them, before them: they point at them)."""
+    from purchases.models import PurchaseRefund
+
+    return PurchaseRefund.objects.filter(purchase__in=purchases.values("pk"))
+
+
 def archive_expired_purchases(
     *, progress: Progress | None = None, storage: ArchiveStorage | None = None, now: datetime | None = None
 ) -> ArchiveRun | None:
@@ -315,7 +322,10 @@ def archive_expired_purchases(
                 run.save(update_fields=["location"])
         target = _Target(
             folder=purchases_folder(run.pk),
-            tables=[(PURCHASES_TABLE, purchases_past_retention(cutoff=run.cutoff))],
+            tables=[
+                (PURCHASE_REFUNDS_TABLE, refunds_of(purchases_past_retention(cutoff=run.cutoff))),
+                (PURCHASES_TABLE, purchases_past_retention(cutoff=run.cutoff)),
+            ],
             database_match="subset",
             snapshot={"cutoff": run.cutoff.isoformat(), "retention_days": settings.PURCHASE_RETENTION_DAYS},
         )

@@ -125,6 +125,14 @@ def _registry_entries() -> tuple[ArchivedTable, ...]:
         ArchivedTable(
             "dispatch_attempts", "dispatches.DispatchAttempt", "dispatch__campaign_id", "attempted_at"
         ),
+        # Retractions of refunded purchases (ADR 0025) point at dispatches; their attempts at them.
+        ArchivedTable(
+            "retraction_attempts",
+            "dispatches.RetractionAttempt",
+            "retraction__dispatch__campaign_id",
+            "attempted_at",
+        ),
+        ArchivedTable("retractions", "dispatches.Retraction", "dispatch__campaign_id", "created_at"),
         ArchivedTable("dispatches", "dispatches.Dispatch", "campaign_id", "created_at"),
         ArchivedTable("evaluations", "purchases.Evaluation", "campaign_id", "evaluated_at"),
         ArchivedTable("transitions", "campaigns.CampaignTransition", "campaign_id", "created_at"),
@@ -136,12 +144,13 @@ def campaign_tables() -> list[ArchivedTable]:
     return [table for table in _registry_entries() if table.model is not None]
 
 
-# Old purchases (retention sweep): selected by the service, not by campaign.
+# Old purchases (retention sweep): selected by the service, not by campaign; their refunds first.
+PURCHASE_REFUNDS_TABLE = ArchivedTable("purchase_refunds", "purchases.PurchaseRefund", "", "created_at")
 PURCHASES_TABLE = ArchivedTable("purchases", "purchases.Purchase", "", "received_at")
 
 
 def table_by_name(name: str) -> ArchivedTable:
-    for table in [*_registry_entries(), PURCHASES_TABLE]:
+    for table in [*_registry_entries(), PURCHASE_REFUNDS_TABLE, PURCHASES_TABLE]:
         if table.name == name:
             return table
     raise KeyError(name)

@@ -23,6 +23,9 @@ Contract (checks run in this order; the first that fails is the reason):
    channel) is outside them; campaigns without targeting skip this check;
 5. ``no_eligible_items``   -- eligible value is 0;
 6. ``below_minimum``       -- eligible value < ``min_purchase_value``;
+6b. ``customer_limit_reached`` -- (set by the purchase pipeline, not here) eligible, but the
+   customer already has ``max_rewards_per_customer`` rewards in the campaign (SPEC §12,
+   campaigns/limits.py);
 7. ``budget_exhausted``    -- (set by the purchase pipeline, not here) eligible, but the
    campaign's budget cannot hold its reward (SPEC §13, campaigns/budgets.py);
 otherwise eligible with reason ``None``.
@@ -165,6 +168,9 @@ class Reason(StrEnum):
     CUSTOMER_NOT_ELIGIBLE = "customer_not_eligible"
     NO_ELIGIBLE_ITEMS = "no_eligible_items"
     BELOW_MINIMUM = "below_minimum"
+    # Decided by the pipeline after the engine: eligible, but the customer already holds the
+    # campaign's `max_rewards_per_customer` rewards (SPEC §12; after `below_minimum`, before budgets).
+    CUSTOMER_LIMIT_REACHED = "customer_limit_reached"
     # Decided by the pipeline after the engine, not by `evaluate`: the pair is eligible but the
     # campaign's budget has no room left for its reward (SPEC §13; last in the order, after
     # `customer_limit_reached` of §12).
@@ -220,6 +226,8 @@ class CampaignSpec:
     item_rules: tuple[ItemRuleSpec, ...]
     segment: SegmentSpec | None = None
     eligibility: Any = None  # parsed customers.dsl tree (purchase.* paths allowed)
+    # At most this many rewards per customer (None: unlimited); enforced by the pipeline, not here.
+    max_rewards_per_customer: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,6 +399,7 @@ class CompiledCampaign:
         "_zero",
         "currency",
         "id",
+        "max_rewards_per_customer",
         "quantum",
         "spec",
         "targeting",
@@ -400,6 +409,7 @@ class CompiledCampaign:
     id: int
     version: int
     spec: CampaignSpec
+    max_rewards_per_customer: int | None
     currency: str
     quantum: Decimal
     _paused: bool
@@ -494,6 +504,31 @@ class CompiledCampaign:
             _set_eligible(result, True)
             _set_reason(result, None)
         return result
+
+    def revalue(self, lines: tuple[PurchaseLine, ...]) -> EvaluationResult:
+        """Checks 5-6 only, on `lines`: a refunded purchase, eligible before, valued on what is left.
+
+        Checks 1-4 and the targeting looked at the purchase's time, channel, currency and customer, which
+        a refund does not change (and pausing the campaign since must not retract a reward), so they
+        are not run again: the verdict is eligible, `no_eligible_items` or `below_minimum`.
+        """
+        ambient = getcontext()
+        exact, rounding = _contexts()
+        setcontext(exact)
+        try:
+            total = _ZERO
+            for line in lines:
+                total += _line_value(
+                    line, self._bl_skus, self._bl_categories, self._wl_skus.get, self._wl_categories.get
+                )
+            value = total.quantize(self.quantum, ROUND_HALF_UP, rounding)
+        finally:
+            setcontext(ambient)
+        if not value:
+            return self._r_no_items
+        if value < self._min_value:
+            return EvaluationResult(self.id, self.version, False, value, Reason.BELOW_MINIMUM)
+        return EvaluationResult(self.id, self.version, True, value, None)
 
     def excludes(self, line: PurchaseLine) -> bool:
         """Whether a blacklist rule takes the line out of the campaign (its sku or category).
@@ -638,6 +673,10 @@ def compile_campaign(spec: CampaignSpec) -> CompiledCampaign:
     compiled.id = spec.id
     compiled.version = spec.version
     compiled.spec = spec
+    limit = spec.max_rewards_per_customer
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"max_rewards_per_customer must be a positive int or None, got {limit!r}")
+    compiled.max_rewards_per_customer = limit
     compiled.currency = spec.currency
     compiled.quantum = quantum
     compiled._paused = spec.status == STATUS_PAUSED

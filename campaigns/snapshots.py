@@ -53,6 +53,7 @@ _CAMPAIGN_FIELDS = (
     "segment__definition",
     "segment__version",
     "eligibility",
+    "max_rewards_per_customer",
 )
 
 
@@ -90,6 +91,7 @@ def _spec(row: dict, rules: Iterable[ItemRuleSpec]) -> CampaignSpec:
         if row["segment_id"] is not None
         else None,
         eligibility=parse_tree(row["eligibility"], purchase=True) if row["eligibility"] else None,
+        max_rewards_per_customer=row["max_rewards_per_customer"],
     )
 
 

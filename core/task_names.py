@@ -19,6 +19,7 @@ SWEEP_UNEVALUATED_PURCHASES = "purchases.sweep_unevaluated"
 # dispatches
 SEND_DISPATCHES = "partners.send_dispatches"
 SEND_DUE_DISPATCHES = "partners.send_due_dispatches"
+SEND_RETRACTIONS = "dispatches.send_retractions"
 # promotions
 GENERATE_CODES = "promotions.generate_codes"
 EXPIRE_RESERVATIONS = "promotions.expire_reservations"

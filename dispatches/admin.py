@@ -13,8 +13,8 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from core.money import money_str
-from dispatches.models import Dispatch, DispatchAttempt
-from dispatches.services import dispatch_replay
+from dispatches.models import Dispatch, DispatchAttempt, Retraction, RetractionAttempt
+from dispatches.services import dispatch_replay, retraction_replay
 from purchases.admin_kit import RecordAdmin, changelist_url, confirmed_replay, counted, link, link_to
 from purchases.selectors import prefix_q
 
@@ -217,3 +217,66 @@ class DispatchAttemptAdmin(RecordAdmin):
     @admin.display(description="dispatch")
     def dispatch_link(self, attempt: DispatchAttempt) -> str:
         return link_to(attempt.dispatch, dispatch_label(attempt.dispatch))
+
+
+class RetractionAttemptInline(DispatchAttemptInline):
+    model = RetractionAttempt
+
+
+@admin.register(Retraction)
+class RetractionAdmin(RecordAdmin):
+    """`purchase.retracted` messages of refunded purchases (ADR 0025); dead ones are replayed here."""
+
+    list_display = ["label", "status", "reason", "partner", "attempts", "last_status_code", "created_at"]
+    list_display_links = ["label"]
+    list_filter = ["status", "partner"]
+    list_select_related = ["dispatch__purchase", "dispatch__campaign", "partner"]
+    search_fields = ["dispatch__purchase__external_id"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    fields = [
+        "dispatch_link",
+        "partner",
+        "reason",
+        "eligible_value",
+        "refunded_at",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_error",
+        "next_attempt_at",
+        "sent_at",
+        "id",
+    ]
+    readonly_fields = fields
+    inlines = [RetractionAttemptInline]
+    actions = ["replay_dead"]
+
+    def record_title(self, retraction: Retraction) -> str:
+        return f"retraction of {dispatch_label(retraction.dispatch)} ({retraction.status})"
+
+    @admin.display(description="retracted reward", ordering="dispatch__purchase__external_id")
+    def label(self, retraction: Retraction) -> str:
+        return dispatch_label(retraction.dispatch)
+
+    @admin.display(description="dispatch")
+    def dispatch_link(self, retraction: Retraction) -> str:
+        return link_to(retraction.dispatch, dispatch_label(retraction.dispatch))
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("dispatches.replay_dispatch")
+
+    @admin.action(description="Replay the selected dead retractions", permissions=["replay"])
+    def replay_dead(self, request: HttpRequest, queryset: QuerySet[Retraction]):
+        return confirmed_replay(
+            self,
+            request,
+            queryset,
+            dead=queryset.filter(status=Retraction.Status.DEAD).select_related(
+                "dispatch__purchase", "dispatch__campaign"
+            ),
+            replay=lambda pk, *, actor: retraction_replay(retraction_id=pk, actor=actor),
+            noun=("retraction", "retractions"),
+            becomes="pending",
+            describe=lambda retraction: dispatch_label(retraction.dispatch),
+        )

@@ -25,6 +25,11 @@ class PartnerDispatchSender:
 
         schedule_short_retries(retry_soon)
 
+    def withdraw(self, *, pairs: Sequence[handoff.WithdrawnPair], now: datetime) -> list[handoff.Withdrawal]:
+        from dispatches.retractions import dispatches_withdraw
+
+        return dispatches_withdraw(pairs=pairs, now=now)
+
 
 def register() -> None:
     handoff.register(PartnerDispatchSender())

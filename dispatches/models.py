@@ -108,3 +108,80 @@ class DispatchAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.outcome}"
+
+
+class Retraction(models.Model):
+    """A signed `purchase.retracted` message to the partner: a sent reward whose purchase was refunded.
+
+    It rides the dispatch machinery (SPEC §5 signing, retries, dead letters) with a row of its own, so
+    a dispatch stays "the eligible pair, sent once" and its stats and API do not change (ADR 0025).
+    The id is the message's `webhook-id` and `Idempotency-Key`. The body is built at each claim from
+    the dispatch's purchase and the verdict stored here (no customer id is copied into this row: an
+    erased customer's retraction carries the pseudonym, as the dispatch does).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        RETRYING = "retrying"
+        DEAD = "dead"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    dispatch = models.OneToOneField(Dispatch, on_delete=models.CASCADE, related_name="retraction")
+    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="retractions")
+    # The re-evaluation after the refund: why the pair is no longer eligible, and its value now.
+    reason = models.CharField(max_length=40)
+    eligible_value = models.DecimalField(max_digits=18, decimal_places=4)
+    campaign_version = models.PositiveIntegerField()
+    refunded_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # Attempts made before the latest replay (the same fresh budget of max_attempts as dispatches).
+    attempt_base = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "sent", "retrying", "dead"]),
+                name="retraction_status_valid",
+                violation_error_message="Status must be pending, sent, retrying or dead.",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="retraction_due_idx")]
+
+    def __str__(self) -> str:
+        return f"retraction {self.id} ({self.status})"
+
+
+class RetractionAttempt(models.Model):
+    """Audit row of one HTTP attempt of a retraction (as `DispatchAttempt` is for a dispatch)."""
+
+    retraction = models.ForeignKey(Retraction, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    attempted_at = models.DateTimeField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=10, choices=DispatchAttempt.Outcome.choices)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["retraction", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["retraction", "number"],
+                name="retraction_attempt_unique_number",
+                violation_error_message="This retraction already has an attempt with this number.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"retraction attempt {self.number}: {self.outcome}"

@@ -51,9 +51,10 @@ from core.exceptions import ConflictError, NotFoundError
 from core.http import client
 from core.http.signing import signed_headers
 from dispatches.claims import ClaimedDispatch, dispatch_claim, normalise_ids
-from dispatches.models import Dispatch
+from dispatches.models import Dispatch, Retraction
 from dispatches.policy import send_concurrency
 from dispatches.recording import dispatch_record_outcomes
+from dispatches.retractions import reset_for_replay
 from outbox.services import outbox_enqueue
 
 logger = logging.getLogger(__name__)
@@ -284,3 +285,27 @@ def dispatch_replay_dead(
         "dead dispatches replayed", extra={"count": replayed, "campaign_id": campaign_id, "actor": actor}
     )
     return replayed
+
+
+@transaction.atomic
+def retraction_replay(*, retraction_id: uuid.UUID | str, actor: str) -> Retraction:
+    """A dead retraction → pending, enqueued for sending (a fresh budget of attempts). Else 409."""
+    try:
+        row = Retraction.objects.select_for_update().get(pk=retraction_id)
+    except (Retraction.DoesNotExist, ValueError, TypeError):
+        raise NotFoundError("No such retraction.") from None
+    if row.status != Retraction.Status.DEAD:
+        raise ConflictError(
+            f"Only dead retractions can be replayed; this one is {row.status}.", code="retraction_not_dead"
+        )
+    before = row.status
+    reset_for_replay(row, timezone.now())
+    row.save()
+    outbox_enqueue(task_name=task_names.SEND_RETRACTIONS, args=[[str(row.id)]])
+    audit_record(
+        actor=actor,
+        action="retraction.replayed",
+        obj_or_type=row,
+        changes={"status": {"before": before, "after": row.status}},
+    )
+    return row

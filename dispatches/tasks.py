@@ -9,6 +9,7 @@ from django.core.cache import cache
 
 from config.celery import tenant_task
 from core import task_names
+from dispatches.retractions import retractions_send, retractions_send_due
 from dispatches.services import dispatch_send_batch, dispatch_send_due
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,13 @@ def send_dispatches_task(dispatch_ids: list[str]) -> dict[str, int]:
     return {"sent": result.sent, "retrying": result.retrying, "dead": result.dead, "skipped": result.skipped}
 
 
+@tenant_task(name=task_names.SEND_RETRACTIONS)
+def send_retractions_task(retraction_ids: list[str]) -> dict[str, int]:
+    """Send `purchase.retracted` messages (enqueued by a refund through the outbox); retries: the sweep."""
+    result = retractions_send(retraction_ids=retraction_ids)
+    return {"sent": result.sent, "retrying": result.retrying, "dead": result.dead, "skipped": result.skipped}
+
+
 # One sweep per brand at a time: beat fires every few seconds and a sweep against a slow partner
 # can last up to its time budget. The cache key is tenant-prefixed (django_tenants make_key).
 SWEEP_LOCK_KEY = "partners:dispatch-sweep"
@@ -58,6 +66,8 @@ def send_due_dispatches_task() -> dict[str, int]:
         return {"skipped": 1}
     try:
         result = dispatch_send_due()
+        # Retractions of refunded purchases ride the same sweep (their retries and lost leases).
+        result.merge(retractions_send_due())
     finally:
         if cache.get(SWEEP_LOCK_KEY) == token:
             cache.delete(SWEEP_LOCK_KEY)

@@ -69,7 +69,7 @@ def maintenance_tick_task() -> dict[str, str]:
 def next_work_due_at(now: datetime) -> datetime:
     """When this brand's maintenance tick must next run (a few indexed queries of its own schema)."""
     from campaigns.models import Campaign
-    from dispatches.models import Dispatch
+    from dispatches.models import Dispatch, Retraction
     from notifications.models import CampaignMessage, Message, Notification
     from outbox.models import DomainEvent, OutboxMessage
     from promotions.services import next_reservation_expiry
@@ -86,6 +86,7 @@ def next_work_due_at(now: datetime) -> datetime:
     candidates = [now + timedelta(seconds=settings.WORK_DUE_IDLE_RECHECK_SECONDS)]
     for model, statuses in (
         (Dispatch, [Dispatch.Status.PENDING, Dispatch.Status.RETRYING]),
+        (Retraction, [Retraction.Status.PENDING, Retraction.Status.RETRYING]),  # sent by the dispatch sweep
         (Notification, ["queued", "sending", "failed", "deferred"]),
         (WebhookDelivery, ["queued", "sending", "failed"]),
         (Message, ["queued", "sending", "failed", "deferred"]),  # SPEC §14: deferred until their window

@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from campaigns.rules import COUNTED_AS_IS, KIND_BLACKLIST, LineExplanation, Reason
 from core.money import money_str
 from purchases.admin_kit import RecordAdmin, changelist_url, counted, link, link_to
-from purchases.models import Evaluation, Purchase
+from purchases.models import Evaluation, Purchase, PurchaseRefund
 from purchases.selectors import prefix_q, purchase_evaluations_explained
 from purchases.services import MAX_EVALUATION_ATTEMPTS, purchases_evaluation_retry
 
@@ -24,6 +24,7 @@ REASON_LABELS = {
     Reason.CURRENCY_MISMATCH: "currency differs from the campaign's",
     Reason.NO_ELIGIBLE_ITEMS: "no item counts",
     Reason.BELOW_MINIMUM: "below the campaign's minimum",
+    Reason.CUSTOMER_LIMIT_REACHED: "customer already has the campaign's most rewards",
     Reason.BUDGET_EXHAUSTED: "campaign budget used up",
 }
 MATCH_LABELS = {"sku": "SKU", "category": "category"}
@@ -112,7 +113,18 @@ class PurchaseAdmin(RecordAdmin):
                 ]
             },
         ),
-        ("Pipeline", {"fields": ["received_at", "evaluated_at", "evaluation_attempts", "dispatch_links"]}),
+        (
+            "Pipeline",
+            {
+                "fields": [
+                    "received_at",
+                    "evaluated_at",
+                    "evaluation_attempts",
+                    "dispatch_links",
+                    "refund_links",
+                ]
+            },
+        ),
         ("Technical", {"classes": ["collapse"], "fields": ["id", "body_hash"]}),
     ]
     readonly_fields = [
@@ -126,10 +138,19 @@ class PurchaseAdmin(RecordAdmin):
         "evaluated_at",
         "evaluation_attempts",
         "dispatch_links",
+        "refund_links",
         "id",
         "body_hash",
     ]
     actions = ["retry_evaluation"]
+
+    @admin.display(description="refunds")
+    def refund_links(self, purchase: Purchase) -> str:
+        count = purchase.refunds.count()
+        return link(
+            changelist_url("purchases.purchaserefund", purchase__id__exact=purchase.pk),
+            counted(count, ("refund", "refunds")),
+        )
 
     @admin.display(description="total", ordering="total")
     def total_display(self, purchase: Purchase) -> str:
@@ -268,3 +289,52 @@ class EvaluationAdmin(RecordAdmin):
     def dispatch_link(self, evaluation: Evaluation) -> str:
         dispatch = evaluation.purchase.dispatches.filter(campaign_id=evaluation.campaign_id).first()
         return link_to(dispatch, "dispatch") if dispatch else "none (not eligible)"
+
+
+@admin.register(PurchaseRefund)
+class PurchaseRefundAdmin(RecordAdmin):
+    """Refunds as records (SPEC §12): which lines came back, and what the re-evaluation decided."""
+
+    list_display = ["created_at", "purchase", "lines", "whole", "complete", "actor"]
+    list_filter = ["complete", "whole"]
+    list_select_related = ["purchase"]
+    search_fields = ["purchase__external_id"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    fields = [
+        "purchase_link",
+        "created_at",
+        "actor",
+        "lines",
+        "whole",
+        "complete",
+        "verdicts",
+        "idempotency_key",
+    ]
+    readonly_fields = fields
+
+    def record_title(self, refund: PurchaseRefund) -> str:
+        return f"refund of {refund.purchase.external_id} on {refund.created_at:%Y-%m-%d %H:%M}"
+
+    @admin.display(description="purchase")
+    def purchase_link(self, refund: PurchaseRefund) -> str:
+        return link_to(refund.purchase, refund.purchase.external_id)
+
+    @admin.display(description="refunded lines")
+    def lines(self, refund: PurchaseRefund) -> str:
+        return ", ".join(
+            f"{line['quantity']} × {line['sku']} at {line['unit_price']}" for line in refund.items
+        )
+
+    @admin.display(description="re-evaluation")
+    def verdicts(self, refund: PurchaseRefund) -> str:
+        parts = []
+        for entry in refund.outcome.get("evaluations", []):
+            if not entry.get("was_eligible"):
+                continue
+            if entry["eligible"]:
+                parts.append(f"campaign {entry['campaign_id']}: still eligible ({entry['eligible_value']})")
+            else:
+                reason = REASON_LABELS.get(entry["reason"], entry["reason"])
+                parts.append(f"campaign {entry['campaign_id']}: {reason}, reward {entry['dispatch']}")
+        return "; ".join(parts) or "no reward was concerned"

@@ -14,11 +14,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.actors import actor_for
 from core.exceptions import ApplicationError
 from core.permissions import IsIngest, IsIngestOrCrm
 from purchases import serializers as docs
 from purchases.selectors import purchase_detail, purchase_get
-from purchases.services import purchase_ingest, purchases_ingest
+from purchases.services import purchase_ingest, purchase_refund, purchases_ingest
 
 
 def _reject_constant(name: str) -> Any:
@@ -101,3 +102,49 @@ class PurchaseDetailApi(APIView):
     @extend_schema(responses={200: docs.PurchaseDetailSerializer})
     def get(self, request: Request, external_id: str) -> Response:
         return Response(purchase_detail(purchase=purchase_get(external_id=external_id)))
+
+
+IDEMPOTENCY_KEY_MAX_LENGTH = 200
+
+
+class PurchaseRefundApi(APIView):
+    """`POST /purchases/{external_id}/refund/` (SPEC §12): a whole or partial refund, re-evaluated."""
+
+    permission_classes = [IsIngest]
+    parser_classes = [DecimalJSONParser]
+
+    def get_permissions(self):
+        # GET here is the detail of a purchase whose external_id itself ends in "/refund".
+        return [IsIngestOrCrm()] if self.request.method == "GET" else super().get_permissions()
+
+    @extend_schema(
+        request=docs.RefundInputSerializer,
+        responses={
+            200: docs.RefundResultSerializer,
+            400: OpenApiResponse(description="A line the purchase does not have, or more than was bought."),
+            404: OpenApiResponse(description="No such purchase."),
+            409: OpenApiResponse(
+                description="More than is left after earlier refunds (or nothing left), the purchase is "
+                "not evaluated yet, or the Idempotency-Key was used with another body."
+            ),
+        },
+    )
+    def post(self, request: Request, external_id: str) -> Response:
+        key = (request.headers.get("Idempotency-Key") or "").strip()
+        if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+            raise ApplicationError(
+                "The Idempotency-Key header is too long.",
+                code="invalid",
+                fields={"Idempotency-Key": [f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters."]},
+            )
+        answer, _replayed = purchase_refund(
+            actor=actor_for(request.user),
+            external_id=external_id,
+            body=request.data if request.body else None,
+            idempotency_key=key,
+        )
+        return Response(answer)
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request, external_id: str) -> Response:
+        return Response(purchase_detail(purchase=purchase_get(external_id=f"{external_id}/refund")))

@@ -13,11 +13,17 @@ the evaluation calls it in two steps:
 
 The rows are the durable record: if the worker dies between 1 and 2, or the send
 fails, their lease expires and the sender's sweep sends them (ADR 0006).
+
+A refund (`purchases.services.purchase_refund`) hands over the other way what it
+takes back: `withdraw`, in the refund's transaction, cancels the unsent dispatch of
+each pair that is no longer eligible, or queues a signed `purchase.retracted`
+message for one already sent (ADR 0025). Apps above this one that must react to a
+refund (promotions: the order's redemptions) register with `on_purchase_refunded`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -52,6 +58,31 @@ class EligibleDispatch:
     purchase: PurchaseFields
 
 
+@dataclass(frozen=True, slots=True)
+class WithdrawnPair:
+    """A (purchase, campaign) pair that was eligible and is not any more, after a refund."""
+
+    purchase_id: int
+    campaign_id: int
+    campaign_version: int
+    eligible_value: Decimal  # of the lines left after the refund
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """What became of a withdrawn pair's dispatch: `retracted`, `cancelled`, or `none` (no dispatch, or
+    dead: nothing reached the partner)."""
+
+    campaign_id: int
+    dispatch: str
+    dispatch_id: str | None = None
+    retraction_id: str | None = None
+
+
+RETRACTED, CANCELLED, NOTHING_SENT = "retracted", "cancelled", "none"
+
+
 class Handover(Protocol):
     """What `create_claimed` wrote: the rows created, and those claimed for their first attempt."""
 
@@ -75,6 +106,8 @@ class DispatchSender(Protocol):
 
     def schedule_retries(self, retry_soon: list[tuple[str, float]]) -> None: ...
 
+    def withdraw(self, *, pairs: Sequence[WithdrawnPair], now: datetime) -> list[Withdrawal]: ...
+
 
 _sender: DispatchSender | None = None
 
@@ -88,3 +121,18 @@ def sender() -> DispatchSender:
     if _sender is None:
         raise ImproperlyConfigured("no dispatch sender registered: is the `dispatches` app installed?")
     return _sender
+
+
+# Called in the refund's transaction with the purchase's `external_id` once nothing of it is left.
+PurchaseRefundedListener = Callable[..., None]
+_refund_listeners: list[PurchaseRefundedListener] = []
+
+
+def on_purchase_refunded(listener: PurchaseRefundedListener) -> None:
+    """Register `listener(*, actor, external_id)`, called when a purchase is refunded in full."""
+    if listener not in _refund_listeners:
+        _refund_listeners.append(listener)
+
+
+def purchase_refunded_listeners() -> tuple[PurchaseRefundedListener, ...]:
+    return tuple(_refund_listeners)

@@ -109,3 +109,40 @@ class Evaluation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purchase_id}×{self.campaign_id}: {'eligible' if self.eligible else self.reason}"
+
+
+class PurchaseRefund(models.Model):
+    """One refund of a purchase, whole or partial (SPEC §12): the lines it took back and its answer.
+
+    A purchase's own `items` never change (they are what was bought, and its idempotency hash); what
+    is left of it is `items` minus the lines of its refunds (`purchases.refunds.remaining_lines`).
+    `outcome` is the API answer, kept so that a request replayed with the same `Idempotency-Key`
+    gets it again without refunding twice (ADR 0025).
+    """
+
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="refunds")
+    # [{"line": index in Purchase.items, "sku", "category", "quantity": refunded, "unit_price"}]
+    items = models.JSONField()
+    # The request named no items: everything left was refunded.
+    whole = models.BooleanField(default=False)
+    # Nothing of the purchase is left after this refund.
+    complete = models.BooleanField(default=False)
+    idempotency_key = models.CharField(max_length=200, blank=True, default="")
+    request_hash = models.CharField(max_length=64)
+    outcome = models.JSONField(default=dict)
+    actor = models.CharField(max_length=200)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="purchase_refund_idempotency_key_unique",
+                violation_error_message="A refund with this Idempotency-Key already exists.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"refund {self.pk} of purchase {self.purchase_id}"

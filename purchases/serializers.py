@@ -87,3 +87,44 @@ class PurchaseDetailSerializer(PurchaseInputSerializer):
     )
     evaluations = EvaluationOutputSerializer(many=True)
     dispatches = DispatchSummarySerializer(many=True)
+
+
+class RefundItemSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=200)
+    quantity = serializers.IntegerField(min_value=1, help_text="How many of the line to take back.")
+    unit_price = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=4,
+        min_value=0,
+        required=False,
+        help_text="Picks among lines of one sku.",
+    )
+    category = serializers.CharField(
+        max_length=200, required=False, help_text="Picks among lines of one sku."
+    )
+
+
+class RefundInputSerializer(serializers.Serializer):
+    items = RefundItemSerializer(
+        many=True, required=False, help_text="The refunded lines; leave out to refund everything left."
+    )
+
+
+class RefundEvaluationSerializer(EvaluationOutputSerializer):
+    was_eligible = serializers.BooleanField(help_text="Eligible before this refund.")
+    dispatch = serializers.ChoiceField(
+        choices=["retracted", "cancelled", "none"],
+        allow_null=True,
+        help_text="For a pair no longer eligible: its sent reward retracted, its unsent dispatch "
+        "cancelled, or nothing had reached the partner. Null when the verdict did not change.",
+    )
+    retraction_id = serializers.UUIDField(allow_null=True, help_text="The `purchase.retracted` message.")
+
+
+class RefundResultSerializer(serializers.Serializer):
+    refund_id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    complete = serializers.BooleanField(help_text="Nothing of the purchase is left.")
+    refunded_items = PurchaseItemSerializer(many=True)
+    remaining_items = PurchaseItemSerializer(many=True)
+    evaluations = RefundEvaluationSerializer(many=True)

@@ -34,23 +34,34 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from campaigns.budgets import budgets_reserve_for_batch, dispatch_ref
+from campaigns.budgets import budget_refund, budgets_release_refs, budgets_reserve_for_batch, dispatch_ref
+from campaigns.limits import RewardRequest, rewards_grant, rewards_release
 from campaigns.rules import Reason
-from campaigns.snapshots import compiled_campaigns_for_evaluation
+from campaigns.snapshots import campaign_snapshot, compiled_campaigns_for_evaluation
 from core import metrics, task_names
+from core.audit import audit_record
 from core.delivery import BatchResult
-from core.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
+from core.exceptions import ApplicationError, ConflictError, NotFoundError, PayloadTooLargeError
+from core.money import money_str
 from customers.services import customer_stats_record, customers_ensure, customers_stats_refresh
 from customers.snapshots import customer_snapshots
 from outbox import events
 from outbox.services import outbox_enqueue
 from purchases import handoff
 from purchases.facts import purchase_facts
-from purchases.handoff import EligibleDispatch, Handover, PurchaseFields
-from purchases.models import Evaluation, Purchase
+from purchases.handoff import EligibleDispatch, Handover, PurchaseFields, WithdrawnPair
+from purchases.models import Evaluation, Purchase, PurchaseRefund
+from purchases.refunds import (
+    RefundExceedsRemaining,
+    RefundInvalid,
+    parse_refund_request,
+    remaining_lines,
+    request_hash,
+    take,
+)
 from purchases.validation import ValidPurchase, validate_purchase
 
 logger = logging.getLogger(__name__)
@@ -406,11 +417,22 @@ def _evaluate_locked(
     customer_stats_record(purchases=[(row[6], row[1], row[7]) for row in rows], now=now)
     if evaluations.lines:
         _copy_evaluations(evaluations.lines)
-    # Budgets last but one: their rows stay locked until this transaction commits (concurrent batches
-    # of the same budgeted campaigns wait for it), so only the dispatch rows come after (ADR 0023).
+    # Per-customer limits, then budgets: the counter and budget rows stay locked until this transaction
+    # commits (concurrent batches of the same campaigns wait for it), so only the dispatch rows come
+    # after (ADR 0023, ADR 0025). A pair over its customer's limit reserves no budget.
+    limits = {
+        compiled.id: compiled.max_rewards_per_customer
+        for compiled, _ in campaigns
+        if compiled.max_rewards_per_customer is not None
+    }
+    refused: dict[tuple[int, int], Reason] = {}
+    if eligible and limits:
+        eligible = _grant_customer_rewards(eligible, limits, refused=refused)
     if eligible:
-        eligible = _reserve_budgets(eligible, now=now)
+        eligible = _reserve_budgets(eligible, limits=limits, now=now, refused=refused)
     if evaluated_events:
+        if refused:
+            _correct_events(evaluated_events, rows, refused)
         events.emit_many(events.EventType.PURCHASE_EVALUATED, evaluated_events, occurred_at=now)
     created = handoff.sender().create_claimed(eligible=eligible, now=now)
     _count_on_commit(
@@ -419,6 +441,19 @@ def _evaluate_locked(
         eligible_campaign_ids=[pair.campaign_id for pair in eligible],
     )
     return len(rows), len(eligible), created
+
+
+def _correct_events(
+    evaluated_events: list[dict[str, Any]], rows: Sequence[tuple], refused: dict[tuple[int, int], Reason]
+) -> None:
+    """The `purchase.evaluated` events say what was stored: pairs a limit or the budget refused."""
+    ids = {row[5]: row[0] for row in rows}  # external_id → purchase id
+    for event in evaluated_events:
+        purchase_id = ids[event["external_id"]]
+        for entry in event["evaluations"]:
+            reason = refused.get((purchase_id, entry["campaign_id"]))
+            if reason is not None:
+                entry["eligible"], entry["reason"] = False, reason
 
 
 def _evaluated_event(external_id: str, customer_id: str, results: list[Any], now: datetime) -> dict[str, Any]:
@@ -439,17 +474,79 @@ def _evaluated_event(external_id: str, customer_id: str, results: list[Any], now
     }
 
 
-def _reserve_budgets(eligible: list[EligibleDispatch], *, now: datetime) -> list[EligibleDispatch]:
+def _purchase_order(eligible: Sequence[EligibleDispatch]) -> list[int]:
+    """Indexes of the pairs in purchase order (`purchased_at`, then id): who comes first gets the limit."""
+    return sorted(
+        range(len(eligible)), key=lambda i: (eligible[i].purchase.purchased_at, eligible[i].purchase_id)
+    )
+
+
+def _mark_ineligible(
+    pairs: Sequence[EligibleDispatch], reason: Reason, refused: dict[tuple[int, int], Reason]
+) -> None:
+    """Correct the batch's evaluation rows (already written) of pairs a limit refused: one UPDATE.
+
+    The eligible value stays: it is what the engine computed; only the verdict changes. `refused`
+    collects the pairs for the batch's `purchase.evaluated` events.
+    """
+    if not pairs:
+        return
+    refused.update(((p.purchase_id, p.campaign_id), reason) for p in pairs)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Evaluation._meta.db_table} e SET eligible = false, reason = %s"  # noqa: S608
+            " FROM unnest(%s::bigint[], %s::bigint[]) AS d(purchase_id, campaign_id)"
+            " WHERE e.purchase_id = d.purchase_id AND e.campaign_id = d.campaign_id",
+            [str(reason), [p.purchase_id for p in pairs], [p.campaign_id for p in pairs]],
+        )
+
+
+def _grant_customer_rewards(
+    eligible: list[EligibleDispatch], limits: dict[int, int], *, refused: dict[tuple[int, int], Reason]
+) -> list[EligibleDispatch]:
+    """`max_rewards_per_customer` (SPEC §12) for the batch's eligible pairs, in ONE statement.
+
+    Each (campaign, customer) of a limited campaign asks for as many rewards as it has eligible
+    purchases here; the first `granted` of them in purchase order keep their reward, the others become
+    `customer_limit_reached` (their evaluation rows corrected by one UPDATE) and get no dispatch.
+    """
+    order = _purchase_order(eligible)
+    wanted: Counter[tuple[int, str]] = Counter(
+        (pair.campaign_id, pair.purchase.customer_id) for pair in eligible if pair.campaign_id in limits
+    )
+    granted = rewards_grant(
+        requests={key: RewardRequest(wanted=n, limit=limits[key[0]]) for key, n in wanted.items()}
+    )
+    dropped: set[int] = set()
+    for i in order:
+        pair = eligible[i]
+        key = (pair.campaign_id, pair.purchase.customer_id)
+        left = granted.get(key)
+        if left is None:
+            continue
+        if left > 0:
+            granted[key] = left - 1
+        else:
+            dropped.add(i)
+    _mark_ineligible([eligible[i] for i in sorted(dropped)], Reason.CUSTOMER_LIMIT_REACHED, refused)
+    return [pair for i, pair in enumerate(eligible) if i not in dropped]
+
+
+def _reserve_budgets(
+    eligible: list[EligibleDispatch],
+    *,
+    limits: dict[int, int],
+    now: datetime,
+    refused: dict[tuple[int, int], Reason],
+) -> list[EligibleDispatch]:
     """Reserve the budgets of the batch's eligible pairs in ONE statement (SPEC §13).
 
     Pairs are offered in purchase order (`purchased_at`, then id); those of a budgeted campaign that
     do not fit become ineligible with `budget_exhausted` (their evaluation rows, already written, are
-    corrected by one UPDATE; the eligible value stays) and get no dispatch. Campaigns without a budget
-    are untouched.
+    corrected by one UPDATE; the eligible value stays) and get no dispatch; the customer rewards they
+    were granted (limited campaigns) are given back. Campaigns without a budget are untouched.
     """
-    order = sorted(
-        range(len(eligible)), key=lambda i: (eligible[i].purchase.purchased_at, eligible[i].purchase_id)
-    )
+    order = _purchase_order(eligible)
     refs: dict[int, list[str]] = {}
     for i in order:
         pair = eligible[i]
@@ -471,17 +568,14 @@ def _reserve_budgets(eligible: list[EligibleDispatch], *, now: datetime) -> list
         if rank >= reservation.fit:
             dropped.add(i)
     if dropped:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {Evaluation._meta.db_table} e SET eligible = false, reason = %s"  # noqa: S608
-                " FROM unnest(%s::bigint[], %s::bigint[]) AS d(purchase_id, campaign_id)"
-                " WHERE e.purchase_id = d.purchase_id AND e.campaign_id = d.campaign_id",
-                [
-                    str(Reason.BUDGET_EXHAUSTED),
-                    [eligible[i].purchase_id for i in dropped],
-                    [eligible[i].campaign_id for i in dropped],
-                ],
+        _mark_ineligible([eligible[i] for i in sorted(dropped)], Reason.BUDGET_EXHAUSTED, refused)
+        rewards_release(
+            released=Counter(
+                (eligible[i].campaign_id, eligible[i].purchase.customer_id)
+                for i in dropped
+                if eligible[i].campaign_id in limits
             )
+        )
     return [pair for i, pair in enumerate(eligible) if i not in dropped]
 
 
@@ -625,3 +719,176 @@ def purchases_evaluation_retry(*, purchase_ids: Sequence[int]) -> int:
 def purchases_customer_stats_refresh() -> int:
     """Nightly: the customers' 90-day figures from the purchases, then their RFM quintiles (SPEC §11)."""
     return customers_stats_refresh(purchases_table=Purchase._meta.db_table)
+
+
+# --- Refunds (SPEC §12, ADR 0025)
+
+
+@transaction.atomic
+def purchase_refund(
+    *,
+    actor: str,
+    external_id: str,
+    body: Any,
+    idempotency_key: str = "",
+    now: datetime | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Refund a purchase, whole (no `items`) or partly, and re-evaluate it: `(answer, replayed)`.
+
+    Each (purchase, campaign) pair that was eligible is valued again on the lines left
+    (`CompiledCampaign.revalue`); one that is no longer eligible gives back what it took: its
+    dispatch is cancelled if not sent or retracted if sent (`handoff.sender().withdraw`), its
+    budget reservation released or its committed spend refunded, its customer reward counted back.
+    A refund that leaves nothing of the purchase also rolls back the order's promo-code
+    redemptions (the `on_purchase_refunded` listeners). An ineligible pair stays ineligible: a
+    refund never grants a reward.
+
+    The purchase row is locked, so refunds of one purchase run one at a time. 404 unknown purchase;
+    400 a line it does not have or more than bought; 409 more than is left (or nothing left), not
+    evaluated yet, or an `Idempotency-Key` already used with another body (the same key and body
+    answer the stored result again, `replayed`).
+    """
+    now = now or timezone.now()
+    try:
+        items = parse_refund_request(body)
+    except RefundInvalid as exc:
+        raise ApplicationError(str(exc), code="invalid", fields=exc.fields) from exc
+    digest = request_hash(items)
+    purchase = Purchase.objects.select_for_update().filter(external_id=external_id).first()
+    if purchase is None:
+        raise NotFoundError(f"No purchase with external_id {external_id!r}.")
+    if idempotency_key:
+        previous = PurchaseRefund.objects.filter(idempotency_key=idempotency_key).first()
+        if previous is not None:
+            if previous.purchase_id == purchase.pk and previous.request_hash == digest:
+                return previous.outcome, True
+            raise ConflictError(
+                "This Idempotency-Key was already used for another refund.", code="idempotency_conflict"
+            )
+    if purchase.evaluated_at is None:
+        raise ConflictError(
+            "This purchase is not evaluated yet: send the refund again in a moment.",
+            code="purchase_not_evaluated",
+        )
+    earlier = list(purchase.refunds.order_by("id").values_list("items", flat=True))
+    try:
+        refunded, left = take(purchase.items, remaining_lines(purchase.items, earlier), items)
+    except RefundInvalid as exc:
+        raise ApplicationError(str(exc), code="invalid", fields=exc.fields) from exc
+    except RefundExceedsRemaining as exc:
+        raise ConflictError(str(exc), code="already_refunded", fields=exc.fields) from exc
+
+    evaluations, withdrawn = _revalue_after_refund(purchase, left, now=now)
+    withdrawals = {w.campaign_id: w for w in handoff.sender().withdraw(pairs=withdrawn, now=now)}
+    # Counters before budgets: the order the evaluation batch locks them in (no deadlock between the two).
+    rewards_release(released=Counter((pair.campaign_id, purchase.customer_id) for pair in withdrawn))
+    refs = [dispatch_ref(purchase_id=purchase.pk, campaign_id=pair.campaign_id) for pair in withdrawn]
+    budgets_release_refs(refs=refs, now=now)  # reserved, not sent yet
+    for ref in refs:
+        budget_refund(ref=ref, now=now)  # committed: the reward was sent
+    complete = not left
+    if complete:
+        for listener in handoff.purchase_refunded_listeners():
+            listener(actor=actor, external_id=purchase.external_id)
+
+    answer = {
+        "external_id": purchase.external_id,
+        "complete": complete,
+        "refunded_items": [_line_out(line) for line in refunded],
+        "remaining_items": [_line_out(line) for line in left],
+        "evaluations": [
+            {
+                "campaign_id": evaluation.campaign_id,
+                "campaign_version": evaluation.campaign_version,
+                "eligible": evaluation.eligible,
+                "eligible_value": money_str(evaluation.eligible_value, purchase.currency),
+                "reason": evaluation.reason,
+                "was_eligible": was_eligible,
+                "dispatch": withdrawals[evaluation.campaign_id].dispatch
+                if evaluation.campaign_id in withdrawals
+                else None,
+                "retraction_id": withdrawals[evaluation.campaign_id].retraction_id
+                if evaluation.campaign_id in withdrawals
+                else None,
+            }
+            for evaluation, was_eligible in evaluations
+        ],
+    }
+    try:
+        with transaction.atomic():
+            refund = PurchaseRefund.objects.create(
+                purchase=purchase,
+                items=refunded,
+                whole=items is None,
+                complete=complete,
+                idempotency_key=idempotency_key,
+                request_hash=digest,
+                outcome={},
+                actor=actor,
+                created_at=now,
+            )
+    except IntegrityError as exc:  # the same key, concurrently, on another purchase
+        raise ConflictError(
+            "This Idempotency-Key was already used for another refund.", code="idempotency_conflict"
+        ) from exc
+    answer = {"refund_id": refund.pk, **answer}
+    PurchaseRefund.objects.filter(pk=refund.pk).update(outcome=answer)
+    audit_record(
+        actor=actor,
+        action="purchase.refunded",
+        obj_or_type=purchase,
+        changes={
+            "refunded_items": {"before": None, "after": answer["refunded_items"]},
+            "complete": {"before": False, "after": complete},
+            "withdrawn_campaigns": {"before": None, "after": [pair.campaign_id for pair in withdrawn]},
+        },
+    )
+    return answer, False
+
+
+def _line_out(line: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "sku": line["sku"],
+        "category": line.get("category"),
+        "quantity": line["quantity"],
+        "unit_price": line["unit_price"],
+    }
+
+
+def _revalue_after_refund(
+    purchase: Purchase, left: list[dict[str, Any]], *, now: datetime
+) -> tuple[list[tuple[Evaluation, bool]], list[WithdrawnPair]]:
+    """Value each eligible pair again on the lines `left`; write the changed evaluations."""
+    evaluations = list(
+        Evaluation.objects.select_for_update().filter(purchase=purchase).order_by("campaign_id")
+    )
+    lines = purchase_facts(purchase.purchased_at, purchase.channel, purchase.currency, left).lines
+    changed: list[Evaluation] = []
+    withdrawn: list[WithdrawnPair] = []
+    out: list[tuple[Evaluation, bool]] = []
+    for evaluation in evaluations:
+        was_eligible = evaluation.eligible
+        if was_eligible:
+            result = campaign_snapshot(campaign_id=evaluation.campaign_id).revalue(lines)
+            evaluation.eligible = result.eligible
+            evaluation.eligible_value = result.eligible_value
+            evaluation.reason = None if result.reason is None else str(result.reason)
+            evaluation.campaign_version = result.campaign_version
+            evaluation.evaluated_at = now
+            changed.append(evaluation)
+            if not result.eligible:
+                withdrawn.append(
+                    WithdrawnPair(
+                        purchase_id=purchase.pk,
+                        campaign_id=evaluation.campaign_id,
+                        campaign_version=result.campaign_version,
+                        eligible_value=result.eligible_value,
+                        reason=str(result.reason),
+                    )
+                )
+        out.append((evaluation, was_eligible))
+    if changed:
+        Evaluation.objects.bulk_update(
+            changed, ["eligible", "eligible_value", "reason", "campaign_version", "evaluated_at"]
+        )
+    return out, withdrawn

@@ -64,6 +64,7 @@ SHARED_APPS = [
     "django_celery_beat",
     "anymail",  # ESP tracking webhooks → notifications suppressions (SPEC §14)
     "monitoring.alarms",  # alarm rules and alarms of the platform (ADR 0008)
+    "config.apps.CompositionRootConfig",  # hooks between apps the layers keep apart (config/wiring.py)
 ]
 TENANT_APPS = [
     # Audit events (core.AuditEvent) live in each brand's schema as well as in public.

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from awards.models import Award
 from campaigns.models import Campaign, CampaignTransition
-from dispatches.models import Dispatch, DispatchAttempt
+from dispatches.models import Dispatch, DispatchAttempt, Retraction, RetractionAttempt
 from notifications.models import Notification
 from purchases.models import Evaluation, Purchase
 from tests.campaigns.factories import CampaignFactory, ItemRuleFactory
@@ -108,6 +108,25 @@ def make_completed_campaign_with_data(
                     latency_ms=17 * number,
                     outcome="retry" if number == 1 else "sent",
                     error="upstream busy ✓" if number == 1 else "",
+                )
+            if index == 1:  # the purchase was refunded after its reward was sent: retracted (ADR 0025)
+                retraction = Retraction.objects.create(
+                    dispatch=dispatch,
+                    partner=campaign.partner,
+                    reason="below_minimum",
+                    eligible_value=Decimal("1.5000"),
+                    campaign_version=campaign.version,
+                    refunded_at=now - timedelta(days=completed_days_ago),
+                    status=Retraction.Status.SENT,
+                    attempts=1,
+                )
+                RetractionAttempt.objects.create(
+                    retraction=retraction,
+                    number=1,
+                    attempted_at=now - timedelta(days=completed_days_ago),
+                    status_code=200,
+                    latency_ms=9,
+                    outcome="sent",
                 )
             if index % 2:  # the partner answered with an award, and the customer was notified
                 award = Award.objects.create(

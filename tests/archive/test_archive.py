@@ -33,6 +33,8 @@ def _campaign_row_counts(campaign_id: int) -> dict[str, int]:
 PURGED = {
     "awards": 0,
     "dispatch_attempts": 0,
+    "retraction_attempts": 0,
+    "retractions": 0,
     "dispatches": 0,
     "evaluations": 0,
     "notifications": 0,
@@ -49,6 +51,8 @@ def test_archive_round_trips_every_table_exactly(campaign_data, archive_url):
             "evaluations",
             "dispatches",
             "dispatch_attempts",
+            "retraction_attempts",
+            "retractions",
             "awards",
             "notifications",
             "transitions",

@@ -35,7 +35,7 @@ def test_old_unreferenced_purchases_are_archived_and_purged(brand_a, archive_url
     run = archive_expired_purchases()
 
     assert run.kind == ArchiveRun.Kind.PURCHASES and run.status == ArchiveRun.Status.COMPLETED
-    assert run.row_counts == {"purchases": 3} and run.rows_purged == 3
+    assert run.row_counts == {"purchase_refunds": 0, "purchases": 3} and run.rows_purged == 3
     rows = archived_rows(ArchiveStorage(archive_url), purchases_folder(run.pk))["purchases"]
     assert rows == expected  # `items` (JSON text in the archive) parsed back by archived_rows
     assert not Purchase.objects.filter(pk__in=[p.pk for p in old]).exists()
@@ -46,7 +46,7 @@ def test_old_unreferenced_purchases_are_archived_and_purged(brand_a, archive_url
     # Once their campaign is archived, its purchases are no longer referenced: the next sweep takes them.
     archive_campaign(campaign_id=referenced.campaign.pk)
     second = archive_expired_purchases()
-    assert second.row_counts == {"purchases": 2}
+    assert second.row_counts == {"purchase_refunds": 0, "purchases": 2}
     assert set(Purchase.objects.values_list("pk", flat=True)) == {recent.pk, never_evaluated.pk}
 
 
@@ -70,10 +70,37 @@ def test_a_crash_in_the_purchase_purge_is_finished_by_the_next_sweep(brand_a, ar
     late = make_purchase(received_days_ago=300)
 
     run = archive_expired_purchases()
-    assert run.attempts == 2 and run.row_counts == {"purchases": 7}
+    assert run.attempts == 2 and run.row_counts == {"purchase_refunds": 0, "purchases": 7}
     ids = [
         row["id"] for row in archived_rows(ArchiveStorage(archive_url), purchases_folder(run.pk))["purchases"]
     ]
     assert sorted(ids) == sorted(p.pk for p in old)
     assert list(Purchase.objects.values_list("pk", flat=True)) == [late.pk]
-    assert archive_expired_purchases().row_counts == {"purchases": 1}
+    assert archive_expired_purchases().row_counts == {"purchase_refunds": 0, "purchases": 1}
+
+
+def test_a_refunded_purchase_is_archived_with_its_refunds_first(brand_a, archive_url, settings):
+    from django.utils import timezone
+
+    from purchases.models import PurchaseRefund
+
+    settings.PURCHASE_RETENTION_DAYS = 90
+    purchase = make_purchase(received_days_ago=100)
+    PurchaseRefund.objects.create(
+        purchase=purchase,
+        items=[{"line": 0, "sku": "S", "category": None, "quantity": 1, "unit_price": "1.00"}],
+        whole=True,
+        complete=True,
+        request_hash="0" * 64,
+        outcome={"refund_id": 0},
+        actor="system",
+        created_at=timezone.now(),
+    )
+
+    run = archive_expired_purchases()
+
+    assert run.row_counts == {"purchase_refunds": 1, "purchases": 1}
+    rows = archived_rows(ArchiveStorage(archive_url), purchases_folder(run.pk))
+    assert [row["purchase_id"] for row in rows["purchase_refunds"]] == [purchase.pk]
+    assert not Purchase.objects.filter(pk=purchase.pk).exists()
+    assert not PurchaseRefund.objects.exists()

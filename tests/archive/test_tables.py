@@ -7,7 +7,16 @@ from django.apps import apps
 
 from archive.tables import ArchivedTable, campaign_tables, table_by_name
 
-PURGE_ORDER = ["notifications", "awards", "dispatch_attempts", "dispatches", "evaluations", "transitions"]
+PURGE_ORDER = [
+    "notifications",
+    "awards",
+    "dispatch_attempts",
+    "retraction_attempts",
+    "retractions",
+    "dispatches",
+    "evaluations",
+    "transitions",
+]
 OPTIONAL = {"notifications": "notifications.Notification", "awards": "awards.Award"}
 
 

@@ -106,6 +106,10 @@ def test_groups_exist_in_the_brand_schema(brand_a):
         "view_evaluation",
         "view_dispatch",
         "view_dispatchattempt",
+        # refunds and retractions (ADR 0025)
+        "view_purchaserefund",
+        "view_retraction",
+        "view_retractionattempt",
         "view_award",
         "view_notification",
         # customers (ADR 0018): profiles, stats, events and segments

@@ -192,6 +192,7 @@ def test_reason_values_are_the_snake_case_strings() -> None:
         "CUSTOMER_NOT_ELIGIBLE": "customer_not_eligible",
         "NO_ELIGIBLE_ITEMS": "no_eligible_items",
         "BELOW_MINIMUM": "below_minimum",
+        "CUSTOMER_LIMIT_REACHED": "customer_limit_reached",
         "BUDGET_EXHAUSTED": "budget_exhausted",
     }
     assert Reason.BELOW_MINIMUM == "below_minimum"  # StrEnum: usable as plain str
@@ -892,3 +893,41 @@ def test_property_minimum_threshold_is_inclusive_on_the_rounded_value(
     one_more = value + quantum_for(campaign_spec.currency)
     above = compile_campaign(dataclasses.replace(campaign_spec, min_purchase_value=one_more)).evaluate(facts)
     assert above.reason is Reason.BELOW_MINIMUM and same_decimal(above.eligible_value, value)
+
+
+# --------------------------------------------------------------------- revalue (refunds, ADR 0025)
+
+
+def test_revalue_runs_only_the_value_checks_on_the_lines_left():
+    compiled = compile_campaign(
+        spec(bl("sku", "X"), wl("category", "toys", "2"), min_value=D("30"), status="paused")
+    )
+    # Paused: a refund still values what is left (checks 1-4 are not run again).
+    assert compiled.revalue((line("A", "toys", 1, "20.00"),)) == EvaluationResult(
+        7, 3, True, D("40.00"), None
+    )
+    assert compiled.revalue((line("A", "food", 1, "20.00"),)) == EvaluationResult(
+        7, 3, False, D("20.00"), Reason.BELOW_MINIMUM
+    )
+    nothing = compiled.revalue((line("X", "toys", 3, "20.00"),))
+    assert (nothing.eligible, nothing.reason, str(nothing.eligible_value)) == (
+        False,
+        Reason.NO_ELIGIBLE_ITEMS,
+        "0.00",
+    )
+    assert compiled.revalue(()).reason == Reason.NO_ELIGIBLE_ITEMS
+
+
+def test_revalue_agrees_with_evaluate_for_an_active_campaign_in_scope():
+    compiled = compile_campaign(spec(wl("sku", "A", "1.5", "0.25"), min_value=D("25")))
+    for lines in [(line("A", None, 2, "9.99"),), (line("B", None, 1, "24.99"),), (line("A", None, 1, "30"),)]:
+        assert compiled.revalue(lines) == compiled.evaluate(purchase(*lines))
+
+
+def test_max_rewards_per_customer_is_carried_and_checked():
+    assert compile_campaign(spec()).max_rewards_per_customer is None
+    from dataclasses import replace
+
+    assert compile_campaign(replace(spec(), max_rewards_per_customer=3)).max_rewards_per_customer == 3
+    with pytest.raises(ValueError, match="max_rewards_per_customer"):
+        compile_campaign(replace(spec(), max_rewards_per_customer=0))

@@ -202,6 +202,37 @@ def _partner_create() -> dict[str, Any]:
     }
 
 
+def _refundable_purchase() -> dict[str, Any]:
+    from tests.purchases.factories import PurchaseFactory
+
+    purchase = PurchaseFactory(evaluated_at=timezone.now())
+    return {"external_id": purchase.external_id, "body": None}
+
+
+def _dead_retraction() -> dict[str, Any]:
+    from dispatches.models import Dispatch, Retraction
+
+    dispatch = _dead_dispatch()
+    Dispatch.objects.filter(pk=dispatch.pk).update(status=Dispatch.Status.SENT)
+    retraction = Retraction.objects.create(
+        dispatch=dispatch,
+        partner=dispatch.partner,
+        reason="below_minimum",
+        eligible_value=0,
+        campaign_version=1,
+        refunded_at=timezone.now(),
+        status=Retraction.Status.DEAD,
+        attempts=8,
+    )
+    return {"retraction_id": retraction.pk}
+
+
+CASES |= {
+    "purchases.services.purchase_refund": Case("purchase.refunded", _refundable_purchase),
+    "dispatches.services.retraction_replay": Case("retraction.replayed", _dead_retraction),
+}
+
+
 CASES |= {
     "partners.services.partner_create": Case("partner.created", _partner_create),
     "partners.services.partner_update": Case(

@@ -39,6 +39,9 @@ VIEW = {
     "purchases.view_evaluation",
     "dispatches.view_dispatch",
     "dispatches.view_dispatchattempt",
+    "purchases.view_purchaserefund",  # refunds and retractions (ADR 0025)
+    "dispatches.view_retraction",
+    "dispatches.view_retractionattempt",
     "awards.view_award",
     "notifications.view_notification",
 }
