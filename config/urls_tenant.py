@@ -21,6 +21,7 @@ api_v1 = [
     path("", include("analytics.urls")),
     path("", include("experiments.urls")),
     path("", include("promotions.urls")),
+    path("", include("journeys.urls")),
 ]
 
 urlpatterns = [

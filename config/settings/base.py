@@ -88,6 +88,7 @@ TENANT_APPS = [
     "webhooks",  # the brand's outgoing webhook endpoints and deliveries (SPEC §15, ADR 0022)
     "analytics",  # attribution, hourly campaign rollups, reports, cohorts (SPEC §16, ADR 0024)
     "experiments",  # A/B experiments: sticky assignment, exposures, results (SPEC §16, ADR 0024)
+    "journeys",  # multi-step journeys: steps, enrollments, the executor (SPEC §19, ADR 0028)
     "archive",
     "monitoring",  # hourly rollups and health snapshot per brand: the CRM dashboards (ADR 0008)
 ]
@@ -390,6 +391,8 @@ SMS_TWILIO_BASE_URL = env.str("SMS_TWILIO_BASE_URL", default="https://api.twilio
 SMS_TWILIO_ACCOUNT_SID = env.str("SMS_TWILIO_ACCOUNT_SID", default="")
 SMS_TWILIO_AUTH_TOKEN = env.str("SMS_TWILIO_AUTH_TOKEN", default="")
 MESSAGE_MAX_ATTEMPTS = env.int("MESSAGE_MAX_ATTEMPTS", default=8)
+# Journeys (SPEC §19): how often the members of a dynamic entry segment are re-read for new entries.
+JOURNEY_SEGMENT_CHECK_SECONDS = env.int("JOURNEY_SEGMENT_CHECK_SECONDS", default=900)
 # A broadcast batch's email goes over this many SMTP/ESP connections at once.
 MESSAGE_EMAIL_CONNECTIONS = env.int("MESSAGE_EMAIL_CONNECTIONS", default=4)
 # Broadcast pace per channel (messages a second) unless the campaign message sets its own.
