@@ -260,7 +260,7 @@ class StepRun(models.Model):
         EXITED = "exited"
 
     enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="step_runs")
-    step = models.ForeignKey(JourneyStep, on_delete=models.PROTECT, related_name="runs")
+    step = models.ForeignKey(JourneyStep, on_delete=models.CASCADE, related_name="runs")
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     detail = models.CharField(max_length=100, blank=True, default="")
     message_id = models.UUIDField(null=True, blank=True)

@@ -77,6 +77,10 @@ def _write_steps(journey: Journey, steps: list[Any], version: int) -> None:
     )
 
 
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value < 2**63
+
+
 def _entry_values(entry_data: Any) -> dict[str, Any]:
     if (
         not isinstance(entry_data, dict)
@@ -87,7 +91,7 @@ def _entry_values(entry_data: Any) -> dict[str, Any]:
     if "segment" in entry_data:
         segment = (
             Segment.objects.filter(pk=entry_data["segment"]).first()
-            if isinstance(entry_data["segment"], int)
+            if _is_id(entry_data["segment"])
             else None
         )
         if segment is None:
@@ -102,7 +106,7 @@ def _entry_values(entry_data: Any) -> dict[str, Any]:
 def _campaign(campaign_id: Any) -> Campaign | None:
     if campaign_id is None:
         return None
-    campaign = Campaign.objects.filter(pk=campaign_id).first() if isinstance(campaign_id, int) else None
+    campaign = Campaign.objects.filter(pk=campaign_id).first() if _is_id(campaign_id) else None
     if campaign is None:
         raise ValidationFailed({"campaign": [f"No campaign {campaign_id!r}."]})
     return campaign

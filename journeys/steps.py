@@ -98,7 +98,7 @@ class BranchStep(_Step):
 
 class SplitStep(_Step):
     kind: Literal["split"]
-    experiment_id: int = Field(ge=1)
+    experiment_id: int = Field(ge=1, lt=2**63)
     variants: dict[str, Key | None] = Field(min_length=1, description="variant key → next step key")
     next: Key | None = Field(default=None, description="Where a customer outside the coverage goes.")
 

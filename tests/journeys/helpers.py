@@ -14,7 +14,14 @@ PURCHASED = {"event": "purchase", "within_days": 3, "count": {"op": "gte", "valu
 
 
 def send(key: str, next_key: str | None = None, **fields: Any) -> dict[str, Any]:
-    return {"key": key, "kind": "send", "channel": "in_app", "body_text": f"message {key}", "next": next_key, **fields}
+    return {
+        "key": key,
+        "kind": "send",
+        "channel": "in_app",
+        "body_text": f"message {key}",
+        "next": next_key,
+        **fields,
+    }
 
 
 def welcome_flow() -> list[dict[str, Any]]:
@@ -22,7 +29,12 @@ def welcome_flow() -> list[dict[str, Any]]:
     return [
         send("welcome", "pause"),
         {"key": "pause", "kind": "wait", "duration_seconds": 2 * 86400, "next": "bought"},
-        {"key": "bought", "kind": "branch", "branches": [{"condition": PURCHASED, "next": "thanks"}], "next": "nudge"},
+        {
+            "key": "bought",
+            "kind": "branch",
+            "branches": [{"condition": PURCHASED, "next": "thanks"}],
+            "next": "nudge",
+        },
         send("thanks", "done"),
         send("nudge", "done"),
         {"key": "done", "kind": "exit"},
@@ -39,7 +51,9 @@ def active_journey(steps: list[dict[str, Any]] | None = None, **data: Any) -> Jo
 def customers(count: int, prefix: str = "c", **fields: Any) -> list[str]:
     ids = [f"{prefix}{n:05d}" for n in range(count)]
     for start in range(0, count, 1000):
-        customers_upsert(bodies=[{"customer_id": cid, **fields} for cid in ids[start : start + 1000]], actor="system")
+        customers_upsert(
+            bodies=[{"customer_id": cid, **fields} for cid in ids[start : start + 1000]], actor="system"
+        )
     return ids
 
 

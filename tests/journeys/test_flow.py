@@ -47,8 +47,12 @@ def test_a_thousand_customers_walk_the_welcome_journey(brand_a):
             name="purchase", occurred_at__gte=branch_time - timedelta(days=3), occurred_at__lte=branch_time
         ).values_list("customer__customer_id", flat=True)
     )
-    thanked = set(Message.objects.filter(journey_step=f"{journey.pk}:thanks").values_list("customer_id", flat=True))
-    nudged = set(Message.objects.filter(journey_step=f"{journey.pk}:nudge").values_list("customer_id", flat=True))
+    thanked = set(
+        Message.objects.filter(journey_step=f"{journey.pk}:thanks").values_list("customer_id", flat=True)
+    )
+    nudged = set(
+        Message.objects.filter(journey_step=f"{journey.pk}:nudge").values_list("customer_id", flat=True)
+    )
     assert thanked == recount and len(thanked) == 331
     assert nudged == set(ids) - recount
     assert Message.objects.filter(status="delivered").count() == 2000
@@ -57,12 +61,15 @@ def test_a_thousand_customers_walk_the_welcome_journey(brand_a):
 
     counts = {row["key"]: row for row in step_counts(journey)}
     assert {k: counts[k]["entered"] for k in counts} == {
-        "welcome": 1000, "pause": 1000, "bought": 1000, "thanks": 331, "nudge": 669, "done": 1000,
+        "welcome": 1000,
+        "pause": 1000,
+        "bought": 1000,
+        "thanks": 331,
+        "nudge": 669,
+        "done": 1000,
     }
     assert counts["done"]["exited"] == 1000 and counts["pause"]["waiting"] == 0
-    outcomes = dict(
-        StepRun.objects.filter(step__key="bought").values_list("outcome").annotate(n=Count("id"))
-    )
+    outcomes = dict(StepRun.objects.filter(step__key="bought").values_list("outcome").annotate(n=Count("id")))
     assert outcomes == {"matched": 331, "default": 669}
     # Each step ran once per enrollment, and the waits were closed when they ended.
     assert StepRun.objects.filter(enrollment__journey=journey).count() == 5000
