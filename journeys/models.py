@@ -82,7 +82,7 @@ class Journey(models.Model):
             ),
             models.CheckConstraint(
                 condition=(Q(re_entry="never") & Q(re_entry_days__isnull=True))
-                | (Q(re_entry="after_days") & Q(re_entry_days__gte=1)),
+                | (Q(re_entry="after_days") & Q(re_entry_days__isnull=False) & Q(re_entry_days__gte=1)),
                 name="journey_re_entry_days",
                 violation_error_message="re_entry_days (≥ 1) goes with re_entry after_days only.",
             ),
@@ -156,6 +156,7 @@ class JourneyStep(models.Model):
                 condition=~Q(kind="wait_for_event")
                 | (
                     ~Q(event_name="")
+                    & Q(timeout_seconds__isnull=False)
                     & Q(timeout_seconds__gte=1)
                     & Q(timeout_seconds__lte=int(MAX_WAIT_FOR_EVENT.total_seconds()))
                 ),

@@ -127,6 +127,10 @@ def _values(data: dict[str, Any], journey: Journey | None) -> dict[str, Any]:
 
 
 def _save(journey: Journey) -> None:
+    if journey.re_entry == Journey.ReEntry.AFTER_DAYS and not journey.re_entry_days:
+        raise ValidationFailed({"re_entry_days": ["re_entry after_days needs re_entry_days (at least 1)."]})
+    if journey.re_entry == Journey.ReEntry.NEVER and journey.re_entry_days is not None:
+        raise ValidationFailed({"re_entry_days": ["re_entry_days goes with re_entry after_days only."]})
     validate_model(journey, exclude=["entry_segment", "campaign"])
     try:
         with transaction.atomic():

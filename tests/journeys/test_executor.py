@@ -31,7 +31,7 @@ def runs(enrollment: Enrollment) -> list[tuple[str, str, str]]:
 
 
 def test_wait_until_a_local_time_uses_the_customers_timezone_else_the_brands(brand_a):
-    journey = active_journey(
+    active_journey(
         [{"key": "ten", "kind": "wait", "until_local_time": "10:00", "next": "hi"}, send("hi")],
         entry={"event": "join"},
     )
