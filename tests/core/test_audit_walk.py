@@ -389,7 +389,9 @@ def _reserved_redemption(order_ref: str = "walk-order") -> Any:
     from promotions.services import redemption_create
 
     redemption, _created = redemption_create(
-        actor="system", idempotency_key=f"walk-{order_ref}", request=_redemption_request(_promo_code().code, order_ref)
+        actor="system",
+        idempotency_key=f"walk-{order_ref}",
+        request=_redemption_request(_promo_code().code, order_ref),
     )
     return redemption
 
@@ -398,7 +400,10 @@ def _code_batch_kwargs() -> dict[str, Any]:
     from promotions.services import BatchInput
 
     campaign = _campaign(kind="promotion", status="active")
-    return {"campaign_id": campaign.pk, "data": BatchInput(count=10, benefit={"type": "percent", "value": "10"})}
+    return {
+        "campaign_id": campaign.pk,
+        "data": BatchInput(count=10, benefit={"type": "percent", "value": "10"}),
+    }
 
 
 CASES |= {
@@ -417,4 +422,43 @@ CASES |= {
         lambda: {"order_ref": _reserved_redemption("walk-refund").order_ref, "reason": "refund"},
     ),
     "promotions.services.code_batch_create": Case("code_batch.created", _code_batch_kwargs),
+}
+
+
+def _journey(status: str = "draft") -> Any:
+    from journeys.services import journey_activate, journey_create
+
+    journey = journey_create(
+        data={
+            "name": f"Walked journey {status}",
+            "entry": {"event": "walk-signup"},
+            "steps": [{"key": "hello", "kind": "send", "channel": "in_app", "body_text": "Hello"}],
+        },
+        actor="system",
+    )
+    if status == "active":
+        journey = journey_activate(journey_id=journey.pk, actor="system")
+    return journey
+
+
+CASES |= {
+    "journeys.services.journey_create": Case(
+        "journey.created",
+        lambda: {
+            "data": {
+                "name": "Walk journey",
+                "entry": {"event": "walk"},
+                "steps": [{"key": "bye", "kind": "exit"}],
+            }
+        },
+    ),
+    "journeys.services.journey_update": Case(
+        "journey.updated",
+        lambda: {"journey_id": _journey("active").pk, "data": {"steps": [{"key": "bye", "kind": "exit"}]}},
+    ),
+    "journeys.services.journey_activate": Case("journey.activated", lambda: {"journey_id": _journey().pk}),
+    "journeys.services.journey_pause": Case("journey.paused", lambda: {"journey_id": _journey("active").pk}),
+    "journeys.services.journey_enroll": Case(
+        "journey.enrolled", lambda: {"journey_id": _journey("active").pk, "customer_id": "walk-journeyer"}
+    ),
 }

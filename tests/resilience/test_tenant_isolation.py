@@ -28,6 +28,7 @@ from campaigns.budgets import budget_reserve, budget_set
 from campaigns.models import Campaign
 from customers.models import Customer, CustomerStats, Segment, SegmentMember
 from experiments.services import VariantSpec, experiment_create
+from journeys.services import journey_activate, journey_create, journey_enroll
 from notifications.models import (
     CampaignMessage,
     DeviceToken,
@@ -121,6 +122,18 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             campaign=campaign, actor="system", name=f"Experiment {tag}",
             variants=[VariantSpec(f"A-{tag}"), VariantSpec(f"B-{tag}")],
         )  # fmt: skip
+        journey = journey_create(
+            data={
+                "name": f"Journey {tag}",
+                "entry": {"event": f"signup-{tag}"},
+                "steps": [
+                    {"key": "hello", "kind": "send", "channel": "in_app", "body_text": f"Journey body {tag}"}
+                ],
+            },
+            actor="system",
+        )
+        journey_activate(journey_id=journey.pk, actor="system")
+        journey_enroll(journey_id=journey.pk, customer_id=f"customer-{tag}", actor="system")
         _, crm_key = api_key_create(name=f"crm {tag}", role="crm")
         values = {
             "campaign_id": str(campaign.pk),
@@ -138,6 +151,7 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             "suppression_id": str(suppression.pk),
             "mid": str(broadcast.pk),
             "experiment_id": str(experiment.pk),
+            "journey_id": str(journey.pk),
         }
         markers = [
             f"Campaign {tag}",
@@ -153,6 +167,9 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             f"topic-{tag}",
             f"ledger-{tag}",
             f"Experiment {tag}",
+            f"Journey {tag}",
+            f"Journey body {tag}",
+            f"signup-{tag}",
             f"A-{tag}",
             f"{tag}@example.test",
             str(dispatch.pk),
