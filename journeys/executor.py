@@ -38,6 +38,7 @@ from experiments.models import Experiment
 from experiments.services import experiment_assign
 from journeys import flow
 from journeys.models import Enrollment, Journey, JourneyStep, StepKind, StepRun
+from journeys.rows import insert_rows, update_rows
 from journeys.sending import Send, decide_sends
 from notifications.broadcasts import messages_deliver_batch
 from notifications.messages import _zone, brand_zone
@@ -84,7 +85,7 @@ class Batch:
     """What one batch writes, collected while its rounds run."""
 
     now: datetime
-    new_runs: list[StepRun] = field(default_factory=list)
+    new_runs: list[dict[str, Any]] = field(default_factory=list)
     finished_runs: list[tuple[int, int, str, str, str]] = field(default_factory=list)
     message_ids: list[uuid.UUID] = field(default_factory=list)
     deferred_until: list[datetime] = field(default_factory=list)
@@ -99,19 +100,19 @@ class Batch:
         next_key: str = "",
         message_id: uuid.UUID | None = None,
         finished: bool = True,
-    ) -> StepRun:
-        step_run = StepRun(
-            enrollment=enrollment,
-            step=step,
-            outcome=outcome,
-            detail=detail[:100],
-            next_key=next_key,
-            message_id=message_id,
-            started_at=self.now,
-            finished_at=self.now if finished else None,
+    ) -> None:
+        self.new_runs.append(
+            {
+                "enrollment_id": enrollment.pk,
+                "step_id": step.pk,
+                "outcome": outcome,
+                "detail": detail[:100],
+                "next_key": next_key,
+                "message_id": message_id,
+                "started_at": self.now,
+                "finished_at": self.now if finished else None,
+            }
         )
-        self.new_runs.append(step_run)
-        return step_run
 
     def finish(
         self, enrollment: Enrollment, step: JourneyStep, outcome: str, *, next_key: str, detail: str = ""
@@ -328,63 +329,49 @@ def _run_round(pending: list[Enrollment], graphs: dict, batch: Batch) -> list[En
         messages = decide_sends(sends, now=now)
         for e, message in zip(sending, messages, strict=True):
             step = step_of(e)
-            if message.status == "queued":
-                outcome, detail = Outcome.SENT, message.channel
-                batch.message_ids.append(message.pk)
-            elif message.status == "deferred":
-                outcome, detail = Outcome.DEFERRED, message.skip_reason
-                if message.next_attempt_at:
-                    batch.deferred_until.append(message.next_attempt_at)
+            if message["status"] == "queued":
+                outcome, detail = Outcome.SENT, message["channel"]
+                batch.message_ids.append(message["id"])
+            elif message["status"] == "deferred":
+                outcome, detail = Outcome.DEFERRED, message["skip_reason"]
+                if message["next_attempt_at"]:
+                    batch.deferred_until.append(message["next_attempt_at"])
             else:
-                outcome, detail = Outcome.SKIPPED, message.skip_reason
-            batch.run(e, step, outcome, detail=detail, next_key=step.next_key, message_id=message.pk)
+                outcome, detail = Outcome.SKIPPED, message["skip_reason"]
+            batch.run(e, step, outcome, detail=detail, next_key=step.next_key, message_id=message["id"])
             if _move(e, step.next_key, now):
                 moving.append(e)
     return moving
 
 
+_ENROLLMENT_COLUMNS = (
+    "id",
+    "state",
+    "step_key",
+    "next_run_at",
+    "step_entered_at",
+    "variant",
+    "exit_reason",
+    "finished_at",
+)
+
+
 def _save_enrollments(enrollments: list[Enrollment]) -> None:
-    """One UPDATE for the batch (Django's bulk_update builds a CASE per row and field: seconds a batch)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            UPDATE {Enrollment._meta.db_table} AS e
-            SET state = v.state, step_key = v.step_key, next_run_at = v.next_run_at,
-                step_entered_at = v.step_entered_at, variant = v.variant, exit_reason = v.exit_reason,
-                finished_at = v.finished_at
-            FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[],
-                        %s::text[], %s::timestamptz[])
-                 AS v(id, state, step_key, next_run_at, step_entered_at, variant, exit_reason, finished_at)
-            WHERE e.id = v.id
-            """,  # noqa: S608 - the table name is the model's
-            [
-                [e.pk for e in enrollments],
-                [e.state for e in enrollments],
-                [e.step_key for e in enrollments],
-                [e.next_run_at for e in enrollments],
-                [e.step_entered_at for e in enrollments],
-                [e.variant for e in enrollments],
-                [e.exit_reason for e in enrollments],
-                [e.finished_at for e in enrollments],
-            ],
-        )
+    update_rows(
+        Enrollment, [{c: getattr(e, c) for c in _ENROLLMENT_COLUMNS} for e in enrollments], keys=["id"]
+    )
 
 
 def _finish_runs(finished: list[tuple[int, int, str, str, str]], now: datetime) -> None:
-    enrollment_ids, step_ids, outcomes, next_keys, details = (
-        list(column) for column in zip(*finished, strict=True)
+    """Close the waiting steps' runs (written by the batches that started the waits)."""
+    update_rows(
+        StepRun,
+        [
+            {"enrollment_id": e, "step_id": s, "outcome": o, "next_key": n, "detail": d, "finished_at": now}
+            for e, s, o, n, d in finished
+        ],
+        keys=["enrollment_id", "step_id"],
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            UPDATE {StepRun._meta.db_table} AS r
-            SET outcome = v.outcome, next_key = v.next_key, detail = v.detail, finished_at = %s
-            FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[])
-                 AS v(enrollment_id, step_id, outcome, next_key, detail)
-            WHERE r.enrollment_id = v.enrollment_id AND r.step_id = v.step_id
-            """,  # noqa: S608 - the table name is the model's
-            [now, enrollment_ids, step_ids, outcomes, next_keys, details],
-        )
 
 
 def _advance_batch(*, now: datetime, batch_size: int) -> tuple[int, list[uuid.UUID]]:
@@ -413,7 +400,7 @@ def _advance_batch(*, now: datetime, batch_size: int) -> tuple[int, list[uuid.UU
             pending = _run_round(pending, graphs, batch)
         for e in pending:  # only a graph longer than MAX_ROUNDS: the next batch carries on
             e.next_run_at = now
-        StepRun.objects.bulk_create(batch.new_runs, batch_size=1000, ignore_conflicts=True)
+        insert_rows(StepRun, batch.new_runs)
         if batch.finished_runs:
             _finish_runs(batch.finished_runs, now)
         _save_enrollments(enrollments)

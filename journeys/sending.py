@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from customers.models import Customer
+from journeys.rows import insert_rows
 from notifications import gate
 from notifications.broadcasts import lock_customers
 from notifications.channels import provider_name, sms_segments
@@ -44,8 +45,8 @@ class Send:
     journey_step: str
 
 
-def decide_sends(sends: Sequence[Send], *, now: datetime) -> list[Message]:
-    """The message rows of `sends`, decided by the gate and written (call inside a transaction)."""
+def decide_sends(sends: Sequence[Send], *, now: datetime) -> list[dict[str, Any]]:
+    """The message rows of `sends` (by column), decided by the gate and written (inside a transaction)."""
     if not sends:
         return []
     ids = sorted({s.customer_id for s in sends})
@@ -82,7 +83,9 @@ def decide_sends(sends: Sequence[Send], *, now: datetime) -> list[Message]:
     config = messaging_settings()
     quiet = (config.quiet_start, config.quiet_end) if config.quiet_hours_enabled else None
     fallback_zone = brand_zone()
-    rows: list[Message] = []
+    rows: list[dict[str, Any]] = []
+    providers: dict[str, str] = {}
+    segments: dict[str, int] = {}
     for send in sends:
         customer: Any = customers.get(send.customer_id)
         address = addresses[(send.channel, send.customer_id)]
@@ -103,28 +106,29 @@ def decide_sends(sends: Sequence[Send], *, now: datetime) -> list[Message]:
             defer_when_capped=False,
         )
         decision = gate.evaluate(request, context)
-        message = Message(
-            id=send.message_id,
-            customer_id=send.customer_id,
-            channel=send.channel,
-            category=send.category,
-            topic=send.topic,
-            address=address,
-            subject=send.subject,
-            body_text=send.body_text,
-            campaign_id=send.campaign_id,
-            variant=send.variant,
-            journey_step=send.journey_step,
-            provider=provider_name(send.channel),
-            status=decision.status,
-            skip_reason=decision.reason,
-            next_attempt_at=decision.until,
-            created_at=now,
-        )
-        if send.channel == Channel.SMS:
-            message.segments = sms_segments(send.body_text)[1]
-        rows.append(message)
+        row = {
+            "id": send.message_id,
+            "customer_id": send.customer_id,
+            "channel": send.channel,
+            "category": send.category,
+            "topic": send.topic,
+            "address": address,
+            "subject": send.subject,
+            "body_text": send.body_text,
+            "campaign_id": send.campaign_id,
+            "variant": send.variant,
+            "journey_step": send.journey_step,
+            "provider": providers.setdefault(send.channel, provider_name(send.channel)),
+            "status": decision.status,
+            "skip_reason": decision.reason,
+            "next_attempt_at": decision.until,
+            "created_at": now,
+            "segments": segments.setdefault(send.body_text, sms_segments(send.body_text)[1])
+            if send.channel == Channel.SMS
+            else None,
+        }
+        rows.append(row)
         if decision.status != gate.SKIPPED and send.category == Category.MARKETING:
             recent.setdefault(send.customer_id, []).append((now, send.channel))
-    Message.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    insert_rows(Message, rows)
     return rows
