@@ -3,7 +3,7 @@
 A throw-away brand (`bench_journeys`) is filled server-side: 100,000 customers with a phone, an
 active journey `send sms → wait 2 days → exit`, and one enrollment per customer due now on its first
 step. Then the executor the maintenance tick runs (`journeys.executor.enrollments_advance_due`, batches
-of 500 taken FOR UPDATE SKIP LOCKED) advances them all: per batch the sends pass the deliverability
+of 1,000 taken FOR UPDATE SKIP LOCKED) advances them all: per batch the sends pass the deliverability
 gate in set queries, the step runs and message rows are written, the messages are delivered on the
 console SMS provider (logging off), and each enrollment moves into its wait.
 
@@ -34,6 +34,8 @@ from _report import result  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
+
+from journeys.executor import BATCH_SIZE  # noqa: E402
 
 SCHEMA = "bench_journeys"
 HOST = "bench-journeys.localhost"
@@ -150,7 +152,7 @@ def main() -> None:
                 f"filled {n + b:,} customers and enrollments in {time.perf_counter() - started:.1f} s",
                 flush=True,
             )
-            done, seconds = advance(batch_size=500)
+            done, seconds = advance(batch_size=BATCH_SIZE)
             waiting, sent, runs = check(main_journey)
             print(
                 f"advanced {done:,} enrollments in {seconds:.1f} s = {done / seconds:,.0f}/s; "

@@ -52,7 +52,10 @@ def decide_sends(sends: Sequence[Send], *, now: datetime) -> list[dict[str, Any]
     ids = sorted({s.customer_id for s in sends})
     lock_customers(ids)
     customers = {
-        c.customer_id: c for c in Customer.objects.filter(customer_id__in=ids, erased_at__isnull=True)
+        c.customer_id: c
+        for c in Customer.objects.filter(customer_id__in=ids, erased_at__isnull=True).only(
+            "customer_id", "email", "phone", "timezone"
+        )
     }
     channels = sorted({s.channel for s in sends})
     addresses = {
