@@ -84,9 +84,13 @@ class Journey(models.Model):
                 condition=(Q(re_entry="never") & Q(re_entry_days__isnull=True))
                 | (Q(re_entry="after_days") & Q(re_entry_days__isnull=False) & Q(re_entry_days__gte=1)),
                 name="journey_re_entry_days",
-                violation_error_message="re_entry_days (≥ 1) goes with re_entry after_days only.",
+                violation_error_message="Days before re-entry (at least 1) go with re-entry after days, and only with it.",
             ),
-            models.CheckConstraint(condition=Q(version__gte=1), name="journey_version_positive"),
+            models.CheckConstraint(
+                condition=Q(version__gte=1),
+                name="journey_version_positive",
+                violation_error_message="Version starts at 1.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -143,14 +147,20 @@ class JourneyStep(models.Model):
     class Meta:
         ordering = ["journey", "version", "position"]
         constraints = [
-            models.UniqueConstraint(fields=["journey", "version", "key"], name="journey_step_key_unique"),
             models.UniqueConstraint(
-                fields=["journey", "version", "position"], name="journey_step_position_unique"
+                fields=["journey", "version", "key"],
+                name="journey_step_key_unique",
+                violation_error_message="Each step of a journey has its own key.",
+            ),
+            models.UniqueConstraint(
+                fields=["journey", "version", "position"],
+                name="journey_step_position_unique",
+                violation_error_message="Each step of a journey has its own position.",
             ),
             models.CheckConstraint(
                 condition=Q(kind__in=StepKind.values),
                 name="journey_step_kind_valid",
-                violation_error_message="Kind is send, wait, wait_for_event, branch, split or exit.",
+                violation_error_message="Kind is send, wait, wait for an event, branch, split or exit.",
             ),
             models.CheckConstraint(
                 condition=~Q(kind="wait_for_event")
@@ -161,19 +171,19 @@ class JourneyStep(models.Model):
                     & Q(timeout_seconds__lte=int(MAX_WAIT_FOR_EVENT.total_seconds()))
                 ),
                 name="journey_step_wait_for_event_timeout",
-                violation_error_message="wait_for_event needs an event name and a timeout of at most 31 days.",
+                violation_error_message="Waiting for an event needs the event name and a timeout of at most 31 days.",
             ),
             models.CheckConstraint(
                 condition=~Q(kind="wait")
                 | (Q(wait_seconds__isnull=False) & Q(wait_until_local__isnull=True))
                 | (Q(wait_seconds__isnull=True) & Q(wait_until_local__isnull=False)),
                 name="journey_step_wait_one_of",
-                violation_error_message="wait takes a duration or a local time, one of them.",
+                violation_error_message="A wait takes a duration or a local time, one of them.",
             ),
             models.CheckConstraint(
                 condition=~Q(kind="split") | Q(experiment__isnull=False),
                 name="journey_step_split_experiment",
-                violation_error_message="split needs an experiment.",
+                violation_error_message="A split needs an experiment.",
             ),
         ]
 
@@ -219,6 +229,7 @@ class Enrollment(models.Model):
             models.CheckConstraint(
                 condition=Q(state__in=["active", "waiting", "completed", "exited"]),
                 name="enrollment_state_valid",
+                violation_error_message="State is active, waiting, completed or exited.",
             ),
             models.CheckConstraint(
                 condition=(Q(state="active") | Q(state="waiting"))
@@ -272,7 +283,11 @@ class StepRun(models.Model):
     class Meta:
         ordering = ["started_at", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["enrollment", "step"], name="step_run_once_per_enrollment"),
+            models.UniqueConstraint(
+                fields=["enrollment", "step"],
+                name="step_run_once_per_enrollment",
+                violation_error_message="A step runs at most once per enrollment.",
+            ),
         ]
 
     def __str__(self) -> str:
