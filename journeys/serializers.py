@@ -11,7 +11,7 @@ class JourneyInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     entry = serializers.JSONField(help_text='`{"segment": <segment id>}` or `{"event": "<event name>"}`.')
     re_entry = serializers.ChoiceField(choices=Journey.ReEntry.choices, default=Journey.ReEntry.NEVER)
-    re_entry_days = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    re_entry_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True)
     exit_event = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     campaign = serializers.IntegerField(
         required=False, allow_null=True, help_text="Messages are attributed to it."

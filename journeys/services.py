@@ -37,7 +37,20 @@ JOURNEY_FIELDS = [
 ]
 
 
+def _has_nul(value: Any) -> bool:
+    """PostgreSQL stores no NUL character in text or jsonb: such input is a 400, not a 500."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _steps(data: Any, *, campaign: Campaign | None) -> list[Any]:
+    if _has_nul(data):
+        raise ValidationFailed({"steps": ["NUL characters are not allowed."]})
     try:
         steps = parse_steps(data)
     except StepsError as error:
@@ -82,6 +95,8 @@ def _is_id(value: Any) -> bool:
 
 
 def _entry_values(entry_data: Any) -> dict[str, Any]:
+    if _has_nul(entry_data):
+        raise ValidationFailed({"entry": ["NUL characters are not allowed."]})
     if (
         not isinstance(entry_data, dict)
         or len(entry_data) != 1

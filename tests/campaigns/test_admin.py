@@ -120,6 +120,11 @@ def test_groups_exist_in_the_brand_schema(brand_a):
         # experiments (ADR 0024)
         "view_experiment",
         "view_variant",
+        # journeys (ADR 0028)
+        "view_journey",
+        "view_journeystep",
+        "view_enrollment",
+        "view_steprun",
     }
 
 

@@ -84,6 +84,8 @@ def test_bad_bodies_are_400_with_the_fields(crm_client):
         ),
         ({"steps": [{"key": "a", "kind": "teleport"}]}, "steps[0]"),
         ({"re_entry": "after_days"}, "re_entry_days"),
+        ({"entry": {"event": "sign\x00up"}}, "entry"),
+        ({"steps": [{"key": "a", "kind": "send", "channel": "sms", "body_text": "hi\x00"}]}, "steps"),
     ]
     for overrides, field in cases:
         response = create(crm_client, **overrides)
