@@ -30,7 +30,8 @@ def runs(enrollment: Enrollment) -> list[tuple[str, str, str]]:
     )
 
 
-def test_wait_until_a_local_time_uses_the_customers_timezone_else_the_brands(brand_a):
+def test_wait_until_a_local_time_uses_the_customers_timezone_else_the_brands(brand_a, monkeypatch):
+    monkeypatch.setattr(brand_a, "timezone", "America/New_York")
     active_journey(
         [{"key": "ten", "kind": "wait", "until_local_time": "10:00", "next": "hi"}, send("hi")],
         entry={"event": "join"},
@@ -43,8 +44,8 @@ def test_wait_until_a_local_time_uses_the_customers_timezone_else_the_brands(bra
     tokyo = Enrollment.objects.get(customer_id="tokyo00000")
     plain = Enrollment.objects.get(customer_id="plain00000")
     assert tokyo.next_run_at == datetime(2026, 5, 5, 1, 0, tzinfo=UTC)  # 10:00 tomorrow in Tokyo
-    assert plain.next_run_at == datetime(2026, 5, 4, 10, 0, tzinfo=UTC)  # the brand's zone (UTC): today
-    with time_machine.travel(datetime(2026, 5, 4, 10, 0, tzinfo=UTC), tick=False):
+    assert plain.next_run_at == datetime(2026, 5, 4, 14, 0, tzinfo=UTC)  # the brand's zone: 10:00 EDT today
+    with time_machine.travel(datetime(2026, 5, 4, 14, 0, tzinfo=UTC), tick=False):
         assert enrollments_advance_due() == 1
     plain.refresh_from_db()
     assert plain.state == "completed" and runs(plain)[0][:2] == ("ten", "waited")
