@@ -374,17 +374,22 @@ def _finish_runs(finished: list[tuple[int, int, str, str, str]], now: datetime) 
     )
 
 
-def _advance_batch(*, now: datetime, batch_size: int) -> tuple[int, list[uuid.UUID]]:
+Cursor = tuple[datetime, int] | None
+
+
+def _advance_batch(
+    *, now: datetime, batch_size: int, after: Cursor = None
+) -> tuple[int, list[uuid.UUID], Cursor]:
     with transaction.atomic():
-        enrollments = list(
-            Enrollment.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(
-                state__in=["active", "waiting"], next_run_at__lte=now, journey__status=Journey.Status.ACTIVE
-            )
-            .order_by("next_run_at")[:batch_size]
+        due = Enrollment.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+            state__in=["active", "waiting"], next_run_at__lte=now, journey__status=Journey.Status.ACTIVE
         )
+        if after is not None:
+            due = due.filter(Q(next_run_at__gt=after[0]) | Q(next_run_at=after[0], id__gt=after[1]))
+        enrollments = list(due.order_by("next_run_at", "id")[:batch_size])
         if not enrollments:
-            return 0, []
+            return 0, [], after
+        cursor = (enrollments[-1].next_run_at, enrollments[-1].pk)
         graphs = _graphs({(e.journey_id, e.version) for e in enrollments})
         batch = Batch(now=now)
         exiting = _exit_events(enrollments, graphs, now)
@@ -408,7 +413,7 @@ def _advance_batch(*, now: datetime, batch_size: int) -> tuple[int, list[uuid.UU
         due = min([*live, *batch.deferred_until], default=None)
         if due is not None:
             work_due_at(at=due)
-    return len(enrollments), batch.message_ids
+    return len(enrollments), batch.message_ids, cursor
 
 
 def enrollments_advance_due(
@@ -418,8 +423,9 @@ def enrollments_advance_due(
     now = now or timezone.now()
     started = time.monotonic()
     total = 0
+    cursor: Cursor = None  # each batch starts after the last row of the one before
     while True:
-        taken, message_ids = _advance_batch(now=now, batch_size=batch_size)
+        taken, message_ids, cursor = _advance_batch(now=now, batch_size=batch_size, after=cursor)
         total += taken
         if message_ids:
             messages_deliver_batch(message_ids=message_ids, now=now)
