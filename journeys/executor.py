@@ -385,7 +385,11 @@ def _advance_batch(
             state__in=["active", "waiting"], next_run_at__lte=now, journey__status=Journey.Status.ACTIVE
         )
         if after is not None:
-            due = due.filter(Q(next_run_at__gt=after[0]) | Q(next_run_at=after[0], id__gt=after[1]))
+            # A row comparison, so that PostgreSQL starts the index scan at the cursor.
+            table = Enrollment._meta.db_table
+            due = due.extra(  # noqa: S610 - the table name is the model's, the cursor is parameters
+                where=[f'("{table}"."next_run_at", "{table}"."id") > (%s, %s)'], params=list(after)
+            )
         enrollments = list(due.order_by("next_run_at", "id")[:batch_size])
         if not enrollments:
             return 0, [], after
