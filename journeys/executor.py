@@ -384,13 +384,19 @@ def _advance_batch(
         due = Enrollment.objects.select_for_update(skip_locked=True, of=("self",)).filter(
             state__in=["active", "waiting"], next_run_at__lte=now, journey__status=Journey.Status.ACTIVE
         )
-        if after is not None:
-            # A row comparison, so that PostgreSQL starts the index scan at the cursor.
-            table = Enrollment._meta.db_table
-            due = due.extra(  # noqa: S610 - the table name is the model's, the cursor is parameters
-                where=[f'("{table}"."next_run_at", "{table}"."id") > (%s, %s)'], params=list(after)
-            )
-        enrollments = list(due.order_by("next_run_at", "id")[:batch_size])
+        if after is None:
+            enrollments = list(due.order_by("next_run_at", "id")[:batch_size])
+        else:
+            # Two index ranges, each starting at the cursor: the rest of its instant by id, then
+            # what is due later (a row comparison would start the scan at the instant's first row).
+            at, last_id = after
+            enrollments = list(due.filter(next_run_at=at, id__gt=last_id).order_by("id")[:batch_size])
+            if len(enrollments) < batch_size:
+                enrollments += list(
+                    due.filter(next_run_at__gt=at).order_by("next_run_at", "id")[
+                        : batch_size - len(enrollments)
+                    ]
+                )
         if not enrollments:
             return 0, [], after
         cursor = (enrollments[-1].next_run_at, enrollments[-1].pk)
