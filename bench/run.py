@@ -54,6 +54,7 @@ QUICK = {
     "dispatch_send": ["100", "20"],
     "fairness": ["--purchases", "5000"],
     "idle_cost": ["--seconds", "15", "--warmup", "20", "--brands", "20"],
+    "journeys": ["--quick"],
     "make_run": ["--seconds", "5"],
     "pipeline": ["--seconds", "5", "--baseline-seconds", "5"],
     "pipeline_steps": ["--batches", "2"],

@@ -22,6 +22,7 @@ api_v1 = [
     path("", include("experiments.urls")),
     path("", include("promotions.urls")),
     path("", include("content.urls")),
+    path("", include("journeys.urls")),
 ]
 
 urlpatterns = [

@@ -43,6 +43,7 @@ FREQUENT_PERIODIC_TASKS = frozenset(
         task_names.SWEEP_UNEVALUATED_PURCHASES,
         task_names.SEND_DUE_WEBHOOK_DELIVERIES,
         task_names.EXPIRE_RESERVATIONS,
+        task_names.RUN_DUE_JOURNEYS,
     }
 )
 

@@ -37,6 +37,8 @@ SCHEMA_PROBE = "tenants.schema_probe"
 # analytics
 ANALYTICS_REFRESH = "analytics.refresh"
 EXPERIMENTS_REFRESH = "experiments.refresh"
+# journeys
+RUN_DUE_JOURNEYS = "journeys.run_due"
 # archive
 RUN_DUE_ARCHIVES = "archive.run_due"
 ARCHIVE_CAMPAIGN = "archive.archive_campaign"

@@ -32,6 +32,7 @@ from core.exceptions import (
     ValidationFailed,
     validate_model,
 )
+from customers import hooks
 from customers.definitions import parse_definition
 from customers.models import Customer, CustomerStats, Event, Segment, SegmentMember, SegmentSize
 from customers.privacy import customer_id_holders, pseudonym
@@ -258,6 +259,13 @@ def events_ingest(*, bodies: Sequence[Any]) -> list[EventResult]:
             [document],
         )
         inserted = {row[0] for row in cursor.fetchall()}
+    hooks.events_stored(
+        [
+            hooks.StoredEvent(e.customer_id, e.name, e.occurred_at)
+            for e in first.values()
+            if e.event_id in inserted
+        ]
+    )
     claimed: set[str] = set()
     for index, body in enumerate(bodies):
         if results[index] is not None:
@@ -502,6 +510,7 @@ def segment_compute(*, segment_id: int) -> SegmentSize:
         {"segment_id": segment.pk, "name": segment.name, "size": size, "computed_at": now},
         occurred_at=now,
     )
+    hooks.segment_computed(segment)
     return SegmentSize.objects.create(segment=segment, size=size, computed_at=now, duration_ms=elapsed)
 
 
@@ -542,6 +551,7 @@ def segment_members_import_csv(*, segment_id: int, content: bytes | str, actor: 
         events.EventType.SEGMENT_COMPUTED,
         {"segment_id": segment.pk, "name": segment.name, "size": size, "computed_at": timezone.now()},
     )
+    hooks.segment_computed(segment)
     audit_record(
         actor=actor,
         action="segment.members_imported",

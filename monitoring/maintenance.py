@@ -70,6 +70,7 @@ def next_work_due_at(now: datetime) -> datetime:
     """When this brand's maintenance tick must next run (a few indexed queries of its own schema)."""
     from campaigns.models import Campaign
     from dispatches.models import Dispatch, Retraction
+    from journeys.services_tick import next_journey_work_at
     from notifications.models import CampaignMessage, Message, Notification
     from outbox.models import DomainEvent, OutboxMessage
     from promotions.services import next_reservation_expiry
@@ -102,6 +103,9 @@ def next_work_due_at(now: datetime) -> datetime:
     )["at"]
     if broadcast_at is not None:
         candidates.append(broadcast_at)
+    journey_work = next_journey_work_at()
+    if journey_work is not None:
+        candidates.append(journey_work)
     reservation_expiry = next_reservation_expiry()
     if reservation_expiry is not None:
         candidates.append(reservation_expiry)

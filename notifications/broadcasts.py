@@ -504,7 +504,7 @@ def messages_deliver_batch(*, message_ids: list[uuid.UUID], now: datetime | None
         claimed_until=now + LEASE,
         claim_token=token,
     )
-    claimed = list(Message.objects.filter(claim_token=token))
+    claimed = list(Message.objects.filter(pk__in=message_ids, claim_token=token))  # by key: no scan
     unsubscribe_base = public_base_url()
     config = messaging_settings()
     by_channel: dict[str, list[tuple[Message, OutgoingMessage]]] = {}

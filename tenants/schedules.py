@@ -96,6 +96,14 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         description="Release promo code reservations past their expiry (SPEC §12); a brand is due when one expires.",
         in_tick=True,
     ),
+    PeriodicJob(
+        name="journeys: entries and due steps",
+        tenant_task=task_names.RUN_DUE_JOURNEYS,
+        every_seconds=10,
+        description="Enrol the members of dynamic entry segments on their cadence, then advance the due "
+        "enrollments of active journeys in batches (SPEC §19); a brand is due when an enrollment is.",
+        in_tick=True,
+    ),
     # ADR 0008: the one beat entry of the jobs marked in_tick (idle cost).
     # Issue 15: sent only to the brands the public work-due index says are due (tenants/work_due.py),
     # so an idle brand costs nothing; the tick records when its brand is next due.

@@ -90,6 +90,7 @@ TENANT_APPS = [
     "analytics",  # attribution, hourly campaign rollups, reports, cohorts (SPEC §16, ADR 0024)
     "experiments",  # A/B experiments: sticky assignment, exposures, results (SPEC §16, ADR 0024)
     "content",  # generated drafts with guard rails, approval, use as templates/variants (SPEC §17, ADR 0026)
+    "journeys",  # multi-step journeys: steps, enrollments, the executor (SPEC §19, ADR 0028)
     "archive",
     "monitoring",  # hourly rollups and health snapshot per brand: the CRM dashboards (ADR 0008)
 ]
@@ -392,6 +393,8 @@ SMS_TWILIO_BASE_URL = env.str("SMS_TWILIO_BASE_URL", default="https://api.twilio
 SMS_TWILIO_ACCOUNT_SID = env.str("SMS_TWILIO_ACCOUNT_SID", default="")
 SMS_TWILIO_AUTH_TOKEN = env.str("SMS_TWILIO_AUTH_TOKEN", default="")
 MESSAGE_MAX_ATTEMPTS = env.int("MESSAGE_MAX_ATTEMPTS", default=8)
+# Journeys (SPEC §19): how often the members of a dynamic entry segment are re-read for new entries.
+JOURNEY_SEGMENT_CHECK_SECONDS = env.int("JOURNEY_SEGMENT_CHECK_SECONDS", default=900)
 # A broadcast batch's email goes over this many SMTP/ESP connections at once.
 MESSAGE_EMAIL_CONNECTIONS = env.int("MESSAGE_EMAIL_CONNECTIONS", default=4)
 # Broadcast pace per channel (messages a second) unless the campaign message sets its own.

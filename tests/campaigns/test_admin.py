@@ -141,6 +141,11 @@ def test_groups_exist_in_the_brand_schema(brand_a):
         "view_promocode",
         "view_redemption",
         "view_job",
+        # journeys (ADR 0028)
+        "view_journey",
+        "view_journeystep",
+        "view_enrollment",
+        "view_steprun",
     }
 
 

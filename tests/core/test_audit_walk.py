@@ -535,3 +535,42 @@ CASES |= {
         },
     ),
 }
+
+
+def _journey(status: str = "draft") -> Any:
+    from journeys.services import journey_activate, journey_create
+
+    journey = journey_create(
+        data={
+            "name": f"Walked journey {status}",
+            "entry": {"event": "walk-signup"},
+            "steps": [{"key": "hello", "kind": "send", "channel": "in_app", "body_text": "Hello"}],
+        },
+        actor="system",
+    )
+    if status == "active":
+        journey = journey_activate(journey_id=journey.pk, actor="system")
+    return journey
+
+
+CASES |= {
+    "journeys.services.journey_create": Case(
+        "journey.created",
+        lambda: {
+            "data": {
+                "name": "Walk journey",
+                "entry": {"event": "walk"},
+                "steps": [{"key": "bye", "kind": "exit"}],
+            }
+        },
+    ),
+    "journeys.services.journey_update": Case(
+        "journey.updated",
+        lambda: {"journey_id": _journey("active").pk, "data": {"steps": [{"key": "bye", "kind": "exit"}]}},
+    ),
+    "journeys.services.journey_activate": Case("journey.activated", lambda: {"journey_id": _journey().pk}),
+    "journeys.services.journey_pause": Case("journey.paused", lambda: {"journey_id": _journey("active").pk}),
+    "journeys.services.journey_enroll": Case(
+        "journey.enrolled", lambda: {"journey_id": _journey("active").pk, "customer_id": "walk-journeyer"}
+    ),
+}

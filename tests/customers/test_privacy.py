@@ -23,6 +23,7 @@ def test_the_apps_that_hold_customer_ids_are_found():
         "campaigns.customerrewardcount",
         "experiments.assignment",
         "experiments.exposure",
+        "journeys.enrollment",
         "notifications.devicetoken",
         "notifications.message",
         "notifications.notification",

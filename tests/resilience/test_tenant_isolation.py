@@ -32,6 +32,7 @@ from content.models import ContentSettings
 from content.services import drafts_generate
 from customers.models import Customer, CustomerStats, Segment, SegmentMember
 from experiments.services import VariantSpec, experiment_create
+from journeys.services import journey_activate, journey_create, journey_enroll
 from notifications.models import (
     CampaignMessage,
     DeviceToken,
@@ -157,6 +158,18 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
         draft = drafts_generate(
             channel="push", brief=f"Brief {tag}", facts={"product": f"Product {tag}"}, actor="system"
         ).drafts.get()
+        journey = journey_create(
+            data={
+                "name": f"Journey {tag}",
+                "entry": {"event": f"signup-{tag}"},
+                "steps": [
+                    {"key": "hello", "kind": "send", "channel": "in_app", "body_text": f"Journey body {tag}"}
+                ],
+            },
+            actor="system",
+        )
+        journey_activate(journey_id=journey.pk, actor="system")
+        journey_enroll(journey_id=journey.pk, customer_id=f"customer-{tag}", actor="system")
         _, crm_key = api_key_create(name=f"crm {tag}", role="crm")
         values = {
             "campaign_id": str(campaign.pk),
@@ -178,6 +191,7 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             "job_id": str(job.pk),
             "redemption_id": str(redemption.pk),
             "draft_id": str(draft.pk),
+            "journey_id": str(journey.pk),
         }
         markers = [
             f"Campaign {tag}",
@@ -194,6 +208,9 @@ def seed_brand(brand, tag: str) -> dict[str, str]:
             f"ledger-{tag}",
             f"Experiment {tag}",
             f"Allocated {tag}",
+            f"Journey {tag}",
+            f"Journey body {tag}",
+            f"signup-{tag}",
             f"A-{tag}",
             f"Product {tag}",
             draft.prompt_hash,

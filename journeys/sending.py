@@ -1,0 +1,137 @@
+"""The sends of a batch of enrollments, through the deliverability gate (SPEC §14) in set queries.
+
+Like a broadcast batch (notifications/broadcasts.py): every customer's advisory lock in key order
+(so journey batches, broadcasts and single sends never deadlock), the gate's inputs for the whole
+batch in a few queries (suppressions, preferences, recent marketing messages), the pure gate per
+send, and one INSERT of the message rows. Each row's id is the step run's idempotency key
+(journeys/flow.py), inserted with ON CONFLICT DO NOTHING, so a step decided twice writes one message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from customers.models import Customer
+from journeys.rows import insert_rows
+from notifications import gate
+from notifications.broadcasts import lock_customers
+from notifications.channels import provider_name, sms_segments
+from notifications.messages import (
+    COUNTED_STATUSES,
+    _zone,
+    active_rules,
+    brand_zone,
+    messaging_settings,
+    resolve_address,
+)
+from notifications.models import Category, Channel, Message, Preference, Suppression
+
+
+@dataclass(frozen=True)
+class Send:
+    message_id: uuid.UUID
+    customer_id: str
+    channel: str
+    category: str
+    topic: str
+    subject: str
+    body_text: str
+    campaign_id: int | None
+    variant: str
+    journey_step: str
+
+
+def decide_sends(sends: Sequence[Send], *, now: datetime) -> list[dict[str, Any]]:
+    """The message rows of `sends` (by column), decided by the gate and written (inside a transaction)."""
+    if not sends:
+        return []
+    ids = sorted({s.customer_id for s in sends})
+    lock_customers(ids)
+    customers = {
+        c.customer_id: c
+        for c in Customer.objects.filter(customer_id__in=ids, erased_at__isnull=True).only(
+            "customer_id", "email", "phone", "timezone"
+        )
+    }
+    channels = sorted({s.channel for s in sends})
+    addresses = {
+        (s.channel, s.customer_id): resolve_address(s.channel, customers.get(s.customer_id), s.customer_id)
+        for s in sends
+    }
+    suppressed = set(
+        Suppression.objects.filter(
+            channel__in=channels, address__in={a for a in addresses.values() if a}
+        ).values_list("channel", "address")
+    )
+    prefs: dict[str, dict[tuple[str, str], bool]] = {}
+    for cid, ch, topic, opted_in in Preference.objects.filter(
+        customer_id__in=ids, channel__in=channels
+    ).values_list("customer_id", "channel", "topic", "opted_in"):
+        prefs.setdefault(cid, {})[(ch, topic)] = opted_in
+    rules = active_rules()
+    recent: dict[str, list[tuple[datetime, str]]] = {}
+    if rules and any(s.category == Category.MARKETING for s in sends):
+        longest = max(rule.window for rule in rules)
+        for cid, at, ch in Message.objects.filter(
+            customer_id__in=ids,
+            category=Category.MARKETING,
+            status__in=COUNTED_STATUSES,
+            created_at__gt=now - longest,
+        ).values_list("customer_id", "created_at", "channel"):
+            recent.setdefault(cid, []).append((at, ch))
+    config = messaging_settings()
+    quiet = (config.quiet_start, config.quiet_end) if config.quiet_hours_enabled else None
+    fallback_zone = brand_zone()
+    rows: list[dict[str, Any]] = []
+    providers: dict[str, str] = {}
+    segments: dict[str, int] = {}
+    for send in sends:
+        customer: Any = customers.get(send.customer_id)
+        address = addresses[(send.channel, send.customer_id)]
+        context = gate.GateContext(
+            suppressed=(send.channel, address) in suppressed,
+            preferences=prefs.get(send.customer_id, {}),
+            timezone=(_zone(customer.timezone) if customer else None) or fallback_zone,
+            quiet_hours=quiet,
+            rules=rules,
+            recent=recent.get(send.customer_id, ()),
+        )
+        request = gate.GateRequest(
+            channel=send.channel,
+            category=send.category,
+            topic=send.topic,
+            address=address,
+            now=now,
+            defer_when_capped=False,
+        )
+        decision = gate.evaluate(request, context)
+        row = {
+            "id": send.message_id,
+            "customer_id": send.customer_id,
+            "channel": send.channel,
+            "category": send.category,
+            "topic": send.topic,
+            "address": address,
+            "subject": send.subject,
+            "body_text": send.body_text,
+            "campaign_id": send.campaign_id,
+            "variant": send.variant,
+            "journey_step": send.journey_step,
+            "provider": providers.setdefault(send.channel, provider_name(send.channel)),
+            "status": decision.status,
+            "skip_reason": decision.reason,
+            "next_attempt_at": decision.until,
+            "created_at": now,
+            "segments": segments.setdefault(send.body_text, sms_segments(send.body_text)[1])
+            if send.channel == Channel.SMS
+            else None,
+        }
+        rows.append(row)
+        if decision.status != gate.SKIPPED and send.category == Category.MARKETING:
+            recent.setdefault(send.customer_id, []).append((now, send.channel))
+    insert_rows(Message, rows)
+    return rows
