@@ -16,10 +16,13 @@ above its cores, the wall time includes the time this process waited for a core.
 Goals: offline generation < 5 ms, filter < 500 µs a draft. The last line is
 `RESULT offline_generate_ms=… filter_us=… … loadavg=…`.
 
-Forecasts and budget allocation (analytics/) add `forecast_ms` and `allocate_100_ms` to this same
-benchmark: their measurements go in the section marked below, as functions of their own.
+Forecasts and budget allocation (analytics/, bench/_forecast.py) add `forecast_ms` (POST
+/campaigns/{id}/forecast/, median) and `allocate_100_ms` (POST /budget-allocations/ across 100
+campaigns with a year of daily figures each, median of 3), with their baselines of the same run
+(`metrics_ms`, a plain metrics read of the same year; `curve_fit_ms`, one curve fit). Goals: forecast
+< 200 ms, allocation across 100 campaigns < 1,000 ms. They need a database (a throw-away brand).
 
-    .venv/bin/python bench/content.py [--generations 2000] [--drafts 2000]
+    .venv/bin/python bench/content.py [--generations 2000] [--drafts 2000] [--campaigns 100]
 """
 
 from __future__ import annotations
@@ -141,15 +144,15 @@ def measure_filter(drafts_count: int) -> dict[str, float]:
     }
 
 
-# --- Forecasts and budget allocation (analytics/, SPEC §17) -------------------------------------------
-# measure_forecast() -> {"forecast_ms": …} and measure_allocate_100() -> {"allocate_100_ms": …} go here,
-# and their figures join the RESULT line in main().
+# --- Forecasts and budget allocation (analytics/, SPEC §17): bench/_forecast.py ------------------------
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generations", type=int, default=2000)
     parser.add_argument("--drafts", type=int, default=2000)
+    parser.add_argument("--campaigns", type=int, default=100, help="campaigns of the allocation")
+    parser.add_argument("--requests", type=int, default=30, help="forecast requests timed")
     args = parser.parse_args()
     generated = measure_offline_generate(args.generations)
     print(f"offline generation: {generated['offline_generate_ms']} ms for 3 variants "
@@ -157,7 +160,10 @@ def main() -> None:
     filtered = measure_filter(args.drafts)
     print(f"filter: {filtered['filter_us']} µs a draft over {filtered['filter_drafts']} drafts, "
           f"{filtered['filter_passed']} passed (bare digit scan: {filtered['filter_baseline_us']} µs)")  # fmt: skip
-    result(**generated, **filtered)
+    import _forecast
+
+    forecasted = _forecast.measure(campaigns=args.campaigns, requests=args.requests)
+    result(**generated, **filtered, **forecasted)
 
 
 if __name__ == "__main__":

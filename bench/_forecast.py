@@ -1,4 +1,5 @@
-"""Benchmark: revenue forecasts and budget allocation (SPEC §17, issue 21, ADR 0027).
+"""Revenue forecasts and budget allocation (SPEC §17, issue 21, ADR 0027): the part of bench/content.py
+that needs a database.
 
 A throw-away brand (`bench_forecast`) gets 100 active campaigns, each with a year of daily figures on its own
 diminishing-returns curve (36,500 rows). Then, in process through the API (DRF test client, a crm key):
@@ -10,31 +11,23 @@ diminishing-returns curve (36,500 rows). Then, in process through the API (DRF t
 * baselines of the same run: `metrics_ms`, GET /campaigns/{id}/metrics/ for the same year (a plain read of the
   same rows), and `curve_fit_ms`, one scipy curve_fit on 365 days (200 of them would be the naive bootstrap).
 
-Goals: forecast < 200 ms, allocation across 100 campaigns < 1,000 ms. The last line is
-`RESULT forecast_ms=… allocate_100_ms=… solve_100_ms=… metrics_ms=… curve_fit_ms=… loadavg=…`.
-Drops the schema at the end unless --keep.
-
-    .venv/bin/python bench/forecast.py [--campaigns 100] [--requests 30] [--keep]
+Goals: forecast < 200 ms, allocation across 100 campaigns < 1,000 ms. `measure()` returns these
+figures; bench/content.py prints them on its RESULT line. Drops the schema at the end unless `keep`.
 """
 
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
 import time
 from datetime import timedelta
 from decimal import Decimal
 
-import _brand  # bench/ is sys.path[0] when run as a script
-
-_brand.setup_django()
-
-import numpy as np  # noqa: E402
-from _report import result  # noqa: E402
-from django.db import connection  # noqa: E402
-from django.utils import timezone  # noqa: E402
-from django_tenants.utils import schema_context  # noqa: E402
+import _brand
+import numpy as np
+from django.db import connection
+from django.utils import timezone
+from django_tenants.utils import schema_context
 
 SCHEMA = "bench_forecast"
 HOST = "bench-forecast.localhost"
@@ -71,12 +64,7 @@ def timed(call) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--campaigns", type=int, default=100)
-    parser.add_argument("--requests", type=int, default=30)
-    parser.add_argument("--keep", action="store_true")
-    args = parser.parse_args()
+def measure(*, campaigns: int = 100, requests: int = 30, keep: bool = False) -> dict[str, str | int]:
 
     from rest_framework.test import APIClient
 
@@ -88,7 +76,7 @@ def main() -> None:
     try:
         with schema_context(SCHEMA):
             connection.set_tenant(brand)
-            ids = fill(args.campaigns)
+            ids = fill(campaigns)
             _, key = api_key_create(name="bench forecast", role="crm")
             client = APIClient(HTTP_HOST=HOST)
             client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
@@ -108,8 +96,8 @@ def main() -> None:
                 assert response.status_code == 200
 
             forecast(), metrics()  # warm: imports, first connection
-            forecast_ms = statistics.median(timed(forecast) for _ in range(args.requests))
-            metrics_ms = statistics.median(timed(metrics) for _ in range(args.requests))
+            forecast_ms = statistics.median(timed(forecast) for _ in range(requests))
+            metrics_ms = statistics.median(timed(metrics) for _ in range(requests))
 
             body = {"total": str(300 * len(ids)), "horizon_days": 30, "campaigns": [{"id": i} for i in ids]}
 
@@ -145,13 +133,10 @@ def main() -> None:
             curve_fit_ms = statistics.median(timed(lambda: fit_curve(x, y)) for _ in range(20))
             connection.set_schema_to_public()
     finally:
-        if not args.keep:
+        if not keep:
             _brand.drop_brand(SCHEMA)
     print(f"forecast goal < 200 ms: {forecast_ms:.1f} ms; allocation across {len(ids)} goal < 1000 ms: "
           f"{allocate_ms:.1f} ms (solve alone {solve_ms:.1f} ms)")  # fmt: skip
-    result(forecast_ms=f"{forecast_ms:.1f}", allocate_100_ms=f"{allocate_ms:.1f}", solve_100_ms=f"{solve_ms:.1f}",
-           metrics_ms=f"{metrics_ms:.1f}", curve_fit_ms=f"{curve_fit_ms:.2f}", campaigns=len(ids))  # fmt: skip
-
-
-if __name__ == "__main__":
-    main()
+    return {"forecast_ms": f"{forecast_ms:.1f}", "allocate_100_ms": f"{allocate_ms:.1f}",
+            "solve_100_ms": f"{solve_ms:.1f}", "metrics_ms": f"{metrics_ms:.1f}",
+            "curve_fit_ms": f"{curve_fit_ms:.2f}", "campaigns": len(ids)}  # fmt: skip
