@@ -95,15 +95,20 @@ def _claim(limit: int) -> list[OutboxMessage]:
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET leased_until = %s, relay_attempts = relay_attempts + 1"  # noqa: S608
-            f" WHERE id IN (SELECT id FROM {table} WHERE relayed_at IS NULL AND task_name = ANY(%s)"
-            " AND (leased_until IS NULL OR leased_until < %s) ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
-            " RETURNING id, task_name, args, kwargs, relay_attempts, request_id",
+            # The pick is a materialized CTE, not `WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`:
+            # a planner that re-runs that subquery per row skips the rows this statement already locked
+            # and takes n more each time, so a "batch" could be the whole backlog (brand fairness gone).
+            f"WITH picked AS MATERIALIZED (SELECT id FROM {table} WHERE relayed_at IS NULL"  # noqa: S608
+            " AND task_name = ANY(%s) AND (leased_until IS NULL OR leased_until < %s)"
+            " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            f" UPDATE {table} o SET leased_until = %s, relay_attempts = o.relay_attempts + 1"
+            " FROM picked WHERE o.id = picked.id"
+            " RETURNING o.id, o.task_name, o.args, o.kwargs, o.relay_attempts, o.request_id",
             [
-                now + timedelta(seconds=settings.FAIR_LANE_LEASE_SECONDS),
                 sorted(LANE_TASK_NAMES),
                 now,
                 limit,
+                now + timedelta(seconds=settings.FAIR_LANE_LEASE_SECONDS),
             ],
         )
         rows = cursor.fetchall()

@@ -497,14 +497,13 @@ def redemptions_expire(*, now: datetime | None = None, limit: int = EXPIRE_CHUNK
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 f"""
-                WITH expired AS (
-                    UPDATE {_REDEMPTION} SET status = 'expired'
-                    WHERE id IN (
-                        SELECT id FROM {_REDEMPTION}
-                        WHERE status = 'reserved' AND expires_at <= %(now)s
-                        ORDER BY expires_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
-                    )
-                    RETURNING id, code_id, customer_id
+                WITH picked AS MATERIALIZED (
+                    SELECT id FROM {_REDEMPTION}
+                    WHERE status = 'reserved' AND expires_at <= %(now)s
+                    ORDER BY expires_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+                ), expired AS (  -- the pick is a CTE so its LIMIT holds (a re-run subquery takes more)
+                    UPDATE {_REDEMPTION} r SET status = 'expired' FROM picked WHERE r.id = picked.id
+                    RETURNING r.id, r.code_id, r.customer_id
                 ), by_code AS (
                     UPDATE {_CODE} c SET reserved_count = c.reserved_count - e.n
                     FROM (SELECT code_id, count(*) AS n FROM expired GROUP BY code_id) e

@@ -73,12 +73,12 @@ def work_due_claim(*, now: datetime | None = None, limit: int = 1000) -> list[st
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            UPDATE public.{_TABLE} SET due_at = %(lease)s
-            WHERE id IN (
+            WITH picked AS MATERIALIZED (
                 SELECT id FROM public.{_TABLE} WHERE due_at <= %(now)s
                 ORDER BY due_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
-            )
-            RETURNING schema_name
+            )  -- a CTE, so the LIMIT holds (a re-run subquery would skip its own locks and take more)
+            UPDATE public.{_TABLE} w SET due_at = %(lease)s FROM picked WHERE w.id = picked.id
+            RETURNING w.schema_name
             """,  # noqa: S608 - the table name is the model's
             {"now": now, "lease": lease, "limit": limit},
         )
