@@ -3,7 +3,7 @@
 A throw-away brand (`bench_journeys`) is filled server-side: 100,000 customers with a phone, an
 active journey `send sms → wait 2 days → exit`, and one enrollment per customer due now on its first
 step. Then the executor the maintenance tick runs (`journeys.executor.enrollments_advance_due`, batches
-of 1,000 taken FOR UPDATE SKIP LOCKED) advances them all: per batch the sends pass the deliverability
+of 500 taken FOR UPDATE SKIP LOCKED) advances them all: per batch the sends pass the deliverability
 gate in set queries, the step runs and message rows are written, the messages are delivered on the
 console SMS provider (logging off), and each enrollment moves into its wait.
 

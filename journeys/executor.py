@@ -46,7 +46,7 @@ from tenants.work_due import work_due_at
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 500
 MAX_ROUNDS = 101  # more than a journey's steps: an acyclic walk ends within them
 Outcome = StepRun.Outcome
 
