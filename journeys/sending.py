@@ -18,17 +18,14 @@ from typing import Any
 from customers.models import Customer
 from journeys.rows import insert_rows
 from notifications import gate
-from notifications.broadcasts import lock_customers
+from notifications.broadcasts import batch_gate_inputs, lock_customers
 from notifications.channels import provider_name, sms_segments
 from notifications.messages import (
-    COUNTED_STATUSES,
     _zone,
     active_rules,
-    brand_zone,
-    messaging_settings,
     resolve_address,
 )
-from notifications.models import Category, Channel, Message, Preference, Suppression
+from notifications.models import Category, Channel, Message
 
 
 @dataclass(frozen=True)
@@ -62,30 +59,17 @@ def decide_sends(sends: Sequence[Send], *, now: datetime) -> list[dict[str, Any]
         (s.channel, s.customer_id): resolve_address(s.channel, customers.get(s.customer_id), s.customer_id)
         for s in sends
     }
-    suppressed = set(
-        Suppression.objects.filter(
-            channel__in=channels, address__in={a for a in addresses.values() if a}
-        ).values_list("channel", "address")
-    )
-    prefs: dict[str, dict[tuple[str, str], bool]] = {}
-    for cid, ch, topic, opted_in in Preference.objects.filter(
-        customer_id__in=ids, channel__in=channels
-    ).values_list("customer_id", "channel", "topic", "opted_in"):
-        prefs.setdefault(cid, {})[(ch, topic)] = opted_in
     rules = active_rules()
-    recent: dict[str, list[tuple[datetime, str]]] = {}
-    if rules and any(s.category == Category.MARKETING for s in sends):
-        longest = max(rule.window for rule in rules)
-        for cid, at, ch in Message.objects.filter(
-            customer_id__in=ids,
-            category=Category.MARKETING,
-            status__in=COUNTED_STATUSES,
-            created_at__gt=now - longest,
-        ).values_list("customer_id", "created_at", "channel"):
-            recent.setdefault(cid, []).append((at, ch))
-    config = messaging_settings()
-    quiet = (config.quiet_start, config.quiet_end) if config.quiet_hours_enabled else None
-    fallback_zone = brand_zone()
+    inputs = batch_gate_inputs(
+        customer_ids=ids,
+        channels=channels,
+        addresses=addresses,
+        count_recent=any(s.category == Category.MARKETING for s in sends),
+        rules=rules,
+        now=now,
+    )
+    suppressed, prefs, recent = inputs.suppressed, inputs.preferences, inputs.recent
+    quiet, fallback_zone = inputs.quiet, inputs.fallback_zone
     rows: list[dict[str, Any]] = []
     providers: dict[str, str] = {}
     segments: dict[str, int] = {}

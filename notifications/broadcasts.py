@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -233,6 +234,52 @@ def lock_customers(customer_ids: list[str]) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class BatchGateInputs:
+    """What the deliverability gate reads for a batch of customers, loaded in a few set queries."""
+
+    suppressed: set[tuple[str, str]]
+    preferences: dict[str, dict[tuple[str, str], bool]]
+    recent: dict[str, list[tuple[datetime, str]]]
+    quiet: tuple[Any, Any] | None
+    fallback_zone: ZoneInfo
+
+
+def batch_gate_inputs(
+    *,
+    customer_ids: list[str],
+    channels: list[str],
+    addresses: dict[tuple[str, str], str | None],
+    count_recent: bool,
+    rules: list[Any],
+    now: datetime,
+) -> BatchGateInputs:
+    """Suppressions, preferences, recent marketing messages (for the caps) and quiet hours of a batch."""
+    suppressed = set(
+        Suppression.objects.filter(
+            channel__in=channels, address__in={a for a in addresses.values() if a}
+        ).values_list("channel", "address")
+    )
+    preferences: dict[str, dict[tuple[str, str], bool]] = {}
+    for cid, ch, topic, opted_in in Preference.objects.filter(
+        customer_id__in=customer_ids, channel__in=channels
+    ).values_list("customer_id", "channel", "topic", "opted_in"):
+        preferences.setdefault(cid, {})[(ch, topic)] = opted_in
+    recent: dict[str, list[tuple[datetime, str]]] = {}
+    if rules and count_recent:
+        longest = max(rule.window for rule in rules)
+        for cid, at, ch in Message.objects.filter(
+            customer_id__in=customer_ids,
+            category=Category.MARKETING,
+            status__in=COUNTED_STATUSES,
+            created_at__gt=now - longest,
+        ).values_list("customer_id", "created_at", "channel"):
+            recent.setdefault(cid, []).append((at, ch))
+    config = messaging_settings()
+    quiet = (config.quiet_start, config.quiet_end) if config.quiet_hours_enabled else None
+    return BatchGateInputs(suppressed, preferences, recent, quiet, brand_zone())
+
+
 def decide(
     cm: CampaignMessage, customers: list[Customer], *, now: datetime, channels: list[str] | None = None
 ) -> list[Message]:
@@ -242,30 +289,12 @@ def decide(
     addresses = {
         (ch, c.customer_id): resolve_address(ch, c, c.customer_id) for c in customers for ch in channels
     }
-    suppressed = set(
-        Suppression.objects.filter(
-            channel__in=channels, address__in={a for a in addresses.values() if a}
-        ).values_list("channel", "address")
-    )
-    prefs: dict[str, dict[tuple[str, str], bool]] = {}
-    for cid, ch, topic, opted_in in Preference.objects.filter(
-        customer_id__in=ids, channel__in=channels
-    ).values_list("customer_id", "channel", "topic", "opted_in"):
-        prefs.setdefault(cid, {})[(ch, topic)] = opted_in
     rules = active_rules() if cm.category == Category.MARKETING else []
-    recent: dict[str, list[tuple[datetime, str]]] = {}
-    if rules:
-        longest = max(rule.window for rule in rules)
-        for cid, at, ch in Message.objects.filter(
-            customer_id__in=ids,
-            category=Category.MARKETING,
-            status__in=COUNTED_STATUSES,
-            created_at__gt=now - longest,
-        ).values_list("customer_id", "created_at", "channel"):
-            recent.setdefault(cid, []).append((at, ch))
-    config = messaging_settings()
-    quiet = (config.quiet_start, config.quiet_end) if config.quiet_hours_enabled else None
-    fallback_zone: ZoneInfo = brand_zone()
+    inputs = batch_gate_inputs(
+        customer_ids=ids, channels=channels, addresses=addresses, count_recent=True, rules=rules, now=now
+    )
+    suppressed, prefs, recent = inputs.suppressed, inputs.preferences, inputs.recent
+    quiet, fallback_zone = inputs.quiet, inputs.fallback_zone
     rows = []
     for customer in customers:
         cid = customer.customer_id
