@@ -61,9 +61,11 @@ def test_two_concurrent_senders_of_one_delivery_make_one_request(committed_brand
     _committed_endpoint(brand, receiver)
 
     def emit_and_fan_out():
+        # Fanned out in the emitting transaction: the after-commit task, if a session worker runs,
+        # finds no pending event, so the two senders below are the only ones.
         with transaction.atomic():
             events.emit(events.EventType.AWARD_CREATED, {"committed": True})
-        return webhook_events_fan_out()
+            return webhook_events_fan_out()
 
     [delivery_id] = in_committed_connection(emit_and_fan_out, schema=brand.schema_name)
     start = threading.Barrier(2)
