@@ -39,6 +39,7 @@ from customers.privacy import customer_id_holders, pseudonym
 from customers.selectors import segment_members, segment_preview
 from customers.validation import CUSTOMER_FIELDS, customer_id_error, validate_customer, validate_event
 from outbox import events
+from outbox.models import DomainEvent
 from outbox.services import outbox_enqueue
 
 MAX_BATCH_SIZE = 1000
@@ -601,7 +602,8 @@ def parse_members_csv(content: bytes | str) -> tuple[list[str], list[str]]:
 @dataclass(frozen=True)
 class Erasure:
     pseudonym: str
-    replaced: dict[str, int]
+    replaced: dict[str, int]  # label → rows whose customer id is now the pseudonym
+    scrubbed: dict[str, int]  # label → rows whose personal data the apps above removed (hooks)
     events_deleted: int
 
 
@@ -623,6 +625,10 @@ def customer_erase(*, customer_id: str, actor: str) -> Erasure:
         model._meta.label_lower: model.objects.filter(customer_id=customer_id).update(customer_id=alias)
         for model in customer_id_holders()
     }
+    domain_events = events.events_pseudonymise_customer(customer_id=customer_id, alias=alias)
+    if domain_events:
+        replaced[DomainEvent._meta.label_lower] = domain_events
+    scrubbed = hooks.customer_erased(alias)
     events_deleted, _ = Event.objects.filter(customer=customer).delete()
     SegmentMember.objects.filter(customer=customer).delete()
     erased = [name for name in CUSTOMER_FIELDS if getattr(customer, name) not in ("", None, {})]
@@ -658,9 +664,14 @@ def customer_erase(*, customer_id: str, actor: str) -> Erasure:
                 for label, count in replaced.items()
                 if count
             },
+            **{
+                f"{label} personal data": {"before": count, "after": f"{count} scrubbed"}
+                for label, count in scrubbed.items()
+                if count
+            },
         },
     )
-    return Erasure(pseudonym=alias, replaced=replaced, events_deleted=events_deleted)
+    return Erasure(pseudonym=alias, replaced=replaced, scrubbed=scrubbed, events_deleted=events_deleted)
 
 
 def _merge_stats(*, into: Customer, source: Customer) -> None:

@@ -8,9 +8,11 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from awards.services import on_award_received
-        from notifications.services import notification_create_for_award
+        from customers.hooks import register_erasure_listener
+        from notifications.services import customer_erasure_scrub, notification_create_for_award
 
         on_award_received(notification_create_for_award)
+        register_erasure_listener(customer_erasure_scrub)
 
         from notifications.signals import connect
 

@@ -47,7 +47,7 @@ from core.delivery import backoff_seconds, excerpt
 from core.exceptions import ConflictError, NotFoundError, validate_model
 from core.templating import NotificationRenderError, render_notification
 from notifications.messages import transactional_push_gate
-from notifications.models import DeviceToken, Notification
+from notifications.models import DeviceToken, Message, Notification, SkipReason
 from notifications.providers import ProviderError, PushMessage, SendResult, get_provider
 from outbox.services import outbox_enqueue
 
@@ -461,3 +461,30 @@ def device_token_register(*, customer_id: str, token: str, platform: str = "") -
 def device_token_unregister(*, customer_id: str, token: str) -> int:
     deleted, _ = DeviceToken.objects.filter(customer_id=customer_id, token=token).delete()
     return deleted
+
+
+def customer_erasure_scrub(alias: str) -> dict[str, int]:
+    """The personal data notifications keep beside an erased customer's (already pseudonymised) id.
+
+    Messages lose their address and content (for push and in-app the address *is* the customer
+    id), and those still waiting are skipped as `no_address` rather than sent to nobody; award
+    pushes lose their texts and the device tokens they went to; the device tokens go. The rows stay,
+    so message counts, costs and campaign metrics still add up. Suppressions stay: an address
+    that bounced or complained must go on receiving nothing, whoever it belonged to.
+    """
+    waiting = [Message.Status.QUEUED, Message.Status.FAILED, Message.Status.DEFERRED]
+    Message.objects.filter(customer_id=alias, status__in=waiting).update(
+        status=Message.Status.SKIPPED, skip_reason=SkipReason.NO_ADDRESS, next_attempt_at=None
+    )
+    messages = Message.objects.filter(customer_id=alias).update(
+        address="", subject="", body_text="", body_html="", last_error=""
+    )
+    notifications = Notification.objects.filter(customer_id=alias).update(
+        title="", body="", delivered_to=[], last_error=""
+    )
+    tokens, _ = DeviceToken.objects.filter(customer_id=alias).delete()
+    return {
+        Message._meta.label_lower: messages,
+        Notification._meta.label_lower: notifications,
+        DeviceToken._meta.label_lower: tokens,
+    }

@@ -195,3 +195,21 @@ def _send_fan_out() -> None:
             work_due_soon()
         except Exception:
             logger.exception("could not record the brand's work due")
+
+
+def events_pseudonymise_customer(*, customer_id: str, alias: str) -> int:
+    """Replace an erased customer's id in the events' data (webhook bodies are built from it).
+
+    A scan of the brand's events, not an index: erasure is rare, and events are purged with the
+    webhook history (SPEC §15 retention).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {DomainEvent._meta.db_table}
+            SET data = jsonb_set(data, '{{customer_id}}', to_jsonb(%s::text))
+            WHERE data ->> 'customer_id' = %s
+            """,  # noqa: S608 - the table name is the model's, every value a parameter
+            [alias, customer_id],
+        )
+        return cursor.rowcount

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+from django.utils import timezone
+
 from campaigns.models import Campaign
 from core.models import AuditEvent
 from customers.models import Customer, CustomerStats, Event, SegmentMember
@@ -140,3 +142,76 @@ def test_an_id_erased_twice_keeps_one_pseudonymous_customer(brand_a, crm_client)
     assert set(
         Purchase.objects.filter(external_id__startswith="twice-").values_list("customer_id", flat=True)
     ) == {first.pseudonym}
+
+
+def test_erase_reaches_the_addresses_and_texts_kept_beside_the_id(brand_a):
+    from customers.services import customer_erase
+    from notifications.models import DeviceToken, Message, Suppression
+    from outbox.models import DomainEvent
+
+    customers_upsert(bodies=[{"customer_id": "priv-m", "email": "m@example.com"}], actor="system")
+    sent = Message.objects.create(
+        customer_id="priv-m",
+        channel="email",
+        address="m@example.com",
+        subject="Hi Maria",
+        body_text="Dear Maria",
+        body_html="<p>Dear Maria</p>",
+        status="sent",
+    )
+    waiting = Message.objects.create(
+        customer_id="priv-m",
+        channel="push",
+        address="priv-m",
+        subject="Hi",
+        body_text="Maria, 10 %",
+        status="deferred",
+        skip_reason="quiet_hours",
+        next_attempt_at=timezone.now(),
+    )
+    other = Message.objects.create(
+        customer_id="priv-other", channel="push", address="priv-other", body_text="x"
+    )
+    DeviceToken.objects.create(customer_id="priv-m", token="fcm-token-of-maria")
+    Suppression.objects.create(channel="email", address="m@example.com", reason="bounce")
+    event = DomainEvent.objects.create(
+        event_type="purchase.evaluated", data={"customer_id": "priv-m", "n": 1}, occurred_at=timezone.now()
+    )
+    untouched = DomainEvent.objects.create(
+        event_type="purchase.evaluated", data={"customer_id": "priv-other"}, occurred_at=timezone.now()
+    )
+
+    erasure = customer_erase(customer_id="priv-m", actor="system")
+
+    alias = erasure.pseudonym
+    sent.refresh_from_db()
+    waiting.refresh_from_db()
+    assert (sent.customer_id, sent.address, sent.subject, sent.body_text, sent.body_html) == (
+        alias,
+        "",
+        "",
+        "",
+        "",
+    )
+    assert sent.status == "sent"  # counted as sent still, in the campaign's metrics
+    assert (waiting.address, waiting.body_text, waiting.status, waiting.skip_reason) == (
+        "",
+        "",
+        "skipped",
+        "no_address",
+    )
+    assert waiting.next_attempt_at is None
+    other.refresh_from_db()
+    assert (other.address, other.body_text) == ("priv-other", "x")
+    assert not DeviceToken.objects.filter(token="fcm-token-of-maria").exists()
+    assert Suppression.objects.filter(address="m@example.com").exists()  # it still receives nothing
+    event.refresh_from_db()
+    untouched.refresh_from_db()
+    assert event.data == {"customer_id": alias, "n": 1} and untouched.data == {"customer_id": "priv-other"}
+    assert (
+        erasure.scrubbed["notifications.message"] == 2 and erasure.scrubbed["notifications.devicetoken"] == 1
+    )
+    assert erasure.replaced["outbox.domainevent"] == 1
+    (audit,) = AuditEvent.objects.filter(action="customer.erased")
+    assert audit.changes["notifications.message personal data"] == {"before": 2, "after": "2 scrubbed"}
+    assert "priv-m" not in json.dumps(audit.changes) and "Maria" not in json.dumps(audit.changes)
