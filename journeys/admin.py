@@ -1,7 +1,8 @@
 """The CRM's admin for journeys: the flow as a readable, indented list with counts per step, the
-settings as typed fields (no JSON), activate/pause actions that call the services, and each
-enrollment's history (its step runs). Steps are written through the API (`POST /journeys/`,
-`PATCH /journeys/{id}/`), which validates the whole graph at once (ADR 0028)."""
+settings as typed fields (no JSON), a step editor (one form per step, `journeys/forms.py`) for new
+journeys and for the steps of existing ones, activate/pause actions that call the services, and each
+enrollment's history (its step runs). The editor writes through the same services as the API,
+which check the whole graph at once (ADR 0028); their messages go back on the step they name."""
 
 from __future__ import annotations
 
@@ -9,14 +10,19 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from core.actors import actor_for
-from core.exceptions import ApplicationError
+from core.exceptions import ApplicationError, ValidationFailed
 from journeys import selectors, services
+from journeys.forms import NewJourneyForm, StepFormSet, initial_of
 from journeys.models import Enrollment, Journey, JourneyStep
 
 SETTINGS_FIELDS = [
@@ -106,6 +112,30 @@ def flow_html(journey: Journey, *, version: int | None = None) -> SafeString:
     return format_html("<ol class='journey-flow'>{}</ol>", format_html_join("", "{}", ((r,) for r in rows)))
 
 
+def _place_errors(
+    fields: dict[str, list[str]], settings: NewJourneyForm | None, step_forms: list[Any], problems: list[str]
+) -> None:
+    """A service's messages by field (`steps[2].branches[0].condition…`, `name`, `entry.segment`) on the
+    form they concern: the step's form, the settings form, or the page."""
+    for where, messages_ in fields.items():
+        if where.startswith("steps["):
+            index_text, _, rest = where[len("steps[") :].partition("]")
+            if index_text.isdigit() and int(index_text) < len(step_forms):
+                detail = rest.lstrip(".")
+                for message in messages_:
+                    step_forms[int(index_text)].add_error(None, f"{detail}: {message}" if detail else message)
+                continue
+        if settings is not None and where.split(".")[0] in settings.fields:
+            for message in messages_:
+                settings.add_error(where.split(".")[0], message)
+            continue
+        if settings is not None and where.startswith("entry"):
+            for message in messages_:
+                settings.add_error(None, message)
+            continue
+        problems.extend(messages_)
+
+
 class JourneySettingsForm(forms.ModelForm):
     class Meta:
         model = Journey
@@ -126,10 +156,88 @@ class JourneyAdmin(admin.ModelAdmin):
 
     @admin.display(description="Flow (current version)")
     def flow(self, obj: Journey) -> SafeString:
-        return flow_html(obj) if obj.pk else format_html("—")
+        if not obj.pk:
+            return format_html("—")
+        url = reverse("admin:journeys_journey_steps", args=[obj.pk])
+        return format_html('{}<p><a class="button" href="{}">Edit the steps</a></p>', flow_html(obj), url)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # a journey needs its steps: created through the API, which checks the whole graph
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/steps/", view(self.steps_view), name="journeys_journey_steps"),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+        """A new journey: its settings and its steps on one page (a journey needs steps to exist)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        return self._editor(request, None)
+
+    def steps_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        journey = get_object_or_404(Journey, pk=object_id)
+        if not self.has_view_or_change_permission(request, journey):
+            raise PermissionDenied
+        return self._editor(request, journey)
+
+    def _editor(self, request: HttpRequest, journey: Journey | None) -> HttpResponse:
+        can_change = (
+            self.has_add_permission(request)
+            if journey is None
+            else self.has_change_permission(request, journey)
+        )
+        settings = NewJourneyForm(request.POST or None) if journey is None else None
+        initial = [initial_of(step) for step in services.steps_of(journey)] if journey else []
+        steps = StepFormSet(request.POST or None, initial=initial, prefix="steps")
+        problems: list[str] = []
+        if request.method == "POST":
+            if not can_change:
+                raise PermissionDenied
+            if steps.is_valid() and (settings is None or settings.is_valid()):
+                documents = steps.documents()
+                if not any(form.errors for form in steps.step_forms):
+                    saved = self._save_steps(request, journey, settings, documents, steps, problems)
+                    if saved is not None:
+                        return HttpResponseRedirect(reverse("admin:journeys_journey_change", args=[saved.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Steps of {journey.name}" if journey else "Add journey",
+            "journey": journey,
+            "settings": settings,
+            "steps": steps,
+            "problems": problems,
+            "can_change": can_change,
+            "new_version": journey is not None and journey.status != Journey.Status.DRAFT,
+        }
+        return TemplateResponse(request, "admin/journeys/journey/editor.html", context)
+
+    def _save_steps(
+        self,
+        request: HttpRequest,
+        journey: Journey | None,
+        settings: NewJourneyForm | None,
+        documents: list[dict[str, Any]],
+        steps: Any,
+        problems: list[str],
+    ) -> Journey | None:
+        actor = actor_for(request.user)
+        try:
+            if journey is not None:
+                saved = services.journey_update(journey_id=journey.pk, data={"steps": documents}, actor=actor)
+                self.message_user(
+                    request, f"The steps of “{saved.name}” were saved (version {saved.version})."
+                )
+            else:
+                data = settings.service_data() if settings is not None else {}
+                saved = services.journey_create(data={**data, "steps": documents}, actor=actor)
+                self.message_user(
+                    request, f"The journey “{saved.name}” was added, as a draft.", messages.SUCCESS
+                )
+        except ValidationFailed as error:
+            _place_errors(error.fields or {}, settings, steps.step_forms, problems)
+            return None
+        return saved
 
     def save_model(self, request: HttpRequest, obj: Journey, form: forms.ModelForm, change: bool) -> None:
         data: dict[str, Any] = {}
