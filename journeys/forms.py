@@ -18,8 +18,9 @@ from django import forms
 from django.core.validators import RegexValidator
 
 from customers.models import Segment
+from experiments.models import Experiment
 from journeys.models import Journey, StepKind
-from journeys.steps import KEY, MAX_WAIT_FOR_EVENT_SECONDS
+from journeys.steps import KEY, MAX_BRANCHES, MAX_WAIT_FOR_EVENT_SECONDS
 
 BRANCH_ROWS = 3
 BLANK = [("", "—")]
@@ -88,7 +89,9 @@ class StepForm(forms.Form):
     )
     timeout_next_key = _key_field("On timeout go to")
     # split
-    experiment = forms.ModelChoiceField(label="Experiment", queryset=None, required=False)
+    experiment = forms.ModelChoiceField(
+        label="Experiment", queryset=Experiment.objects.order_by("name"), required=False
+    )
     variant_routes = forms.CharField(
         label="Variants go to",
         required=False,
@@ -98,13 +101,10 @@ class StepForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from experiments.models import Experiment
-
-        self.fields["experiment"].queryset = Experiment.objects.order_by("name")
-        for n in range(1, BRANCH_ROWS + 1):
-            label = f"If {n}"
+        self.rows = self._row_count()
+        for n in range(1, self.rows + 1):
             self.fields[f"if{n}_type"] = forms.ChoiceField(
-                label=label,
+                label=f"If {n}",
                 required=False,
                 choices=[*BLANK, ("event", "the customer had the event"), ("attr", "the customer's value")],
             )
@@ -130,6 +130,22 @@ class StepForm(forms.Form):
                 help_text="Optional: a condition of the segment language, kept as it was written.",
             )
             self.fields[f"if{n}_next"] = _key_field("then go to")
+
+    def _row_count(self) -> int:
+        """Three condition rows, or as many as the step already has (a journey written through the API
+        may have up to MAX_BRANCHES): editing never drops a branch."""
+        rows = BRANCH_ROWS
+        for n in range(1, MAX_BRANCHES + 1):
+            if f"if{n}_next" in self.initial or any(
+                self.add_prefix(f"if{n}_{part}") in self.data for part in ("type", "advanced")
+            ):
+                rows = max(rows, n)
+        return rows
+
+    def branch_rows(self) -> list[list[forms.BoundField]]:
+        """The condition rows' fields, for the template."""
+        parts = ("type", "name", "op", "value", "days", "advanced", "next")
+        return [[self[f"if{n}_{part}"] for part in parts] for n in range(1, self.rows + 1)]
 
     # ------------------------------------------------------------------ form → document
 
@@ -202,7 +218,7 @@ class StepForm(forms.Form):
         elif kind == StepKind.BRANCH:
             step["branches"] = [
                 {"condition": condition, "next": data.get(f"if{n}_next") or None}
-                for n in range(1, BRANCH_ROWS + 1)
+                for n in range(1, self.rows + 1)
                 if (condition := self._condition(n)) is not None
             ]
         elif kind == StepKind.SPLIT:
@@ -252,7 +268,7 @@ def initial_of(document: dict[str, Any]) -> dict[str, Any]:
             timeout_next_key=document.get("timeout_next"),
         )
     elif kind == StepKind.BRANCH:
-        for n, branch in enumerate(document.get("branches", [])[:BRANCH_ROWS], 1):
+        for n, branch in enumerate(document.get("branches", []), 1):
             initial[f"if{n}_next"] = branch.get("next")
             initial.update(_condition_initial(n, branch["condition"]))
     elif kind == StepKind.SPLIT:

@@ -187,6 +187,9 @@ def test_a_crm_viewer_reads_the_steps_but_cannot_save_or_add(brand_a, django_use
             {"condition": {"attr": "attributes.vip", "op": "eq", "value": True}, "next": "x"},
             {"condition": {"attr": "attributes.tier", "op": "exists"}, "next": "y"},
         ]},
+        {"key": "b", "kind": "branch", "next": None, "branches": [  # more rows than the three shown blank
+            {"condition": {"attr": "stats.orders_total", "op": "gte", "value": n}, "next": f"s{n}"} for n in range(5)
+        ]},
         {"key": "x", "kind": "exit"},
     ],
 )  # fmt: skip
@@ -220,3 +223,31 @@ def test_a_split_routes_variants_line_by_line(brand_a):
     assert bad.is_valid()
     bad.document()
     assert bad.errors["variant_routes"] == ["Line 1: write `variant: step name`."]
+
+
+def test_a_branch_with_more_conditions_than_the_blank_rows_keeps_them_all_when_saved(
+    brand_a, django_user_model
+):
+    branches = [
+        {"condition": {"attr": "stats.orders_total", "op": "gte", "value": n}, "next": "done"}
+        for n in range(5)
+    ]
+    steps = [
+        {"key": "many", "kind": "branch", "branches": branches, "next": "done"},
+        {"key": "done", "kind": "exit"},
+    ]
+    journey = active_journey(steps=steps)
+    editor = _client(django_user_model, "CRM editor")
+    url = f"/admin/journeys/journey/{journey.pk}/steps/"
+    page = editor.get(url).content.decode()
+    assert 'name="steps-0-if5_value" value="4"' in page
+    forms = [
+        {"key": "many", "kind": "branch", "next_key": "done",
+         **{f"if{n + 1}_{part}": value for n in range(5)
+            for part, value in {"type": "attr", "name": "stats.orders_total", "op": "gte", "value": n,
+                                "next": "done"}.items()}},
+        {"key": "done", "kind": "exit"},
+    ]  # fmt: skip
+    assert editor.post(url, _post_data(forms, initial=2)).status_code == 302
+    journey.refresh_from_db()
+    assert journey.version == 2 and steps_of(journey)[0]["branches"] == branches
