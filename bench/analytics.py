@@ -50,19 +50,36 @@ HOURS = 8760
 
 def fill(campaigns: int, exposures: int) -> int:
     """Campaigns, a year of hourly and daily figures, an experiment with its exposures; the experiment id."""
+    from _rows import defaults_for
+
+    from campaigns.models import Campaign
     from experiments.services import VariantSpec, experiment_create
 
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
     with connection.cursor() as cursor:
+        columns, values, defaults = defaults_for(
+            Campaign,
+            {
+                "name": "'Bench campaign ' || g",
+                "kind": "'custom'",
+                "status": "'active'",
+                "starts_at": "%(start)s",
+                "ends_at": "%(end)s",
+                "purchase_channels": "ARRAY['in_store', 'ecommerce']",
+                "currency": "'EUR'",
+                "min_purchase_value": "0",
+                "reward": """'{"type": "voucher", "value": "5.00", "description": "5 off"}'""",
+                "attribution_window_hours": "72",
+            },
+        )
         cursor.execute(
-            """
-            INSERT INTO campaigns_campaign (name, kind, status, starts_at, ends_at, purchase_channels, currency,
-                min_purchase_value, reward, notification, attribution_window_hours, version, created_at, updated_at)
-            SELECT 'Bench campaign ' || g, 'custom', 'active', %(start)s, %(end)s, ARRAY['in_store', 'ecommerce'],
-                   'EUR', 0, '{"type": "voucher", "value": "5.00", "description": "5 off"}', '{}', 72, 1, now(), now()
-            FROM generate_series(1, %(n)s) AS g
-            """,
-            {"start": now - timedelta(hours=HOURS), "end": now + timedelta(days=30), "n": campaigns},
+            f"INSERT INTO campaigns_campaign ({columns}) SELECT {values} FROM generate_series(1, %(n)s) AS g",
+            {
+                "start": now - timedelta(hours=HOURS),
+                "end": now + timedelta(days=30),
+                "n": campaigns,
+                **defaults,
+            },
         )
         started = time.perf_counter()
         cursor.execute(

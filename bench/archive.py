@@ -29,11 +29,13 @@ _brand.setup_django()
 
 from _app import TABLES, partner_create  # noqa: E402
 from _report import result  # noqa: E402
+from _rows import defaults_for  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
 from archive.services import archive_campaign  # noqa: E402
+from campaigns.models import Campaign  # noqa: E402
 
 SCHEMA = "bench_archive"
 
@@ -52,17 +54,26 @@ def fill(evaluations: int) -> int:
     dispatches = evaluations // 5
     partner_id = partner_create().pk
     with connection.cursor() as cursor:
+        columns, values, defaults = defaults_for(
+            Campaign,
+            {
+                "name": "'Bench Christmas'",
+                "kind": "'christmas'",
+                "status": "'completed'",
+                "starts_at": "now() - interval '90 days'",
+                "ends_at": "now() - interval '40 days'",
+                "purchase_channels": "ARRAY['in_store','ecommerce']",
+                "currency": "'EUR'",
+                "min_purchase_value": "50",
+                "partner_id": "%(partner)s",
+                "version": "3",
+                "created_at": "now() - interval '100 days'",
+                "completed_at": "now() - interval '40 days'",
+            },
+        )
         cursor.execute(
-            """
-            INSERT INTO campaigns_campaign (name, kind, status, starts_at, ends_at, purchase_channels,
-                currency, min_purchase_value, partner_id, reward, notification, version, created_at,
-                updated_at, completed_at)
-            VALUES ('Bench Christmas', 'christmas', 'completed', now() - interval '90 days',
-                now() - interval '40 days', ARRAY['in_store','ecommerce'], 'EUR', 50, %s, '{}', '{}', 3,
-                now() - interval '100 days', now(), now() - interval '40 days')
-            RETURNING id
-            """,
-            [partner_id],
+            f"INSERT INTO campaigns_campaign ({columns}) SELECT {values} RETURNING id",
+            {"partner": partner_id, **defaults},
         )
         campaign_id = cursor.fetchone()[0]
         cursor.execute(

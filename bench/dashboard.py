@@ -27,11 +27,13 @@ _brand.setup_django()
 
 from _app import TABLES, partner_create  # noqa: E402
 from _report import result  # noqa: E402
+from _rows import defaults_for  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
+from campaigns.models import Campaign  # noqa: E402
 from monitoring.rollups import rollup_refresh  # noqa: E402
 
 SCHEMA = "bench_dashboard"
@@ -41,15 +43,23 @@ HOST = "bench-dashboard.localhost"
 def fill(rows: int) -> int:
     partner_id = partner_create().pk
     with connection.cursor() as cursor:
+        columns, values, defaults = defaults_for(
+            Campaign,
+            {
+                "name": "'Bench Christmas'",
+                "kind": "'christmas'",
+                "status": "'active'",
+                "starts_at": "now() - interval '31 days'",
+                "ends_at": "now() + interval '5 days'",
+                "purchase_channels": "ARRAY['in_store','ecommerce']",
+                "currency": "'EUR'",
+                "min_purchase_value": "50",
+                "partner_id": "%(partner)s",
+            },
+        )
         cursor.execute(
-            """
-            INSERT INTO campaigns_campaign (name, kind, status, starts_at, ends_at, purchase_channels,
-                currency, min_purchase_value, partner_id, reward, notification, version, created_at, updated_at)
-            VALUES ('Bench Christmas', 'christmas', 'active', now() - interval '31 days', now() + interval '5 days',
-                ARRAY['in_store','ecommerce'], 'EUR', 50, %s, '{}', '{}', 1, now(), now())
-            RETURNING id
-            """,
-            [partner_id],
+            f"INSERT INTO campaigns_campaign ({columns}) SELECT {values} RETURNING id",
+            {"partner": partner_id, **defaults},
         )
         campaign_id = cursor.fetchone()[0]
         # Purchases in time order over the last 30 days (the evaluation hot path inserts in that order).

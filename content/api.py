@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
@@ -204,9 +207,25 @@ class DraftDetailApi(APIView):
         return Response(selectors.draft_data(selectors.draft_get(draft_id=draft_id)))
 
 
-class DraftApproveApi(APIView):
+class _DraftDecisionApi(APIView):
+    """Approve and reject: the same request (an optional note), the same answer; one service each."""
+
     permission_classes = [IsCrm, StaffSessionModelPermissions]
     required_model_permissions = {"POST": ["content.change_draft"]}
+    decide: Callable[..., Any]
+
+    def _decision(self, request: Request, draft_id: int) -> Response:
+        selectors.draft_get(draft_id=draft_id)  # 404 before the body is read
+        serializer = DecisionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        draft = type(self).decide(
+            draft_id=draft_id, actor=actor_for(request.user), note=serializer.validated_data["note"]
+        )
+        return Response(selectors.draft_data(draft))
+
+
+class DraftApproveApi(_DraftDecisionApi):
+    decide = staticmethod(services.draft_approve)
 
     @extend_schema(
         summary="Approve a draft",
@@ -216,18 +235,11 @@ class DraftApproveApi(APIView):
         responses={200: DraftOutputSerializer, **error_responses(400, 404, 409, *AUTH_ERRORS)},
     )
     def post(self, request: Request, draft_id: int) -> Response:
-        selectors.draft_get(draft_id=draft_id)  # 404 before the body is read
-        serializer = DecisionSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        draft = services.draft_approve(
-            draft_id=draft_id, actor=actor_for(request.user), note=serializer.validated_data["note"]
-        )
-        return Response(selectors.draft_data(draft))
+        return self._decision(request, draft_id)
 
 
-class DraftRejectApi(APIView):
-    permission_classes = [IsCrm, StaffSessionModelPermissions]
-    required_model_permissions = {"POST": ["content.change_draft"]}
+class DraftRejectApi(_DraftDecisionApi):
+    decide = staticmethod(services.draft_reject)
 
     @extend_schema(
         summary="Reject a draft",
@@ -236,13 +248,7 @@ class DraftRejectApi(APIView):
         responses={200: DraftOutputSerializer, **error_responses(400, 404, 409, *AUTH_ERRORS)},
     )
     def post(self, request: Request, draft_id: int) -> Response:
-        selectors.draft_get(draft_id=draft_id)  # 404 before the body is read
-        serializer = DecisionSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        draft = services.draft_reject(
-            draft_id=draft_id, actor=actor_for(request.user), note=serializer.validated_data["note"]
-        )
-        return Response(selectors.draft_data(draft))
+        return self._decision(request, draft_id)
 
 
 class DraftUseApi(APIView):
