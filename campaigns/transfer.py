@@ -15,6 +15,7 @@ what would be created, writing nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -244,7 +245,8 @@ def _clean_one(
 
 _RULE_KINDS = frozenset({"blacklist", "whitelist"})
 _RULE_MATCHES = frozenset({"sku", "category"})
-_ONE, _ZERO, _MAX = Decimal(1), Decimal(0), Decimal("1e14")
+_ONE = Decimal(1)
+_PLAIN_DECIMAL = re.compile(r"[0-9]{1,14}(?:\.[0-9]{1,4})?")
 
 
 def _fast_rule(rule: dict[str, Any]) -> ItemRuleSpec | None:
@@ -259,14 +261,18 @@ def _fast_rule(rule: dict[str, Any]) -> ItemRuleSpec | None:
         return None
     if not value or len(value) > 200 or value != value.strip() or "\x00" in value:
         return None
-    try:
-        multiplier = Decimal(rule.get("multiplier", "1"))
-        bonus = Decimal(rule.get("bonus_per_unit", "0"))
-    except (InvalidOperation, TypeError):
+    raw_multiplier, raw_bonus = rule.get("multiplier", "1"), rule.get("bonus_per_unit", "0")
+    # A plain decimal of at most 14 digits and 4 places: finite, below 1e14, the column's scale.
+    if not (
+        isinstance(raw_multiplier, str)
+        and isinstance(raw_bonus, str)
+        and _PLAIN_DECIMAL.fullmatch(raw_multiplier)
+        and _PLAIN_DECIMAL.fullmatch(raw_bonus)
+    ):
         return None
-    for number, low in ((multiplier, _ONE), (bonus, _ZERO)):
-        if not number.is_finite() or number < low or number >= _MAX or number.as_tuple().exponent < -4:
-            return None
+    multiplier, bonus = Decimal(raw_multiplier), Decimal(raw_bonus)
+    if multiplier < _ONE:
+        return None
     return ItemRuleSpec(kind=kind, match=match, value=value, multiplier=multiplier, bonus_per_unit=bonus)
 
 

@@ -139,3 +139,31 @@ def test_bad_documents_are_400(crm_client):
     ):
         assert crm_client.post(f"/api/v1/campaigns/import/{query}", body, format="json").status_code == 400
     assert crm_client.get("/api/v1/campaigns/export/?ids=1,x").status_code == 400
+
+
+_NUMBERS = st.one_of(
+    st.decimals(min_value=-2, max_value=10**15, places=6, allow_nan=False).map(str),
+    st.sampled_from(["1", "1.0000", "2.5", "0", "0.0001", "0.00001", "1e3", "99999999999999.9999",
+                     "100000000000000", " 1", "1,5", "", "-0", "NaN", "Infinity"]),
+)  # fmt: skip
+
+
+@given(
+    kind=st.sampled_from(["blacklist", "whitelist", "Whitelist", "other"]),
+    match=st.sampled_from(["sku", "category", "SKU"]),
+    value=st.sampled_from(["SKU-1", "", " x", "a" * 201, "ok value"]),
+    multiplier=_NUMBERS,
+    bonus=_NUMBERS,
+)
+@settings(max_examples=400, deadline=None)
+def test_the_import_fast_path_accepts_only_what_the_full_check_accepts_and_reads_it_alike(
+    kind, match, value, multiplier, bonus
+):
+    from campaigns.item_rules_csv import clean_rule
+    from campaigns.transfer import _fast_rule
+
+    fast = _fast_rule({"kind": kind, "match": match, "value": value, "multiplier": multiplier,
+                       "bonus_per_unit": bonus})  # fmt: skip
+    full, _errors = clean_rule(kind, match, value, multiplier, bonus)
+    if fast is not None:
+        assert fast == full
