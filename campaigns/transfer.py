@@ -247,14 +247,14 @@ def _clean_one(
 _RULE_KINDS = frozenset({"blacklist", "whitelist"})
 _RULE_MATCHES = frozenset({"sku", "category"})
 _ONE = Decimal(1)
-_PLAIN_DECIMAL = re.compile(r"[0-9]{1,14}(?:\.[0-9]{1,4})?")
+_PLAIN_DECIMALS = {digits: re.compile(rf"[0-9]{{1,{digits}}}(?:\.[0-9]{{1,4}})?") for digits in (8, 14)}
 
 
 @functools.lru_cache(maxsize=4096)
-def _plain_decimal(text: str) -> Decimal | None:
-    """A plain decimal of at most 14 digits and 4 places (finite, below 1e14, the column's scale);
-    remembered, since an export repeats a few multipliers and bonuses across 100,000 rules."""
-    return Decimal(text) if _PLAIN_DECIMAL.fullmatch(text) else None
+def _plain_decimal(text: str, whole_digits: int) -> Decimal | None:
+    """A plain decimal with at most `whole_digits` digits before the point and 4 after it (finite,
+    within the column); remembered, since an export repeats a few values across 100,000 rules."""
+    return Decimal(text) if _PLAIN_DECIMALS[whole_digits].fullmatch(text) else None
 
 
 def _fast_rule(rule: dict[str, Any]) -> ItemRuleSpec | None:
@@ -272,7 +272,8 @@ def _fast_rule(rule: dict[str, Any]) -> ItemRuleSpec | None:
     raw_multiplier, raw_bonus = rule.get("multiplier", "1"), rule.get("bonus_per_unit", "0")
     if not (isinstance(raw_multiplier, str) and isinstance(raw_bonus, str)):
         return None
-    multiplier, bonus = _plain_decimal(raw_multiplier), _plain_decimal(raw_bonus)
+    # The columns: multiplier numeric(12, 4), bonus_per_unit numeric(18, 4).
+    multiplier, bonus = _plain_decimal(raw_multiplier, 8), _plain_decimal(raw_bonus, 14)
     if multiplier is None or bonus is None or multiplier < _ONE:
         return None
     return ItemRuleSpec(kind=kind, match=match, value=value, multiplier=multiplier, bonus_per_unit=bonus)

@@ -141,6 +141,25 @@ def test_bad_documents_are_400(crm_client):
     assert crm_client.get("/api/v1/campaigns/export/?ids=1,x").status_code == 400
 
 
+def test_a_rule_number_too_big_for_its_column_is_a_400_not_a_failed_insert(crm_client, make_campaign):
+    document = campaigns_export(ids=[make_campaign().pk])
+    rule = {
+        "kind": "whitelist",
+        "match": "sku",
+        "value": "SKU-9",
+        "multiplier": "123456789",
+        "bonus_per_unit": "0",
+    }
+    campaign = {**document["campaigns"][0], "name": "Too big", "item_rules": [rule]}
+    response = crm_client.post(
+        "/api/v1/campaigns/import/", {"schema_version": 1, "campaigns": [campaign]}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["campaigns[0].item_rules[0].multiplier"] == [
+        "Multiplier must have at most 8 digits before the decimal point."
+    ]
+
+
 _NUMBERS = st.one_of(
     st.decimals(min_value=-2, max_value=10**15, places=6, allow_nan=False).map(str),
     st.sampled_from(["1", "1.0000", "2.5", "0", "0.0001", "0.00001", "1e3", "99999999999999.9999",
