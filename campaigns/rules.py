@@ -700,7 +700,7 @@ def compile_campaign(spec: CampaignSpec) -> CompiledCampaign:
     compiled._r_currency = rejected(Reason.CURRENCY_MISMATCH)
     compiled._r_customer = rejected(Reason.CUSTOMER_NOT_ELIGIBLE)
     compiled.targeting = _targeting(spec)
-    compiled._targeting = compiled.targeting.accepts if compiled.targeting is not None else None
+    compiled._targeting = compiled.targeting.predicate() if compiled.targeting is not None else None
     compiled._r_no_items = rejected(Reason.NO_ELIGIBLE_ITEMS)
     return compiled
 
@@ -730,6 +730,20 @@ class Targeting:
             return True
         # PurchaseFacts has the purchase.* fields the rule reads (total, store_id, channel).
         return self.eligibility_rule(customer, purchase, now)  # type: ignore[arg-type]
+
+    def predicate(self) -> Callable[[PurchaseFacts], bool]:
+        """`accepts`, or for the usual campaign (an eligibility rule, no segment) the same test
+        without the segment's branches: it runs once per purchase per targeted campaign."""
+        rule = self.eligibility_rule
+        if self.segment_id is not None or rule is None:
+            return self.accepts
+
+        def eligible(purchase: PurchaseFacts) -> bool:
+            return rule(
+                purchase.customer or _NOBODY, purchase, purchase.evaluated_at or purchase.purchased_at
+            )  # type: ignore[arg-type]
+
+        return eligible
 
 
 def _targeting(spec: CampaignSpec) -> Targeting | None:

@@ -269,6 +269,51 @@ _COUNT = {
 }
 
 
+def _generic_attr(node: Attr, kind: str) -> Predicate:
+    get = _getter(node.attr)
+    test = _leaf(node, kind)
+    return lambda c, p, now: test(get(c, p))
+
+
+def _attr_predicate(node: Attr, kind: str) -> Predicate:
+    """One closure per leaf for the common shapes (a stat compared with a number, the country or
+    locale in a list, a top-level attribute): the value is read and tested in one call, as
+    `_generic_attr` would read (`_getter`) and test (`_leaf`) it. Every other shape is generic."""
+    head, _, rest = node.attr.partition(".")
+    op, value = node.op, node.value
+    if head == "stats" and kind == "number" and op in _ORDER and is_number(value):
+        compare, limit = _ORDER[op], _num(value)
+
+        def stat(c: CustomerSnapshot, p: Any, now: datetime) -> bool:
+            x = c.stats.get(rest)
+            if x is None or (x.__class__ is str and not x):
+                return False
+            return compare(_num(x) if x.__class__ is float else x, limit)
+
+        return stat
+    if node.attr in ("country", "locale") and op in ("in", "not_in") and isinstance(value, list):
+        options, inside = frozenset(value), op == "in"
+
+        def column(c: CustomerSnapshot, p: Any, now: datetime) -> bool:
+            x = getattr(c, node.attr)
+            return bool(x) and (x in options) is inside
+
+        return column
+    if head == "attributes" and rest and "." not in rest:
+        test = _leaf(node, kind)
+        keys = (rest,)
+
+        def attribute(c: CustomerSnapshot, p: Any, now: datetime) -> bool:
+            attributes = c.attributes
+            if attributes.__class__ is dict:
+                x = attributes.get(rest)
+                return test(_MISSING if x is None else x)
+            return test(_dig(attributes, keys))
+
+        return attribute
+    return _generic_attr(node, kind)
+
+
 def compile_python(node: Any, *, event: bool = False) -> Predicate:
     """The predicate of a parsed tree: `predicate(customer, purchase, now) -> bool`."""
     if isinstance(node, All):
@@ -295,9 +340,8 @@ def compile_python(node: Any, *, event: bool = False) -> Predicate:
         child = compile_python(node.not_, event=event)
         return lambda c, p, now: not child(c, p, now)
     if isinstance(node, Attr):
-        get = _getter(node.attr)
-        test = _leaf(node, path_kind(node.attr, purchase=True, event=event))
-        return lambda c, p, now: test(get(c, p))
+        kind = path_kind(node.attr, purchase=True, event=event)
+        return _attr_predicate(node, kind) if not event else _generic_attr(node, kind)
     if isinstance(node, EventCondition):
         name, days = node.event, timedelta(days=node.within_days)
         where = compile_python(node.where, event=True) if node.where is not None else None
@@ -324,11 +368,26 @@ def compile_python(node: Any, *, event: bool = False) -> Predicate:
         # the haversine. The margin keeps every case near the edge on the exact path.
         max_lat_degrees = math.degrees(km * (1 + 1e-6) / EARTH_RADIUS_KM) + 1e-6
 
+        # `distance_km(c_lat, c_lon, lat, lon)` with the centre's terms computed once: the same
+        # operations on the same operands, in the same order, so the same float as SQL's.
+        cos_lat, sin, cos, radians, pow_, asin, sqrt = (
+            math.cos(math.radians(lat)),
+            math.sin,
+            math.cos,
+            math.radians,
+            math.pow,
+            math.asin,
+            math.sqrt,
+        )
+
         def within(c: CustomerSnapshot, p: Any, now: datetime) -> bool:
             c_lat, c_lon = c.lat, c.lon
             if c_lat is None or c_lon is None or abs(c_lat - lat) > max_lat_degrees:
                 return False
-            return distance_km(c_lat, c_lon, lat, lon) <= km
+            a = pow_(sin(radians(lat - c_lat) / 2), 2) + cos(radians(c_lat)) * cos_lat * pow_(
+                sin(radians(lon - c_lon) / 2), 2
+            )
+            return 2 * EARTH_RADIUS_KM * asin(min(1.0, sqrt(a))) <= km
 
         return within
     raise TypeError(f"not a DSL node: {node!r}")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.exceptions import ValidationFailed
 from customers.definitions import parse_definition
-from customers.dsl_python import PurchaseContext, compile_python
+from customers.dsl import DefinitionError, parse_tree, path_kind
+from customers.dsl_python import CustomerSnapshot, PurchaseContext, compile_python
 from customers.dsl_sql import compile_sql
 from customers.models import Customer
 from customers.snapshots import customer_snapshots
@@ -252,3 +255,68 @@ def test_definition_schema_is_in_the_openapi_document(crm_client):
     components = schema["components"]["schemas"]
     assert {"DslAttr", "DslAll", "DslAnyOf", "DslNot", "DslEventCondition", "DslGeo"} <= set(components)
     assert components["DslAttr"]["properties"]["op"]["enum"][:3] == ["eq", "ne", "in"]
+
+
+_ODD_VALUES = st.one_of(
+    st.none(), st.just(""), st.booleans(), st.integers(-5, 50), st.floats(-5, 50, allow_nan=False),
+    st.decimals(-5, 50, places=2, allow_nan=False), st.sampled_from(["ES", "PT", "FR", "gold", "x"]),
+)  # fmt: skip
+
+
+@given(
+    leaf=st.one_of(
+        st.builds(
+            lambda op, v: {"attr": "stats.orders_total", "op": op, "value": v},
+            st.sampled_from(["gt", "gte", "lt", "lte"]),
+            st.integers(0, 40),
+        ),
+        st.builds(
+            lambda op, v: {"attr": "stats.spend_total", "op": op, "value": v},
+            st.sampled_from(["gt", "gte", "lt", "lte"]),
+            st.decimals(0, 40, places=2).map(float),
+        ),
+        st.builds(
+            lambda path, op, v: {"attr": path, "op": op, "value": v},
+            st.sampled_from(["country", "locale"]),
+            st.sampled_from(["in", "not_in"]),
+            st.lists(st.sampled_from(["ES", "PT", "es"]), min_size=1),
+        ),
+        st.builds(
+            lambda op, v: {"attr": "attributes.tier", "op": op, "value": v},
+            st.sampled_from(["eq", "ne", "in", "not_in", "gt", "lte", "contains"]),
+            st.sampled_from(["gold", 3, 2.5, True]),
+        ),
+        st.just({"attr": "attributes.tier", "op": "exists"}),
+    ),
+    stat=_ODD_VALUES.filter(lambda v: not isinstance(v, (bool, str)) or v == ""),
+    country=st.sampled_from(["", "ES", "PT", "FR"]),
+    tier=_ODD_VALUES,
+    attributes_kind=st.sampled_from(["dict", "missing", "none"]),
+)
+@settings(max_examples=500, deadline=None)
+def test_a_leaf_read_and_tested_in_one_call_agrees_with_the_general_path(
+    leaf, stat, country, tier, attributes_kind
+):
+    from customers.dsl_python import _generic_attr
+
+    if leaf["op"] in ("in", "not_in") and not isinstance(leaf["value"], list):
+        leaf = {**leaf, "value": [leaf["value"]]}
+    try:
+        node = parse_tree(leaf, purchase=True, field="rule")
+    except DefinitionError:
+        return  # a leaf the validator refuses never reaches a compiler
+    attributes = {"dict": {"tier": tier}, "missing": {}, "none": {"tier": None}}[attributes_kind]
+    customer = CustomerSnapshot(
+        customer_id="c", country=country, locale=country.lower(), attributes=attributes,
+        stats={"orders_total": stat, "spend_total": stat},
+    )  # fmt: skip
+    kind = path_kind(node.attr, purchase=True, event=False)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def outcome(predicate):
+        try:
+            return predicate(customer, None, now)
+        except TypeError:
+            return TypeError
+
+    assert outcome(compile_python(node)) == outcome(_generic_attr(node, kind))
