@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.db.models.functions import Upper
 from django.http import HttpRequest
@@ -132,9 +132,9 @@ class CodeBatchForm(forms.ModelForm):
         cleaned = super().clean()
         if self.instance.pk or self.errors:
             return cleaned
-        for key, messages in (benefit_errors(self.benefit()) or {}).items():
+        for key, problems in (benefit_errors(self.benefit()) or {}).items():
             field = f"benefit_{key}" if f"benefit_{key}" in self.fields else "benefit_type"
-            for message in messages:
+            for message in problems:
                 self.add_error(field, message)
         try:
             services.code_batch_check(data=self.batch_input())
@@ -159,7 +159,7 @@ class CodeBatchAdmin(AuditHistoryAdminMixin, admin.ModelAdmin):
     list_filter = ["job__status"]
     search_fields = ["prefix", "postfix", "campaign__name"]
     list_select_related = ["campaign", "job"]
-    actions = ["generate"]
+    actions = ["generate", "deactivate_codes", "reactivate_codes"]
     fieldsets = [
         (None, {"fields": ["campaign", "count", "pattern", "charset", "prefix", "postfix"]}),
         ("Limits and validity", {"fields": ["max_redemptions", "per_customer_limit", "valid_from", "valid_until"]}),
@@ -229,6 +229,22 @@ class CodeBatchAdmin(AuditHistoryAdminMixin, admin.ModelAdmin):
         if started:
             self.message_user(request, f"Generation sent for {started} batch(es): progress shows here.")
 
+    def _set_active(self, request: HttpRequest, queryset: QuerySet[CodeBatch], *, active: bool) -> None:
+        changed = sum(
+            services.codes_set_active(actor=actor_for(request.user), active=active, batch_id=pk)
+            for pk in queryset.values_list("pk", flat=True)
+        )
+        verb = "reactivated" if active else "deactivated"
+        self.message_user(request, f"{changed:,} code(s) {verb}.", messages.SUCCESS)
+
+    @admin.action(permissions=["change"], description="Deactivate every code of the selected batches")
+    def deactivate_codes(self, request: HttpRequest, queryset: QuerySet[CodeBatch]) -> None:
+        self._set_active(request, queryset, active=False)
+
+    @admin.action(permissions=["change"], description="Reactivate every code of the selected batches")
+    def reactivate_codes(self, request: HttpRequest, queryset: QuerySet[CodeBatch]) -> None:
+        self._set_active(request, queryset, active=True)
+
 
 class RedemptionInline(admin.TabularInline):
     """On a code's page: its redemption history."""
@@ -277,8 +293,38 @@ class PromoCodeAdmin(AuditHistoryAdminMixin, admin.ModelAdmin):
                 return exact, False
         return super().get_search_results(request, queryset, search_term)
 
+    actions = ["deactivate", "reactivate"]
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # codes come from batches
+
+    def has_change_permission(self, request: HttpRequest, obj: PromoCode | None = None) -> bool:
+        # A code's page is its record; "change" is the right to (de)activate codes from the list.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def _set_active(self, request: HttpRequest, queryset: QuerySet[PromoCode], *, active: bool) -> None:
+        try:
+            changed = services.codes_set_active(
+                actor=actor_for(request.user),
+                active=active,
+                code_ids=list(queryset.values_list("pk", flat=True)),
+            )
+        except ApplicationError as exc:
+            text = " ".join(m for ms in (exc.fields or {}).values() for m in ms) or exc.message
+            self.message_user(request, text, messages.ERROR)
+            return
+        verb = "reactivated" if active else "deactivated"
+        self.message_user(request, f"{changed:,} code(s) {verb}.", messages.SUCCESS)
+
+    @admin.action(
+        permissions=["change"], description="Deactivate the selected codes (they answer code_inactive)"
+    )
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[PromoCode]) -> None:
+        self._set_active(request, queryset, active=False)
+
+    @admin.action(permissions=["change"], description="Reactivate the selected codes")
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[PromoCode]) -> None:
+        self._set_active(request, queryset, active=True)
 
     def has_delete_permission(self, request: HttpRequest, obj: PromoCode | None = None) -> bool:
         return False
