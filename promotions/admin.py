@@ -199,8 +199,13 @@ class CodeBatchAdmin(AuditHistoryAdminMixin, admin.ModelAdmin):
     @admin.display(description="codes")
     def codes(self, batch: CodeBatch) -> str:
         url = reverse("admin:promotions_promocode_changelist")
+        export = reverse("code-export", args=[batch.campaign_id])
         return format_html(
-            '<a href="{}?batch__id__exact={}">{} codes</a>', url, batch.pk, f"{batch.codes.count():,}"
+            '<a href="{}?batch__id__exact={}">{} codes</a> · <a href="{}">export the campaign\'s codes (CSV)</a>',
+            url,
+            batch.pk,
+            f"{batch.codes.count():,}",
+            export,
         )
 
     def save_model(self, request: HttpRequest, obj: CodeBatch, form: CodeBatchForm, change: bool) -> None:

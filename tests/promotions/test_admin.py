@@ -217,6 +217,11 @@ def test_a_batch_action_deactivates_every_code_of_the_batch_with_one_audit_row(e
         follow=True,
     )
     assert "30 code(s) deactivated." in done.content.decode()
+    page = editor.get(f"/admin/promotions/codebatch/{batch.pk}/change/").content.decode()
+    assert f'href="/api/v1/campaigns/{campaign.pk}/codes/export/"' in page
+    export = editor.get(f"/api/v1/campaigns/{campaign.pk}/codes/export/")  # the admin session is enough
+    assert export.status_code == 200 and export["Content-Type"].startswith("text/csv")
+    assert len(b"".join(export.streaming_content).decode().splitlines()) == 1 + 31
     assert not PromoCode.objects.filter(batch=batch, active=True).exists()
     other.refresh_from_db()
     assert other.active
