@@ -67,7 +67,8 @@ class StepForm(forms.Form):
     key = forms.CharField(
         label="Step name", max_length=50, validators=[KEY_VALIDATOR], help_text="e.g. welcome, wait-2-days"
     )
-    kind = forms.ChoiceField(label="Kind", choices=StepKind.choices)
+    # A blank first choice: the empty forms at the end post nothing, so they stay unchanged and are skipped.
+    kind = forms.ChoiceField(label="Kind", choices=[*BLANK, *StepKind.choices])
     next_key = _key_field("Then go to", "The next step's name; empty: the journey ends here.")
     # send
     channel = forms.ChoiceField(label="Channel", choices=BLANK + CHANNELS, required=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.db.models.functions import Upper
 from django.http import HttpRequest
@@ -132,9 +132,9 @@ class CodeBatchForm(forms.ModelForm):
         cleaned = super().clean()
         if self.instance.pk or self.errors:
             return cleaned
-        for key, messages in (benefit_errors(self.benefit()) or {}).items():
+        for key, problems in (benefit_errors(self.benefit()) or {}).items():
             field = f"benefit_{key}" if f"benefit_{key}" in self.fields else "benefit_type"
-            for message in messages:
+            for message in problems:
                 self.add_error(field, message)
         try:
             services.code_batch_check(data=self.batch_input())
@@ -159,7 +159,7 @@ class CodeBatchAdmin(AuditHistoryAdminMixin, admin.ModelAdmin):
     list_filter = ["job__status"]
     search_fields = ["prefix", "postfix", "campaign__name"]
     list_select_related = ["campaign", "job"]
-    actions = ["generate"]
+    actions = ["generate", "deactivate_codes", "reactivate_codes"]
     fieldsets = [
         (None, {"fields": ["campaign", "count", "pattern", "charset", "prefix", "postfix"]}),
         ("Limits and validity", {"fields": ["max_redemptions", "per_customer_limit", "valid_from", "valid_until"]}),
@@ -199,8 +199,13 @@ class CodeBatchAdmin(AuditHistoryAdminMixin, admin.ModelAdmin):
     @admin.display(description="codes")
     def codes(self, batch: CodeBatch) -> str:
         url = reverse("admin:promotions_promocode_changelist")
+        export = reverse("code-export", args=[batch.campaign_id])
         return format_html(
-            '<a href="{}?batch__id__exact={}">{} codes</a>', url, batch.pk, f"{batch.codes.count():,}"
+            '<a href="{}?batch__id__exact={}">{} codes</a> · <a href="{}">export the campaign\'s codes (CSV)</a>',
+            url,
+            batch.pk,
+            f"{batch.codes.count():,}",
+            export,
         )
 
     def save_model(self, request: HttpRequest, obj: CodeBatch, form: CodeBatchForm, change: bool) -> None:
@@ -228,6 +233,22 @@ class CodeBatchAdmin(AuditHistoryAdminMixin, admin.ModelAdmin):
                 self.message_user(request, f"#{pk}: {exc}", level="error")
         if started:
             self.message_user(request, f"Generation sent for {started} batch(es): progress shows here.")
+
+    def _set_active(self, request: HttpRequest, queryset: QuerySet[CodeBatch], *, active: bool) -> None:
+        changed = sum(
+            services.codes_set_active(actor=actor_for(request.user), active=active, batch_id=pk)
+            for pk in queryset.values_list("pk", flat=True)
+        )
+        verb = "reactivated" if active else "deactivated"
+        self.message_user(request, f"{changed:,} code(s) {verb}.", messages.SUCCESS)
+
+    @admin.action(permissions=["change"], description="Deactivate every code of the selected batches")
+    def deactivate_codes(self, request: HttpRequest, queryset: QuerySet[CodeBatch]) -> None:
+        self._set_active(request, queryset, active=False)
+
+    @admin.action(permissions=["change"], description="Reactivate every code of the selected batches")
+    def reactivate_codes(self, request: HttpRequest, queryset: QuerySet[CodeBatch]) -> None:
+        self._set_active(request, queryset, active=True)
 
 
 class RedemptionInline(admin.TabularInline):
@@ -277,8 +298,38 @@ class PromoCodeAdmin(AuditHistoryAdminMixin, admin.ModelAdmin):
                 return exact, False
         return super().get_search_results(request, queryset, search_term)
 
+    actions = ["deactivate", "reactivate"]
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # codes come from batches
+
+    def has_change_permission(self, request: HttpRequest, obj: PromoCode | None = None) -> bool:
+        # A code's page is its record; "change" is the right to (de)activate codes from the list.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def _set_active(self, request: HttpRequest, queryset: QuerySet[PromoCode], *, active: bool) -> None:
+        try:
+            changed = services.codes_set_active(
+                actor=actor_for(request.user),
+                active=active,
+                code_ids=list(queryset.values_list("pk", flat=True)),
+            )
+        except ApplicationError as exc:
+            text = " ".join(m for ms in (exc.fields or {}).values() for m in ms) or exc.message
+            self.message_user(request, text, messages.ERROR)
+            return
+        verb = "reactivated" if active else "deactivated"
+        self.message_user(request, f"{changed:,} code(s) {verb}.", messages.SUCCESS)
+
+    @admin.action(
+        permissions=["change"], description="Deactivate the selected codes (they answer code_inactive)"
+    )
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[PromoCode]) -> None:
+        self._set_active(request, queryset, active=False)
+
+    @admin.action(permissions=["change"], description="Reactivate the selected codes")
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[PromoCode]) -> None:
+        self._set_active(request, queryset, active=True)
 
     def has_delete_permission(self, request: HttpRequest, obj: PromoCode | None = None) -> bool:
         return False

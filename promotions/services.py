@@ -13,6 +13,7 @@ deadlock.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -804,6 +805,54 @@ def code_batch_generate(*, job_id: int, chunk: int = GENERATION_CHUNK) -> Job:
                 job.save(update_fields=["done", "status", "finished_at", "error"])
                 return job
             job.save(update_fields=["done"])
+
+
+MAX_CODES_SELECTED = 10_000
+
+
+@transaction.atomic
+def codes_set_active(
+    *, actor: str, active: bool, code_ids: Sequence[int] | None = None, batch_id: int | None = None
+) -> int:
+    """Deactivate (or reactivate) codes: the selected ones, or every code of a batch; how many changed.
+
+    An inactive code answers `code_inactive` at validation and redemption (SPEC §12); redemptions
+    already reserved or committed keep their use. One UPDATE of the codes that are not already so.
+    The audit row names each code of a selection, or, for a batch (up to millions of codes), the
+    batch with its count.
+    """
+    if (code_ids is None) == (batch_id is None):
+        raise ValidationFailed({"codes": ["Give the selected codes or a batch, one of them."]})
+    if code_ids is not None:
+        if len(code_ids) > MAX_CODES_SELECTED:
+            raise ValidationFailed(
+                {"codes": [f"At most {MAX_CODES_SELECTED:,} codes at once: use the batch."]}
+            )
+        changed = list(
+            PromoCode.objects.filter(pk__in=list(code_ids))
+            .exclude(active=active)
+            .select_for_update()
+            .only("id", "code")
+        )
+        PromoCode.objects.filter(pk__in=[code.pk for code in changed]).update(active=active)
+        audit_record_many(
+            actor=actor,
+            action="promo_code.activated" if active else "promo_code.deactivated",
+            entries=[(code, {"active": {"before": not active, "after": active}}) for code in changed],
+        )
+        return len(changed)
+    batch = CodeBatch.objects.filter(pk=batch_id).first()
+    if batch is None:
+        raise NotFoundError(f"No code batch {batch_id}.")
+    count = PromoCode.objects.filter(batch=batch).exclude(active=active).update(active=active)
+    if count:
+        audit_record(
+            actor=actor,
+            action="code_batch.activated" if active else "code_batch.deactivated",
+            obj_or_type=batch,
+            changes={"codes_" + ("activated" if active else "deactivated"): {"before": 0, "after": count}},
+        )
+    return count
 
 
 def job_get(*, job_id: int) -> Job:

@@ -463,6 +463,10 @@ CASES |= {
     "promotions.services.code_batch_generate_resume": Case(
         "code_batch.generation_resumed", lambda: {"batch_id": _code_batch().pk}
     ),
+    # A selection of one code: one event (a selection of n codes writes n, one per code).
+    "promotions.services.codes_set_active": Case(
+        "promo_code.deactivated", lambda: {"active": False, "code_ids": [_promo_code().pk]}
+    ),
 }
 
 

@@ -83,6 +83,13 @@ def test_crm_person_builds_a_journey_step_by_step(live_app, chromium_page, commi
     expect(page.locator("ol.journey-flow")).to_contain_text("pause — wait 2 d")
     save_screenshot(page, "journey-flow")
 
+    # The steps page again, saved as it is: its empty forms at the end are skipped.
+    page.click("text=Edit the steps")
+    expect(page.locator("#id_steps-0-key")).to_have_value("welcome")
+    expect(page.locator("#id_steps-1-wait_days")).to_have_value("2")
+    page.click("input[name=_save]")
+    expect(page.locator(".messagelist")).to_contain_text("were saved (version 1)")
+
     def stored():
         from journeys.models import Journey
         from journeys.services import steps_of

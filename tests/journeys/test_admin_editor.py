@@ -45,7 +45,10 @@ def _post_data(
         for name, value in step.items():
             data[f"steps-{index}-{name}"] = "" if value is None else str(value)
     for index in range(len(steps), len(steps) + extra):
-        data[f"steps-{index}-category"] = "marketing"  # the select's initial value, as a browser sends it
+        # What a browser sends for an empty form: each select's first option.
+        data[f"steps-{index}-kind"] = ""
+        data[f"steps-{index}-category"] = "marketing"
+        data[f"steps-{index}-channel"] = ""
     return data
 
 

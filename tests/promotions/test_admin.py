@@ -180,3 +180,62 @@ def test_a_viewer_sees_but_cannot_act(viewer):
     viewer.post("/admin/promotions/redemption/", {"action": "rollback", "_selected_action": [redemption.pk]})
     redemption.refresh_from_db()
     assert redemption.status == "committed"
+
+
+def test_an_editor_deactivates_codes_and_they_answer_code_inactive_until_reactivated(editor, ingest_client):
+    from tests.promotions.test_api import validate
+
+    kept, stopped = PromoCodeFactory(code="KEEP-1"), PromoCodeFactory(code="STOP-1")
+    url = "/admin/promotions/promocode/"
+    done = editor.post(url, {"action": "deactivate", "_selected_action": [stopped.pk]}, follow=True)
+    assert "1 code(s) deactivated." in done.content.decode()
+    assert validate(ingest_client, "stop-1").json()["reason"] == "code_inactive"
+    assert validate(ingest_client, "keep-1").json()["valid"] is True
+    again = editor.post(url, {"action": "deactivate", "_selected_action": [stopped.pk, kept.pk]}, follow=True)
+    assert "1 code(s) deactivated." in again.content.decode()  # STOP-1 already was
+    (event,) = AuditEvent.objects.filter(action="promo_code.deactivated", object_id=str(stopped.pk))
+    assert event.actor == "user:crm-editor" and event.changes == {"active": {"before": True, "after": False}}
+    editor.post(url, {"action": "reactivate", "_selected_action": [stopped.pk]})
+    assert validate(ingest_client, "stop-1").json()["valid"] is True
+    # A code's own page stays a record: no save.
+    page = editor.get(f"/admin/promotions/promocode/{stopped.pk}/change/").content.decode()
+    assert 'name="_save"' not in page
+
+
+def test_a_batch_action_deactivates_every_code_of_the_batch_with_one_audit_row(editor):
+    campaign = CampaignFactory(kind="promotion", status="active")
+    batch = services.code_batch_create(actor="system", campaign_id=campaign.pk, data=services.BatchInput(
+        count=30, pattern="######", charset="ABCDEFGHJKMNPQRSTUVWXYZ23456789", prefix="B-", postfix="",
+        max_redemptions=1, per_customer_limit=None, valid_from=None, valid_until=None,
+        benefit={"type": "percent", "value": "10"}, min_order_value=None,
+    ))  # fmt: skip
+    services.code_batch_generate(job_id=batch.job_id)
+    other = PromoCodeFactory(campaign=campaign)
+    done = editor.post(
+        "/admin/promotions/codebatch/",
+        {"action": "deactivate_codes", "_selected_action": [batch.pk]},
+        follow=True,
+    )
+    assert "30 code(s) deactivated." in done.content.decode()
+    page = editor.get(f"/admin/promotions/codebatch/{batch.pk}/change/").content.decode()
+    assert f'href="/api/v1/campaigns/{campaign.pk}/codes/export/"' in page
+    export = editor.get(f"/api/v1/campaigns/{campaign.pk}/codes/export/")  # the admin session is enough
+    assert export.status_code == 200 and export["Content-Type"].startswith("text/csv")
+    assert len(b"".join(export.streaming_content).decode().splitlines()) == 1 + 31
+    assert not PromoCode.objects.filter(batch=batch, active=True).exists()
+    other.refresh_from_db()
+    assert other.active
+    (event,) = AuditEvent.objects.filter(action="code_batch.deactivated", object_id=str(batch.pk))
+    assert event.changes == {"codes_deactivated": {"before": 0, "after": 30}}
+
+
+def test_a_viewer_cannot_deactivate_and_a_huge_selection_asks_for_the_batch(viewer, monkeypatch):
+    code = PromoCodeFactory()
+    viewer.post("/admin/promotions/promocode/", {"action": "deactivate", "_selected_action": [code.pk]})
+    code.refresh_from_db()
+    assert code.active
+    monkeypatch.setattr(services, "MAX_CODES_SELECTED", 0)
+    with pytest.raises(services.ValidationFailed):
+        services.codes_set_active(actor="system", active=False, code_ids=[code.pk])
+    with pytest.raises(services.ValidationFailed):
+        services.codes_set_active(actor="system", active=False)
