@@ -336,6 +336,8 @@ def _run_round(pending: list[Enrollment], graphs: dict, batch: Batch) -> list[En
                 outcome, detail = Outcome.DEFERRED, message["skip_reason"]
                 if message["next_attempt_at"]:
                     batch.deferred_until.append(message["next_attempt_at"])
+            elif message["status"] == "dead":  # its text could not be rendered (journeys/sending.py)
+                outcome, detail = Outcome.SKIPPED, message["last_error"][:100]
             else:
                 outcome, detail = Outcome.SKIPPED, message["skip_reason"]
             batch.run(e, step, outcome, detail=detail, next_key=step.next_key, message_id=message["id"])

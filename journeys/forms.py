@@ -75,7 +75,12 @@ class StepForm(forms.Form):
     category = forms.ChoiceField(label="Category", choices=CATEGORIES, required=False, initial="marketing")
     topic = forms.CharField(label="Topic", max_length=100, required=False)
     subject = forms.CharField(label="Subject / title", max_length=255, required=False)
-    body_text = forms.CharField(label="Text", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    body_text = forms.CharField(
+        label="Text",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="May use {{ customer.customer_id }}, {{ customer.country }}, {{ campaign.name }}, {{ unsubscribe_url }}…",
+    )
     # wait
     wait_days = forms.IntegerField(label="Wait days", min_value=0, required=False)
     wait_hours = forms.IntegerField(label="hours", min_value=0, required=False)

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from campaigns.models import Campaign
+from core.templating import NotificationRenderError, compile_message_template, render_message_template
 from customers.models import Customer
 from journeys.rows import insert_rows
 from notifications import gate
-from notifications.broadcasts import batch_gate_inputs, lock_customers
+from notifications.broadcasts import batch_gate_inputs, lock_customers, message_context
 from notifications.channels import provider_name, sms_segments
 from notifications.messages import (
     _zone,
@@ -51,9 +53,15 @@ def decide_sends(sends: Sequence[Send], *, now: datetime) -> list[dict[str, Any]
     customers = {
         c.customer_id: c
         for c in Customer.objects.filter(customer_id__in=ids, erased_at__isnull=True).only(
-            "customer_id", "email", "phone", "timezone"
+            "customer_id", "email", "phone", "timezone", "locale", "country"
         )
     }
+    campaign_names = dict(
+        Campaign.objects.filter(pk__in={s.campaign_id for s in sends if s.campaign_id}).values_list(
+            "pk", "name"
+        )
+    )
+    renderer = _Renderer()
     channels = sorted({s.channel for s in sends})
     addresses = {
         (s.channel, s.customer_id): resolve_address(s.channel, customers.get(s.customer_id), s.customer_id)
@@ -93,6 +101,22 @@ def decide_sends(sends: Sequence[Send], *, now: datetime) -> list[dict[str, Any]
             defer_when_capped=False,
         )
         decision = gate.evaluate(request, context)
+        status, reason, until, last_error = decision.status, decision.reason, decision.until, ""
+        try:
+            variables = message_context(
+                customer_id=send.customer_id,
+                customer=customer,
+                campaign_id=send.campaign_id,
+                campaign_name=campaign_names.get(send.campaign_id or 0, ""),
+                channel=send.channel,
+                category=send.category,
+            )
+            subject = renderer.render(send.subject, variables, limit=255)
+            body_text = renderer.render(send.body_text, variables, limit=20_000)
+        except NotificationRenderError as exc:
+            # Saved templates are checked; what fails here anyway is dead-lettered with its reason.
+            subject, body_text = send.subject, send.body_text
+            status, reason, until, last_error = Message.Status.DEAD, "", None, f"render: {exc}"[:1000]
         row = {
             "id": send.message_id,
             "customer_id": send.customer_id,
@@ -100,22 +124,38 @@ def decide_sends(sends: Sequence[Send], *, now: datetime) -> list[dict[str, Any]
             "category": send.category,
             "topic": send.topic,
             "address": address,
-            "subject": send.subject,
-            "body_text": send.body_text,
+            "subject": subject,
+            "body_text": body_text,
             "campaign_id": send.campaign_id,
             "variant": send.variant,
             "journey_step": send.journey_step,
             "provider": providers.setdefault(send.channel, provider_name(send.channel)),
-            "status": decision.status,
-            "skip_reason": decision.reason,
-            "next_attempt_at": decision.until,
+            "status": status,
+            "skip_reason": reason,
+            "next_attempt_at": until,
+            "last_error": last_error,
             "created_at": now,
-            "segments": segments.setdefault(send.body_text, sms_segments(send.body_text)[1])
+            "segments": segments.setdefault(body_text, sms_segments(body_text)[1])
             if send.channel == Channel.SMS
             else None,
         }
         rows.append(row)
-        if decision.status != gate.SKIPPED and send.category == Category.MARKETING:
+        if status not in (gate.SKIPPED, Message.Status.DEAD) and send.category == Category.MARKETING:
             recent.setdefault(send.customer_id, []).append((now, send.channel))
     insert_rows(Message, rows)
     return rows
+
+
+class _Renderer:
+    """A batch's templates compiled once each; a text without a tag or a variable is used as it is."""
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, Any] = {}
+
+    def render(self, source: str, variables: dict[str, Any], *, limit: int) -> str:
+        if "{" not in source:
+            return source
+        template = self.compiled.get(source)
+        if template is None:
+            template = self.compiled[source] = compile_message_template(source)
+        return render_message_template(template, variables, limit=limit)

@@ -10,6 +10,10 @@ A journey is a list of steps; the first is where an enrollment starts. Each name
     {"key": "ab", "kind": "split", "experiment_id": 7, "variants": {"A": "…", "B": "…"}, "next": "…"}
     {"key": "done", "kind": "exit"}
 
+A send's subject and text are message templates (the variables of MESSAGE_TEMPLATE_VARIABLES:
+`{{ customer.customer_id }}`, `{{ campaign.name }}`…), checked here and rendered per customer when
+the step runs (journeys/sending.py).
+
 The graph must be acyclic (a step runs at most once per enrollment, so a loop could never run its
 second lap) and every key named must exist. Pure: no I/O; the services check the experiment exists.
 """
@@ -22,6 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from core.templating import message_template_errors
 from customers.dsl import DefinitionError, parse_tree
 
 MAX_STEPS = 100
@@ -172,6 +177,11 @@ def parse_steps(data: Any) -> list[Any]:
             fields.setdefault(f"steps[{index}].key", []).append(f"The key {step.key!r} is used twice.")
         keys[step.key] = index
     for index, step in enumerate(steps):
+        if isinstance(step, SendStep):
+            for name, label in (("subject", "The subject"), ("body_text", "The text")):
+                problems = message_template_errors(label, getattr(step, name))
+                if problems:
+                    fields.setdefault(f"steps[{index}].{name}", []).extend(problems)
         for target in targets(step):
             if target is not None and target not in keys:
                 fields.setdefault(f"steps[{index}]", []).append(f"No step has the key {target!r}.")

@@ -100,20 +100,45 @@ def campaign_message_errors(cm: CampaignMessage) -> dict[str, list[str]]:
     return errors
 
 
-def _customer_context(cm: CampaignMessage, customer: Customer, channel: str) -> dict[str, Any]:
+def message_context(
+    *,
+    customer_id: str,
+    customer: Any,
+    campaign_id: int | None,
+    campaign_name: str,
+    channel: str,
+    category: str,
+) -> dict[str, Any]:
+    """The variables of a message template (MESSAGE_TEMPLATE_VARIABLES) for one customer on one channel.
+
+    `customer` may be None (not known, or erased): then only its id is filled in.
+    """
     url = ""
-    if channel == Channel.EMAIL and cm.category == Category.MARKETING:
-        url = f"{public_base_url()}/unsubscribe/{unsubscribe_token(customer_id=customer.customer_id, channel=channel)}/"
+    if channel == Channel.EMAIL and category == Category.MARKETING:
+        url = (
+            f"{public_base_url()}/unsubscribe/{unsubscribe_token(customer_id=customer_id, channel=channel)}/"
+        )
     return {
         "customer": {
-            "customer_id": customer.customer_id,
-            "email": customer.email,
-            "locale": customer.locale,
-            "country": customer.country,
+            "customer_id": customer_id,
+            "email": getattr(customer, "email", ""),
+            "locale": getattr(customer, "locale", ""),
+            "country": getattr(customer, "country", ""),
         },
-        "campaign": {"id": cm.campaign_id, "name": cm.campaign.name},
+        "campaign": {"id": campaign_id or "", "name": campaign_name},
         "unsubscribe_url": url,
     }
+
+
+def _customer_context(cm: CampaignMessage, customer: Customer, channel: str) -> dict[str, Any]:
+    return message_context(
+        customer_id=customer.customer_id,
+        customer=customer,
+        campaign_id=cm.campaign_id,
+        campaign_name=cm.campaign.name,
+        channel=channel,
+        category=cm.category,
+    )
 
 
 class Renderer:

@@ -232,3 +232,54 @@ def test_send_message_ids_are_derived_from_the_step_run(brand_a):
     run = StepRun.objects.get(enrollment=enrollment, step__key="welcome")
     expected = flow.send_message_id(schema="brand_a", enrollment_id=enrollment.pk, step_id=run.step_id)
     assert run.message_id == expected and Message.objects.filter(pk=expected).exists()
+
+
+def test_a_send_renders_its_templates_for_each_customer(brand_a):
+    campaign = CampaignFactory(name="Spring club")
+    active_journey(
+        [send("hi", subject="Hello {{ customer.customer_id }}",
+              body_text="Welcome to {{ campaign.name }}, from {{ customer.country|default:'here' }}.")],
+        entry={"event": "join"}, campaign=campaign.pk,
+    )  # fmt: skip
+    customers(1, prefix="es", country="ES")
+    customers(1, prefix="xx")
+    with time_machine.travel(T0, tick=False):
+        ingest("join", ["es00000", "xx00000"], T0)
+        enrollments_advance_due()
+    texts = dict(Message.objects.values_list("customer_id", "body_text"))
+    assert texts == {
+        "es00000": "Welcome to Spring club, from ES.",
+        "xx00000": "Welcome to Spring club, from here.",
+    }
+    assert Message.objects.get(customer_id="es00000").subject == "Hello es00000"
+
+
+def test_a_send_with_an_unknown_variable_is_refused_on_its_step(brand_a):
+    from core.exceptions import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as caught:
+        active_journey([send("hi", body_text="Hi {{ customer.first_name }}")], entry={"event": "join"})
+    assert "{{ customer.first_name }} not a variable" in " ".join(caught.value.fields["steps[0].body_text"])
+
+
+def test_a_text_that_fails_to_render_is_dead_lettered_and_the_journey_goes_on(brand_a, monkeypatch):
+    from core.templating import NotificationRenderError
+    from journeys import sending
+
+    def broken(*args, **kwargs):
+        raise NotificationRenderError("ValueError: boom")
+
+    monkeypatch.setattr(sending, "render_message_template", broken)
+    active_journey([send("hi", "bye", body_text="Hi {{ customer.customer_id }}"), send("bye")],
+                   entry={"event": "join"})  # fmt: skip
+    customers(1, prefix="rd")
+    with time_machine.travel(T0, tick=False):
+        ingest("join", ["rd00000"], T0)
+        enrollments_advance_due()
+    dead = Message.objects.get(customer_id="rd00000", journey_step__endswith=":hi")
+    assert (dead.status, dead.last_error) == ("dead", "render: ValueError: boom")
+    enrollment = Enrollment.objects.get(customer_id="rd00000")
+    assert runs(enrollment)[0] == ("hi", "skipped", "render: ValueError: boom")
+    assert (
+        Message.objects.get(customer_id="rd00000", journey_step__endswith=":bye").status == "delivered"
+    )  # in-app
