@@ -25,15 +25,7 @@ from journeys import selectors, services
 from journeys.forms import NewJourneyForm, StepFormSet, initial_of
 from journeys.models import Enrollment, Journey, JourneyStep
 
-SETTINGS_FIELDS = [
-    "name",
-    "entry_segment",
-    "entry_event",
-    "re_entry",
-    "re_entry_days",
-    "exit_event",
-    "campaign",
-]
+SETTINGS_FIELDS = services.JOURNEY_FIELDS
 
 
 def _describe(step: JourneyStep) -> str:

@@ -20,6 +20,7 @@ from django.core.validators import RegexValidator
 from customers.models import Segment
 from experiments.models import Experiment
 from journeys.models import Journey, StepKind
+from journeys.services import JOURNEY_FIELDS
 from journeys.steps import KEY, MAX_BRANCHES, MAX_WAIT_FOR_EVENT_SECONDS
 
 BRANCH_ROWS = 3
@@ -345,15 +346,7 @@ class NewJourneyForm(forms.ModelForm):
 
     class Meta:
         model = Journey
-        fields = [
-            "name",
-            "entry_segment",
-            "entry_event",
-            "re_entry",
-            "re_entry_days",
-            "exit_event",
-            "campaign",
-        ]
+        fields = JOURNEY_FIELDS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
