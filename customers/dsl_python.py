@@ -66,12 +66,24 @@ _Getter = Callable[[Any, Any], Any]
 _MISSING = object()
 
 
+def distance_from(lat2: float, lon2: float) -> Callable[[float, float], float]:
+    """The haversine distance in km to a fixed point, its terms written as `dsl_sql` writes them so
+    both round alike; the point's cosine is computed once (the same float every time)."""
+    cos_lat2 = math.cos(math.radians(lat2))
+    sin, cos, radians, pow_, asin, sqrt = math.sin, math.cos, math.radians, math.pow, math.asin, math.sqrt
+
+    def distance(lat1: float, lon1: float) -> float:
+        a = pow_(sin(radians(lat2 - lat1) / 2), 2) + cos(radians(lat1)) * cos_lat2 * pow_(
+            sin(radians(lon2 - lon1) / 2), 2
+        )
+        return 2 * EARTH_RADIUS_KM * asin(min(1.0, sqrt(a)))
+
+    return distance
+
+
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Haversine, written term for term as `dsl_sql` writes it so both round alike."""
-    a = math.pow(math.sin(math.radians(lat2 - lat1) / 2), 2) + math.cos(math.radians(lat1)) * math.cos(
-        math.radians(lat2)
-    ) * math.pow(math.sin(math.radians(lon2 - lon1) / 2), 2)
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+    return distance_from(lat2, lon2)(lat1, lon1)
 
 
 def _json_type(value: Any) -> str:
@@ -368,26 +380,13 @@ def compile_python(node: Any, *, event: bool = False) -> Predicate:
         # the haversine. The margin keeps every case near the edge on the exact path.
         max_lat_degrees = math.degrees(km * (1 + 1e-6) / EARTH_RADIUS_KM) + 1e-6
 
-        # `distance_km(c_lat, c_lon, lat, lon)` with the centre's terms computed once: the same
-        # operations on the same operands, in the same order, so the same float as SQL's.
-        cos_lat, sin, cos, radians, pow_, asin, sqrt = (
-            math.cos(math.radians(lat)),
-            math.sin,
-            math.cos,
-            math.radians,
-            math.pow,
-            math.asin,
-            math.sqrt,
-        )
+        distance = distance_from(lat, lon)
 
         def within(c: CustomerSnapshot, p: Any, now: datetime) -> bool:
             c_lat, c_lon = c.lat, c.lon
             if c_lat is None or c_lon is None or abs(c_lat - lat) > max_lat_degrees:
                 return False
-            a = pow_(sin(radians(lat - c_lat) / 2), 2) + cos(radians(c_lat)) * cos_lat * pow_(
-                sin(radians(lon - c_lon) / 2), 2
-            )
-            return 2 * EARTH_RADIUS_KM * asin(min(1.0, sqrt(a))) <= km
+            return distance(c_lat, c_lon) <= km
 
         return within
     raise TypeError(f"not a DSL node: {node!r}")
